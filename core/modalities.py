@@ -1,0 +1,105 @@
+"""Registry of biosignal modalities.
+
+Everything downstream (sources, preprocessing, the model, the dashboard) refers to a
+modality by its canonical name (``"EDA"``, ``"BVP"``, ``"RESP"``, ``"SpO2"``, ...). The
+registry holds what each of them needs to know about it in one place, so adding a modality
+is one entry here plus, where needed, its preprocessing chain.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+
+@dataclass(frozen=True)
+class Modality:
+    """Static facts about one kind of biosignal."""
+
+    name: str
+    """Canonical name used as a key everywhere (topic names, checkpoints, GUI)."""
+    label: str
+    """Human-readable name for the dashboard."""
+    units: str
+    value_range: tuple[float, float]
+    """Physically plausible range; samples outside it are treated as artefacts."""
+    pattern: str
+    """Case-insensitive regex matched against LSL stream types / channel labels."""
+    working_rate: float = 100.0
+    """Rate (Hz) the model sees; sources at other rates are resampled to it."""
+    typical_rate: float = 100.0
+    """A realistic device rate, used by the simulator and as a default."""
+
+    def matches(self, text: str) -> bool:
+        return re.search(self.pattern, text, flags=re.IGNORECASE) is not None
+
+
+REGISTRY: dict[str, Modality] = {
+    m.name: m
+    for m in (
+        Modality("EDA", "Electrodermal activity", "µS", (0.0, 100.0), r"\b(eda|gsr)\b|^(eda|gsr)", typical_rate=4.0),
+        Modality("BVP", "Blood volume pulse", "a.u.", (-1e6, 1e6), r"\b(bvp|ppg)\b|^(bvp|ppg)", typical_rate=64.0),
+        Modality("RESP", "Respiration", "a.u.", (-1e6, 1e6), r"\b(resp|respiration)\b|^resp", typical_rate=25.0),
+        Modality("SpO2", "Oxygen saturation", "%", (50.0, 100.0), r"spo2|oxygen", typical_rate=1.0),
+        Modality("ECG", "Electrocardiogram", "mV", (-20.0, 20.0), r"\b(ecg|ekg)\b|^(ecg|ekg)", typical_rate=250.0),
+        Modality("EMG", "Electromyogram", "mV", (-50.0, 50.0), r"\bemg\b|^emg", typical_rate=1000.0),
+        Modality("TEMP", "Skin temperature", "°C", (20.0, 45.0), r"\b(temp|temperature)\b|^temp", typical_rate=4.0),
+    )
+}
+
+DEFAULT_MODALITIES: tuple[str, ...] = ("EDA", "BVP", "RESP", "SpO2")
+"""The four modalities of the AI4PAIN recordings and of the default model."""
+
+
+class UnknownModalityError(KeyError):
+    """Raised when a name does not resolve to a registered modality."""
+
+
+def get_modality(name: str) -> Modality:
+    """Look up a modality by canonical name, case-insensitively."""
+    found = canonical_name(name)
+    if found is None:
+        raise UnknownModalityError(
+            f"unknown modality {name!r}; known: {', '.join(REGISTRY)}"
+        )
+    return REGISTRY[found]
+
+
+def canonical_name(name: str) -> str | None:
+    """Return the canonical spelling of ``name`` (``"spo2"`` -> ``"SpO2"``), or None."""
+    lowered = name.strip().lower()
+    for key in REGISTRY:
+        if key.lower() == lowered:
+            return key
+    return None
+
+
+def match_modality(
+    stream_type: str,
+    channel_labels: Iterable[str] = (),
+    stream_name: str = "",
+    overrides: Mapping[str, str] | None = None,
+) -> str | None:
+    """Guess the modality of a stream from its type, name and channel labels.
+
+    ``overrides`` maps a stream type or name (exact, case-insensitive) to a modality name
+    and wins over the patterns, so a site can fix an odd device naming in configuration.
+    The stream type is tried first because it is the LSL field meant for this; channel
+    labels and the stream name only break ties when the type says nothing.
+    """
+    if overrides:
+        lowered = {k.lower(): v for k, v in overrides.items()}
+        for key in (stream_type, stream_name):
+            if key and key.lower() in lowered:
+                return get_modality(lowered[key.lower()]).name
+    for text in (stream_type, *channel_labels, stream_name):
+        if not text:
+            continue
+        exact = canonical_name(text)
+        if exact is not None:
+            return exact
+        for modality in REGISTRY.values():
+            if modality.matches(text):
+                return modality.name
+    return None

@@ -1,0 +1,1 @@
+"""PainMon application: engine worker, Qt dashboard, command line, headless service."""

@@ -1,0 +1,30 @@
+"""Shared test fixtures. Qt runs offscreen; shared material is found beside the repo."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _shared_dir() -> Path:
+    return Path(os.environ.get("PAINMON_SHARED", REPO_ROOT.parent / "shared"))
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """``../shared`` from the project root (override with PAINMON_SHARED)."""
+    path = _shared_dir()
+    if not path.is_dir():
+        pytest.fail(f"shared material not found at {path} (set PAINMON_SHARED)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def xdf_dir(shared_dir: Path) -> Path:
+    return shared_dir / "data" / "xdf"

@@ -1,0 +1,43 @@
+import subprocess
+import sys
+
+import pytest
+
+from core.modalities import DEFAULT_MODALITIES, get_modality, match_modality
+
+
+@pytest.mark.parametrize(
+    "stype,labels,expected",
+    [
+        ("EDA", (), "EDA"),
+        ("GSR", (), "EDA"),
+        ("PPG", (), "BVP"),
+        ("bvp", (), "BVP"),
+        ("Respiration", (), "RESP"),
+        ("SPO2", (), "SpO2"),
+        ("oxygen saturation", (), "SpO2"),
+        ("", ("gsr_left",), "EDA"),
+        ("Markers", (), None),
+        ("EEG", ("Fp1",), None),
+    ],
+)
+def test_match_modality(stype, labels, expected):
+    assert match_modality(stype, labels) == expected
+
+
+def test_overrides_win():
+    assert match_modality("Biosignal", overrides={"biosignal": "resp"}) == "RESP"
+
+
+def test_registry_defaults():
+    assert DEFAULT_MODALITIES == ("EDA", "BVP", "RESP", "SpO2")
+    assert get_modality("spo2").units == "%"
+    with pytest.raises(KeyError, match="unknown modality"):
+        get_modality("XYZ")
+
+
+def test_painmon_help_and_info():
+    out = subprocess.run([sys.executable, "-m", "monitor", "--help"], capture_output=True, text=True, check=True).stdout
+    assert "info" in out and "bench" in out
+    out = subprocess.run([sys.executable, "-m", "monitor", "info", "--device", "cpu"], capture_output=True, text=True, check=True).stdout
+    assert "torch" in out and "Device: cpu" in out

@@ -1,0 +1,1 @@
+"""PainMon training: datasets, embedding cache, fusion-head training, evaluation, export."""
