@@ -1,0 +1,248 @@
+"""PainMon model checkpoints: fusion head (+ optional encoder weights) + metadata.
+
+Format (a ``torch.save``'d dict, read only with ``torch.load(weights_only=True)`` so a
+checkpoint can never run code)::
+
+    {"format": "painmon-model", "version": 1,
+     "head": state_dict, "encoder": state_dict | None, "metadata": {...plain types...}}
+
+The metadata says what the model expects (modalities, representations, window length,
+working rate, preprocessing) so that loading can refuse, with a list of every mismatch, a
+configuration the model was not trained for — a silently mismatched model would still
+produce numbers, just meaningless ones.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from core.estimate import CLASS_NAMES
+from core.fusion import FusionConfig, FusionConfigError, FusionHead
+
+log = logging.getLogger(__name__)
+
+FORMAT = "painmon-model"
+VERSION = 1
+
+NOT_CLINICAL = (
+    "Research tool, not a medical device: do not use this model's output for clinical decisions."
+)
+
+
+class ModelLoadError(RuntimeError):
+    """A model file that cannot be used, with the reason spelled out for the user."""
+
+
+def _painmon_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("painmon")
+    except Exception:  # not installed (running from a source tree)
+        return "unknown"
+
+
+@dataclass
+class ModelMetadata:
+    """What a PainMon model is, what it expects and how it was made."""
+
+    name: str
+    modalities: list[str]
+    representations: list[str]
+    fusion: dict[str, Any] = field(default_factory=dict)
+    """:meth:`core.fusion.FusionConfig.to_dict` of the head (filled in by :func:`save_model`)."""
+    description: str = ""
+    trained_on: str = ""
+    """Plain statement of the training data (shown on the dashboard)."""
+    not_clinical: str = NOT_CLINICAL
+    window_s: float = 10.0
+    working_rate: float = 100.0
+    class_names: list[str] = field(default_factory=lambda: list(CLASS_NAMES))
+    preprocessing: dict[str, Any] = field(default_factory=dict)
+    encoder_fingerprint: str = ""
+    encoder_description: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    created: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    painmon_version: str = field(default_factory=_painmon_version)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(asdict(self))
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ModelMetadata":
+        names = {f.name for f in fields(cls)}
+        required = {"name", "modalities", "representations", "fusion"}
+        missing = sorted(required - set(d))
+        if missing:
+            raise ModelLoadError(f"model metadata lacks {missing}")
+        unknown = sorted(set(d) - names)
+        if unknown:  # newer writer: keep going, but say so
+            log.warning("ignoring unknown model metadata fields %s", unknown)
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for inference: head in eval mode on the requested device."""
+
+    head: FusionHead
+    metadata: ModelMetadata
+    encoder_state_dict: dict[str, torch.Tensor] | None
+    path: Path | None = None
+
+
+def _plain(obj: Any) -> Any:
+    """Convert tuples / numpy scalars to plain Python so weights_only loading accepts them."""
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "ndim", 1) == 0:
+        return obj.item()
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    raise TypeError(f"metadata value {obj!r} of type {type(obj).__name__} is not a plain type")
+
+
+def save_model(
+    path: str | os.PathLike,
+    head: FusionHead,
+    metadata: ModelMetadata,
+    encoder_state_dict: Mapping[str, torch.Tensor] | None = None,
+    encoder_half: bool = True,
+) -> Path:
+    """Write a checkpoint atomically (temp file + rename: a crash never leaves half a model).
+
+    ``encoder_half`` stores floating encoder tensors as float16, halving the file (the
+    bundled model stays < 25 MB); :func:`load_model` returns them as float32.
+    """
+    path = Path(path)
+    cfg = head.config.to_dict()
+    if metadata.fusion and metadata.fusion != cfg:
+        raise ValueError("metadata.fusion differs from the head's configuration")
+    metadata.fusion = cfg
+    if list(metadata.modalities) != list(head.modalities) or list(metadata.representations) != list(
+        head.representations
+    ):
+        raise ValueError(
+            f"metadata modalities/representations {metadata.modalities}/{metadata.representations} "
+            f"differ from the head's {list(head.modalities)}/{list(head.representations)}"
+        )
+    enc = None
+    if encoder_state_dict is not None:
+        enc = {}
+        for k, v in encoder_state_dict.items():
+            v = v.detach().cpu()
+            if encoder_half and v.is_floating_point():
+                v = v.half()
+            enc[k] = v.clone()
+    blob = {
+        "format": FORMAT,
+        "version": VERSION,
+        "head": {k: v.detach().cpu().clone() for k, v in head.state_dict().items()},
+        "encoder": enc,
+        "metadata": metadata.to_dict(),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(blob, tmp)
+    os.replace(tmp, path)
+    log.info("saved model %s to %s", metadata.name, path)
+    return path
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Load and validate the raw checkpoint dict (no model built)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelLoadError(f"model file {path} does not exist")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ModelLoadError(
+            f"{path} is not a readable PainMon model (torch.load with weights_only=True failed: {exc})"
+        ) from exc
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        found = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
+        hint = ""
+        if isinstance(blob, dict) and ("model_state_dict" in blob or blob.get("format") == "painmon-encoder"):
+            hint = " — this looks like encoder weights; pass it as the encoder (--encoder), not as the model"
+        raise ModelLoadError(f"{path} is not a PainMon model: format {found!r}, expected {FORMAT!r}{hint}")
+    if blob.get("version") != VERSION:
+        raise ModelLoadError(
+            f"{path} is PainMon model format version {blob.get('version')!r}; this PainMon reads version {VERSION}"
+        )
+    for key in ("head", "metadata"):
+        if not isinstance(blob.get(key), dict):
+            raise ModelLoadError(f"{path} lacks its {key!r} entry")
+    return blob
+
+
+def check_expectations(metadata: ModelMetadata, expect: Mapping[str, Any]) -> list[str]:
+    """Every way the running configuration ``expect`` differs from the model's metadata.
+
+    Numbers compare with a small tolerance; lists compare in order (the head's input layout
+    depends on it). Unknown keys are themselves reported, so a typo cannot pass silently.
+    """
+    problems = []
+    for key, want in expect.items():
+        if not hasattr(metadata, key):
+            problems.append(f"{key}: not a model metadata field")
+            continue
+        have = getattr(metadata, key)
+        if isinstance(want, (int, float)) and isinstance(have, (int, float)) and not isinstance(want, bool):
+            same = abs(float(want) - float(have)) <= 1e-6 * max(1.0, abs(float(have)))
+        elif isinstance(want, (list, tuple)) and isinstance(have, (list, tuple)):
+            same = list(want) == list(have)
+        else:
+            same = want == have
+        if not same:
+            problems.append(f"{key}: model has {have!r}, running configuration has {want!r}")
+    return problems
+
+
+def load_model(
+    path: str | os.PathLike,
+    device: str | torch.device = "cpu",
+    expect: Mapping[str, Any] | None = None,
+) -> LoadedModel:
+    """Load a model, check it against ``expect`` and return the head in eval mode.
+
+    Raises :class:`ModelLoadError` listing *all* mismatches at once, so a user fixes a
+    configuration in one go rather than one error at a time.
+    """
+    path = Path(path)
+    blob = read_checkpoint(path)
+    meta = ModelMetadata.from_dict(blob["metadata"])
+    if expect:
+        problems = check_expectations(meta, expect)
+        if problems:
+            raise ModelLoadError(
+                f"model {path} does not match the running configuration:\n  - " + "\n  - ".join(problems)
+            )
+    try:
+        head = FusionHead.from_config(meta.fusion)
+    except (FusionConfigError, KeyError, TypeError) as exc:
+        raise ModelLoadError(f"{path}: cannot rebuild the fusion head from its metadata: {exc}") from exc
+    try:
+        head.load_state_dict(blob["head"], strict=True)
+    except RuntimeError as exc:
+        raise ModelLoadError(f"{path}: head weights do not fit its own configuration: {exc}") from exc
+    head.to(device).eval()
+    enc = blob.get("encoder")
+    if enc is not None:
+        enc = {k: (v.float() if v.is_floating_point() else v) for k, v in enc.items()}
+    return LoadedModel(head=head, metadata=meta, encoder_state_dict=enc, path=path)
+
+
+def fusion_config_of(metadata: ModelMetadata) -> FusionConfig:
+    """The head configuration recorded in ``metadata``."""
+    return FusionConfig.from_dict(metadata.fusion)
