@@ -1,0 +1,312 @@
+"""A small XDF 1.0 writer (the format of LabRecorder, read by pyxdf, MNE and EEGLAB).
+
+We write our own instead of depending on LabRecorder because a recording must be written
+from inside PainMon, incrementally, with whole chunks only: every call here appends one
+complete chunk with a single ``write`` so a process killed between calls leaves a file
+whose every chunk parses. Layout (spec: https://github.com/sccn/xdf/wiki/Specifications):
+
+``"XDF:"`` then chunks ``[NumLengthBytes][Length][Tag u16][Content]`` where Length counts
+the tag and the content and is a variable-length integer (1 byte giving the width 1, 4 or 8,
+then the value little-endian). Tags: FileHeader=1, StreamHeader=2, Samples=3,
+ClockOffset=4, Boundary=5, StreamFooter=6. All but FileHeader and Boundary begin their
+content with the 4-byte stream id.
+
+This module only encodes; threading and buffering live in :mod:`devices.recording`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import logging
+import os
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Sequence
+from xml.sax.saxutils import escape
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+MAGIC = b"XDF:"
+TAG_FILE_HEADER = 1
+TAG_STREAM_HEADER = 2
+TAG_SAMPLES = 3
+TAG_CLOCK_OFFSET = 4
+TAG_BOUNDARY = 5
+TAG_STREAM_FOOTER = 6
+
+BOUNDARY_UUID = bytes.fromhex("43A546DCCBF5410FB30ED5467383CBE4")
+"""The 16 bytes a reader scans for to resynchronise after a corrupt chunk."""
+
+FORMATS: dict[str, np.dtype | None] = {
+    "float32": np.dtype("<f4"),
+    "double64": np.dtype("<f8"),
+    "int8": np.dtype("<i1"),
+    "int16": np.dtype("<i2"),
+    "int32": np.dtype("<i4"),
+    "int64": np.dtype("<i8"),
+    "string": None,
+}
+"""XDF channel formats and the little-endian dtype of each sample value."""
+
+
+class XDFWriteError(RuntimeError):
+    """Raised for data that cannot be written as declared (wrong shape or format)."""
+
+
+def channel_format_for(dtype: np.dtype) -> str:
+    """The XDF channel format that holds ``dtype`` without loss (strings -> "string")."""
+    dtype = np.dtype(dtype)
+    if dtype.kind in "USO":
+        return "string"
+    if dtype.kind == "b":
+        return "int8"
+    if dtype.kind in "iu":
+        if dtype.kind == "u" and dtype.itemsize >= 4:
+            return "int64"
+        size = dtype.itemsize * (2 if dtype.kind == "u" else 1)
+        return {1: "int8", 2: "int16", 4: "int32"}.get(size, "int64")
+    if dtype.kind == "f" and dtype.itemsize <= 4:
+        return "float32"
+    return "double64"
+
+
+def varlen_int(value: int) -> bytes:
+    """Encode a non-negative integer as XDF's variable-length integer."""
+    if value < 0:
+        raise ValueError(f"varlen int must be non-negative, got {value}")
+    if value < 256:
+        return b"\x01" + struct.pack("<B", value)
+    if value < 2**32:
+        return b"\x04" + struct.pack("<I", value)
+    return b"\x08" + struct.pack("<Q", value)
+
+
+def chunk(tag: int, content: bytes, stream_id: int | None = None) -> bytes:
+    """One complete chunk: length prefix, tag, optional stream id, content."""
+    body = struct.pack("<H", tag)
+    if stream_id is not None:
+        body += struct.pack("<I", stream_id)
+    body += content
+    return varlen_int(len(body)) + body
+
+
+def _xml_text(value: object) -> str:
+    return escape(str(value))
+
+
+def _xml_element(tag: str, value: object) -> str:
+    """``<tag>value</tag>``; dicts nest, lists repeat the tag's singular children."""
+    if isinstance(value, dict):
+        inner = "".join(_xml_element(k, v) for k, v in value.items())
+        return f"<{tag}>{inner}</{tag}>"
+    if isinstance(value, (list, tuple)):
+        return "".join(_xml_element(tag, v) for v in value)
+    return f"<{tag}>{_xml_text(value)}</{tag}>"
+
+
+@dataclass
+class StreamInfo:
+    """What a stream header declares. ``desc`` is nested dicts/lists of strings -> XML."""
+
+    name: str
+    type: str
+    channel_count: int
+    nominal_srate: float
+    channel_format: str
+    source_id: str = ""
+    desc: dict = field(default_factory=dict)
+    created_at: float = 0.0
+    hostname: str = ""
+
+    def __post_init__(self) -> None:
+        if self.channel_format not in FORMATS:
+            raise XDFWriteError(
+                f"unknown channel format {self.channel_format!r}; known: {', '.join(FORMATS)}"
+            )
+        if self.channel_count < 1:
+            raise XDFWriteError(f"stream {self.name!r}: channel_count must be >= 1")
+
+    def header_xml(self) -> str:
+        """The StreamHeader XML, as LabRecorder writes it (fields pyxdf requires first)."""
+        fields = (
+            ("name", self.name),
+            ("type", self.type),
+            ("channel_count", self.channel_count),
+            ("nominal_srate", repr(float(self.nominal_srate))),
+            ("channel_format", self.channel_format),
+            ("source_id", self.source_id),
+            ("version", "1.1000000000000001"),
+            ("created_at", repr(float(self.created_at))),
+            ("uid", ""),
+            ("session_id", "default"),
+            ("hostname", self.hostname),
+        )
+        body = "".join(_xml_element(k, v) for k, v in fields)
+        body += _xml_element("desc", self.desc) if self.desc else "<desc />"
+        return f'<?xml version="1.0"?><info>{body}</info>'
+
+
+def encode_numeric_samples(values: np.ndarray, timestamps: np.ndarray, fmt: str) -> bytes:
+    """Samples-chunk content (after the stream id) of a numeric stream.
+
+    Every sample carries its full 8-byte timestamp: XDF allows omitting it for regular
+    streams, but then a reader reconstructs it from the nominal rate, which would not give
+    back the exact times a device delivered.
+    """
+    dtype = FORMATS[fmt]
+    assert dtype is not None
+    n, nch = values.shape
+    rows = np.empty(n, dtype=[("flag", "u1"), ("ts", "<f8"), ("v", dtype, (nch,))])
+    rows["flag"] = 8
+    rows["ts"] = timestamps
+    rows["v"] = values
+    return varlen_int(n) + rows.tobytes()
+
+
+def encode_string_samples(values: Sequence[Sequence[str]], timestamps: np.ndarray) -> bytes:
+    """Samples-chunk content of a string stream: each value as varlen length + UTF-8."""
+    parts = [varlen_int(len(values))]
+    for row, ts in zip(values, timestamps):
+        parts.append(b"\x08" + struct.pack("<d", float(ts)))
+        for value in row:
+            raw = str(value).encode("utf-8")
+            parts.append(varlen_int(len(raw)) + raw)
+    return b"".join(parts)
+
+
+class XDFWriter:
+    """Appends whole XDF chunks to a file. Not thread-safe: one thread owns a writer.
+
+    Chunks are collected in memory and ``flush()`` hands them to the OS in one unbuffered
+    ``write``, so the file only ever grows by whole chunks (a buffered file could be cut
+    inside a stream header, which pyxdf cannot skip). After ``flush()`` the data survives
+    the death of this process; ``sync()`` also asks the OS to put it on disk (power loss).
+    """
+
+    def __init__(self, path: str | os.PathLike, writer_name: str = "PainMon"):
+        self.path = Path(path)
+        if self.path.parent and not self.path.parent.exists():
+            raise XDFWriteError(f"folder {self.path.parent} does not exist")
+        self._f: BinaryIO = open(self.path, "wb", buffering=0)
+        self._streams: dict[int, StreamInfo] = {}
+        self._pending: list[bytes] = [MAGIC]
+        created = _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat()
+        header = (
+            '<?xml version="1.0"?><info><version>1.0</version>'
+            f"<datetime>{_xml_text(created)}</datetime>"
+            f"<writer>{_xml_text(writer_name)}</writer></info>"
+        )
+        self._pending.append(chunk(TAG_FILE_HEADER, header.encode("utf-8")))
+        self.flush()
+
+    @property
+    def closed(self) -> bool:
+        return self._f.closed
+
+    def add_stream(self, stream_id: int, info: StreamInfo) -> None:
+        """Write the header of a new stream; its samples may follow in any later chunk."""
+        if stream_id in self._streams:
+            raise XDFWriteError(f"stream id {stream_id} already declared")
+        self._streams[stream_id] = info
+        self._write(chunk(TAG_STREAM_HEADER, info.header_xml().encode("utf-8"), stream_id))
+
+    def write_samples(self, stream_id: int, values, timestamps) -> int:
+        """Write one Samples chunk; returns the number of samples written.
+
+        Numeric ``values`` are (n, channels) (or (n,) for one channel) and are cast to the
+        declared format; string ``values`` are a list of rows of strings (or of strings for
+        one channel).
+        """
+        info = self._streams.get(stream_id)
+        if info is None:
+            raise XDFWriteError(f"samples for undeclared stream id {stream_id}")
+        timestamps = np.asarray(timestamps, dtype=np.float64).reshape(-1)
+        if info.channel_format == "string":
+            rows = [[v] if isinstance(v, str) else list(v) for v in values]
+            if any(len(r) != info.channel_count for r in rows):
+                raise XDFWriteError(
+                    f"stream {info.name!r}: string samples must have {info.channel_count} values"
+                )
+            n = len(rows)
+            content = None if n == 0 else encode_string_samples(rows, timestamps[:n])
+        else:
+            arr = np.asarray(values)
+            if arr.ndim == 1:
+                arr = arr.reshape(-1, 1) if info.channel_count == 1 else arr.reshape(1, -1)
+            if arr.ndim != 2 or arr.shape[1] != info.channel_count:
+                raise XDFWriteError(
+                    f"stream {info.name!r}: samples of shape {np.shape(values)} do not match "
+                    f"{info.channel_count} channels"
+                )
+            n = arr.shape[0]
+            content = None if n == 0 else encode_numeric_samples(arr, timestamps[:n], info.channel_format)
+        if n != timestamps.shape[0]:
+            raise XDFWriteError(
+                f"stream {info.name!r}: {n} samples but {timestamps.shape[0]} timestamps"
+            )
+        if content is not None:
+            self._write(chunk(TAG_SAMPLES, content, stream_id))
+        return n
+
+    def write_clock_offset(self, stream_id: int, collection_time: float, offset: float) -> None:
+        """Record the measured offset of a stream's clock (0 for streams on our clock)."""
+        self._write(chunk(TAG_CLOCK_OFFSET, struct.pack("<dd", collection_time, offset), stream_id))
+
+    def write_boundary(self) -> None:
+        """A resynchronisation point for readers that meet a corrupt chunk."""
+        self._write(chunk(TAG_BOUNDARY, BOUNDARY_UUID))
+
+    def write_footer(
+        self,
+        stream_id: int,
+        first_timestamp: float,
+        last_timestamp: float,
+        sample_count: int,
+        clock_offsets: Sequence[tuple[float, float]] = (),
+    ) -> None:
+        """Close a stream with its summary (what LabRecorder writes at the end)."""
+        offsets = "".join(
+            f"<offset><time>{t!r}</time><value>{v!r}</value></offset>" for t, v in clock_offsets
+        )
+        xml = (
+            '<?xml version="1.0"?><info>'
+            f"<first_timestamp>{float(first_timestamp)!r}</first_timestamp>"
+            f"<last_timestamp>{float(last_timestamp)!r}</last_timestamp>"
+            f"<sample_count>{int(sample_count)}</sample_count>"
+            f"<clock_offsets>{offsets}</clock_offsets></info>"
+        )
+        self._write(chunk(TAG_STREAM_FOOTER, xml.encode("utf-8"), stream_id))
+
+    def _write(self, data: bytes) -> None:
+        if self._f.closed:
+            raise XDFWriteError(f"{self.path} is closed")
+        self._pending.append(data)
+
+    def flush(self) -> None:
+        """Hand every complete chunk written so far to the OS in one write."""
+        if self._f.closed or not self._pending:
+            return
+        data = memoryview(b"".join(self._pending))
+        self._pending.clear()
+        while data:
+            written = self._f.write(data)
+            data = data[written:]
+
+    def sync(self) -> None:
+        """Flush and fsync (survives power loss, not only a crash of this process)."""
+        if self._f.closed:
+            return
+        self.flush()
+        try:
+            os.fsync(self._f.fileno())
+        except (OSError, io.UnsupportedOperation):  # e.g. some network filesystems
+            log.debug("fsync not supported for %s", self.path)
+
+    def close(self) -> None:
+        if not self._f.closed:
+            self.sync()
+            self._f.close()
