@@ -1,0 +1,158 @@
+"""When to cut a subject's next window: timestamp-driven, aligned across modalities.
+
+Windows end on a fixed grid of the shared clock (multiples of the hop), so all modalities
+of a subject, whatever their sampling rates, are cut over the same interval, and windows
+of different subjects line up in time. A window is *ready* as soon as the last sample
+that falls inside it has arrived on every live stream of the subject (a stream at rate f
+has delivered its last in-window sample once its newest timestamp is within 1/f of the
+window end), so the estimate is not held back by waiting for the next sample. A stream
+that has stopped delivering (nothing received for ``stall_s``) is not waited for: the
+window is cut without it and the estimate says what it lacked. The scheduler holds no
+data and no threads; it is told what arrived and asked what to cut.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+
+@dataclass
+class StreamProgress:
+    """What the scheduler knows about one stream of a subject."""
+
+    rate: float
+    """Nominal samples/s (0 = irregular: the window end itself must be passed)."""
+    first_ts: float = math.nan
+    last_ts: float = math.nan
+    """Newest sample timestamp (shared clock)."""
+    last_received: float = math.nan
+    """Shared-clock time the newest chunk arrived (to notice a stalled stream)."""
+
+    def reached(self, t_end: float) -> bool:
+        """Has the last sample inside a window ending at ``t_end`` arrived?"""
+        if math.isnan(self.last_ts):
+            return False
+        slack = 1.0 / self.rate if self.rate > 0 else 0.0
+        # a small tolerance absorbs float jitter of timestamps on the nominal grid
+        return self.last_ts >= t_end - slack - 1e-6
+
+    def live(self, now: float, stall_s: float) -> bool:
+        return not math.isnan(self.last_received) and now - self.last_received <= stall_s
+
+
+@dataclass
+class Cut:
+    """A decision: cut this subject's window ending at ``t_end``."""
+
+    subject: str
+    t_end: float
+    waited_for: tuple[str, ...]
+    """Modalities whose data reached the window end (the others are missing or stalled)."""
+    skipped: int = 0
+    """Older ready windows passed over to get here (real-time catch-up)."""
+
+
+@dataclass
+class _Subject:
+    streams: dict[str, StreamProgress] = field(default_factory=dict)
+    next_end: float = math.nan
+
+
+class WindowScheduler:
+    """Decides, per subject, which windows are ready to be cut.
+
+    ``catch_up=True`` (real time): when several windows became ready at once (a burst of
+    data, a stall of the caller), only the newest is cut and the others count as skipped.
+    ``catch_up=False`` (offline): every window on the grid is cut, in order.
+    """
+
+    def __init__(
+        self,
+        window_s: float = 10.0,
+        hop_s: float = 1.0,
+        stall_s: float = 2.0,
+        catch_up: bool = True,
+        modalities: tuple[str, ...] | None = None,
+    ):
+        if window_s <= 0 or hop_s <= 0:
+            raise ValueError(f"window ({window_s}) and hop ({hop_s}) must be positive")
+        if stall_s <= 0:
+            raise ValueError(f"stall_s must be positive, got {stall_s}")
+        self.window_s = float(window_s)
+        self.hop_s = float(hop_s)
+        self.stall_s = float(stall_s)
+        self.catch_up = catch_up
+        self.modalities = modalities
+        """Only these modalities are waited for (None: all)."""
+        self._subjects: dict[str, _Subject] = {}
+
+    # --- input ------------------------------------------------------------------------
+    def observe(self, subject: str, modality: str, rate: float, first_ts: float, last_ts: float, received: float) -> None:
+        """Record that a chunk spanning ``first_ts..last_ts`` of a stream arrived at ``received``."""
+        if self.modalities is not None and modality not in self.modalities:
+            return
+        subj = self._subjects.setdefault(subject, _Subject())
+        sp = subj.streams.get(modality)
+        if sp is None:
+            sp = subj.streams[modality] = StreamProgress(rate=rate, first_ts=first_ts)
+        sp.rate = rate
+        if math.isnan(sp.last_ts) or last_ts > sp.last_ts:
+            sp.last_ts = last_ts
+        sp.last_received = received
+        if math.isnan(subj.next_end):
+            # first window: the first grid point that leaves a full window of data
+            subj.next_end = self._grid_ceil(first_ts + self.window_s)
+
+    def forget(self, subject: str) -> None:
+        self._subjects.pop(subject, None)
+
+    def subjects(self) -> list[str]:
+        return sorted(self._subjects)
+
+    # --- decisions --------------------------------------------------------------------
+    def due(self, now: float) -> list[Cut]:
+        """The windows to cut now (at most one per subject in catch-up mode)."""
+        cuts: list[Cut] = []
+        for name, subj in self._subjects.items():
+            cuts.extend(self._due_subject(name, subj, now))
+        return cuts
+
+    def _due_subject(self, name: str, subj: _Subject, now: float) -> list[Cut]:
+        live = {m: sp for m, sp in subj.streams.items() if sp.live(now, self.stall_s)}
+        if not live or math.isnan(subj.next_end):
+            return []  # nothing is arriving: no windows, resume on the grid when data returns
+        frontier = min(sp.last_ts + (1.0 / sp.rate if sp.rate > 0 else 0.0) for sp in live.values())
+        newest_live = max(sp.last_ts for sp in live.values())
+        # A subject that was silent (all streams stalled) resumes at its newest data: the
+        # windows in the silence were never due, so they do not count as skips.
+        if newest_live - subj.next_end > self.window_s + self.stall_s:
+            subj.next_end = self._grid_floor(frontier)
+        out: list[Cut] = []
+        while True:
+            t_end = subj.next_end
+            ready = all(sp.reached(t_end) for sp in live.values())
+            overdue = now - t_end > self.stall_s  # a live stream lagging that far is not waited for
+            if not (ready or overdue):
+                break
+            skipped = 0
+            if self.catch_up:
+                newest = self._grid_floor(frontier + 1e-6)
+                if overdue and not ready:
+                    newest = max(newest, self._grid_floor(now - self.stall_s))
+                if newest > t_end:
+                    skipped = int(round((newest - t_end) / self.hop_s))
+                    t_end = newest
+            waited = tuple(sorted(m for m, sp in live.items() if sp.reached(t_end)))
+            out.append(Cut(name, t_end, waited, skipped))
+            subj.next_end = t_end + self.hop_s
+            if self.catch_up:
+                break
+        return out
+
+    # --- grid ------------------------------------------------------------------------
+    def _grid_ceil(self, t: float) -> float:
+        return math.ceil(t / self.hop_s - 1e-9) * self.hop_s
+
+    def _grid_floor(self, t: float) -> float:
+        return math.floor(t / self.hop_s + 1e-9) * self.hop_s

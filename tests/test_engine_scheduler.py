@@ -1,0 +1,161 @@
+"""Window scheduling: timestamp-aligned across modalities at different rates, stalled
+streams not waited for, real-time catch-up counted as skips, and the bounded queue."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from monitor.engine.queue import LatestPerKeyQueue
+from monitor.engine.scheduler import WindowScheduler
+from monitor.engine.smoothing import IndexSmoother, TimeEMA
+
+RATES = {"EDA": 4.0, "BVP": 64.0, "RESP": 25.0, "SpO2": 1.0}
+
+
+def feed(sched: WindowScheduler, subject: str, t0: float, t1: float, received: float, rates=RATES) -> None:
+    """Tell the scheduler that every stream delivered its samples in [t0, t1)."""
+    for mod, rate in rates.items():
+        ts = np.arange(np.ceil(t0 * rate), np.ceil(t1 * rate)) / rate
+        if ts.size:
+            sched.observe(subject, mod, rate, float(ts[0]), float(ts[-1]), received)
+
+
+def test_first_window_needs_a_full_window_and_lands_on_the_hop_grid():
+    s = WindowScheduler(window_s=10.0, hop_s=1.0)
+    feed(s, "sim-1", 100.3, 109.9, received=109.9)
+    assert s.due(109.9) == []  # 9.6 s of data: not a full window yet
+    feed(s, "sim-1", 109.9, 111.0, received=111.0)
+    cuts = s.due(111.0)
+    assert [c.t_end for c in cuts] == [111.0]  # ceil(100.3 + 10) on the 1 s grid
+    assert cuts[0].waited_for == ("BVP", "EDA", "RESP", "SpO2")
+
+
+def test_window_waits_for_the_slowest_modality_by_timestamp_not_sample_count():
+    s = WindowScheduler(window_s=10.0, hop_s=1.0)
+    feed(s, "sim-1", 0.0, 10.0, received=10.0)
+    assert [c.t_end for c in s.due(10.0)] == [10.0]
+    # BVP runs ahead to 11.5 s; EDA (4 Hz) only to 10.5 s: the window ending at 11 waits
+    s.observe("sim-1", "BVP", 64.0, 10.0, 11.5, received=11.5)
+    s.observe("sim-1", "RESP", 25.0, 10.0, 11.5, received=11.5)
+    s.observe("sim-1", "SpO2", 1.0, 10.0, 11.0, received=11.5)
+    s.observe("sim-1", "EDA", 4.0, 10.0, 10.5, received=11.5)
+    assert s.due(11.5) == []
+    # EDA's sample at 10.75 is the last one inside [1, 11): the window is complete
+    s.observe("sim-1", "EDA", 4.0, 10.75, 10.75, received=11.6)
+    cuts = s.due(11.6)
+    assert [c.t_end for c in cuts] == [11.0] and cuts[0].skipped == 0
+
+
+def test_stalled_stream_is_not_waited_for_and_is_reported_missing():
+    s = WindowScheduler(window_s=10.0, hop_s=1.0, stall_s=2.0)
+    feed(s, "sim-1", 0.0, 10.0, received=10.0)
+    s.due(10.0)
+    # SpO2 stops at 10 s; the others go on
+    others = {k: v for k, v in RATES.items() if k != "SpO2"}
+    feed(s, "sim-1", 10.0, 11.0, received=11.0, rates=others)
+    assert s.due(11.0) == []  # SpO2 is still live (1 s since its last chunk): wait
+    feed(s, "sim-1", 11.0, 13.0, received=13.0, rates=others)
+    cuts = s.due(13.0)  # SpO2 silent for 3 s > stall_s: cut without it
+    assert len(cuts) == 1
+    assert cuts[0].t_end == 13.0 and cuts[0].skipped == 2  # 11 and 12 passed over for the newest
+    assert "SpO2" not in cuts[0].waited_for and "EDA" in cuts[0].waited_for
+
+
+def test_catch_up_cuts_only_the_newest_and_counts_skips():
+    s = WindowScheduler(window_s=4.0, hop_s=1.0)
+    feed(s, "a", 0.0, 4.0, received=4.0)
+    assert [c.t_end for c in s.due(4.0)] == [4.0]
+    feed(s, "a", 4.0, 9.0, received=9.0)  # a 5 s burst arrives at once
+    cuts = s.due(9.0)
+    assert [(c.t_end, c.skipped) for c in cuts] == [(9.0, 4)]
+
+
+def test_offline_mode_cuts_every_window_in_order():
+    s = WindowScheduler(window_s=4.0, hop_s=0.5, catch_up=False)
+    feed(s, "a", 0.0, 4.0, received=4.0)
+    s.due(4.0)
+    feed(s, "a", 4.0, 6.0, received=6.0)
+    cuts = s.due(6.0)
+    assert [c.t_end for c in cuts] == [4.5, 5.0, 5.5, 6.0]
+    assert all(c.skipped == 0 for c in cuts)
+
+
+def test_subjects_are_independent_and_silent_subject_gets_no_windows():
+    s = WindowScheduler(window_s=4.0, hop_s=1.0, stall_s=2.0)
+    feed(s, "a", 0.0, 5.0, received=5.0)
+    feed(s, "b", 0.0, 2.0, received=2.0)
+    cuts = {c.subject: c for c in s.due(5.0)}
+    assert set(cuts) == {"a"}  # b has neither a full window nor live streams
+    assert s.due(30.0) == []  # everyone silent: nothing to estimate
+
+
+def test_unused_modality_is_ignored():
+    s = WindowScheduler(window_s=2.0, hop_s=1.0, modalities=("EDA",))
+    s.observe("a", "ECG", 250.0, 0.0, 5.0, received=5.0)
+    assert s.subjects() == []
+
+
+def test_bad_configuration_is_refused():
+    with pytest.raises(ValueError, match="must be positive"):
+        WindowScheduler(window_s=0.0)
+    with pytest.raises(ValueError, match="stall_s"):
+        WindowScheduler(stall_s=-1)
+
+
+def test_queue_keeps_newest_per_subject_and_counts_skips():
+    q: LatestPerKeyQueue[int] = LatestPerKeyQueue(max_keys=2)
+    q.put("a", 1)
+    q.put("b", 1)
+    q.put("a", 2)  # replaces a's older window
+    q.put("c", 1)  # full: evicts the oldest pending (b)
+    assert q.skipped == 2
+    assert q.get_batch() == [2, 1]
+    assert q.get_batch(timeout=0.01) == []
+
+
+def test_blocking_queue_loses_nothing():
+    q: LatestPerKeyQueue[int] = LatestPerKeyQueue(max_keys=1, drop_stale=False)
+    got: list[int] = []
+
+    def consume():
+        while len(got) < 5:
+            got.extend(q.get_batch(timeout=1.0))
+
+    t = threading.Thread(target=consume)
+    t.start()
+    for i in range(5):
+        assert q.put("a", i, timeout=2.0)
+    t.join(5)
+    assert got == [0, 1, 2, 3, 4] and q.skipped == 0
+
+
+def test_closed_queue_refuses_and_wakes():
+    q: LatestPerKeyQueue[int] = LatestPerKeyQueue(max_keys=1, drop_stale=False)
+    q.put("a", 1)
+    q.close()
+    assert q.put("b", 2, timeout=0.1) is False
+
+
+def test_time_ema_weights_by_elapsed_time_and_ignores_nan():
+    ema = TimeEMA(tau_s=10.0)
+    assert ema.update(0.0, 100.0) == 100.0
+    v = ema.update(10.0, 0.0)  # one time constant later: 1 - 1/e of the way
+    assert v == pytest.approx(100.0 * np.exp(-1.0))
+    assert ema.update(11.0, float("nan")) == v
+    # two 5 s steps equal one 10 s step
+    a, b = TimeEMA(10.0), TimeEMA(10.0)
+    a.update(0, 0.0), b.update(0, 0.0)
+    a.update(5, 50.0), a.update(10, 50.0)
+    b.update(10, 50.0)
+    assert a.value == pytest.approx(b.value)
+
+
+def test_smoother_short_reacts_faster_than_long():
+    sm = IndexSmoother(10.0, 60.0)
+    sm.update(0.0, 0.0)
+    for t in range(1, 21):
+        short, long = sm.update(float(t), 100.0)
+    assert 80.0 < short < 100.0 and 20.0 < long < 35.0
