@@ -1,0 +1,319 @@
+"""The real-time engine: hub -> preprocessing -> aligned windows -> one inference worker.
+
+Two threads, both daemon, both joined by :meth:`Engine.stop`:
+
+* the **scheduler** wakes on every chunk the hub receives (and every 50 ms regardless, so
+  a stalled stream is noticed), preprocesses the new samples, cuts every window that is
+  due and offers it to a bounded queue that keeps only the newest window per subject;
+* the **worker** takes all queued windows — of all subjects — and runs them through the
+  estimator in one batched pass, smooths each subject's index and calls the callbacks.
+
+A thread (not a process) runs the model: torch releases the GIL inside its kernels, so
+the GUI thread keeps running while the encoder computes (``painmon bench realtime``
+measures the main thread's stalls), and windows need no serialisation across processes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from core.buffers import BufferHub
+from core.clock import now
+from core.estimate import Estimate
+from core.estimator import Estimator, ModalityWindow, SubjectWindow
+from core.streams import StreamSpec
+from monitor.engine.ingest import StreamIngest, SubjectFilter
+from monitor.engine.queue import LatestPerKeyQueue
+from monitor.engine.scheduler import WindowScheduler
+from monitor.engine.smoothing import LONG_TAU_S, SHORT_TAU_S, IndexSmoother
+
+log = logging.getLogger(__name__)
+
+Callback = Callable[[Estimate], None]
+
+
+@dataclass(frozen=True)
+class EngineStats:
+    """A snapshot of the engine's health (safe to hand to the GUI or a log line)."""
+
+    running: bool
+    warm: bool
+    device: str
+    model: str
+    subjects: int
+    windows_cut: int
+    estimates: int
+    skipped: int
+    """Windows passed over to stay real-time (scheduler catch-up + queue replacement)."""
+    queue_depth: int
+    errors: int
+    rejected_chunks: int
+    last_latency: dict[str, float] = field(default_factory=dict)
+    mean_total_latency: float = float("nan")
+    """Mean of ``latency['total']`` over the recent estimates (seconds)."""
+
+
+class Engine:
+    """Continuous pain estimation for every subject in a :class:`BufferHub`.
+
+    Either give ``estimator`` (built by the caller) or let the engine load ``model_path``
+    (default: the bundled model) and optionally ``encoder_path``. ``subjects`` restricts
+    the subjects served (e.g. a shard). ``realtime=False`` processes every window in order
+    and blocks instead of skipping (offline replay).
+    """
+
+    def __init__(
+        self,
+        hub: BufferHub,
+        model_path: str | os.PathLike | None = None,
+        encoder_path: str | os.PathLike | None = None,
+        device: str | torch.device = "auto",
+        window_s: float | None = None,
+        hop_s: float = 1.0,
+        subjects: SubjectFilter | None = None,
+        max_queue: int = 256,
+        realtime: bool = True,
+        stall_s: float = 2.0,
+        threads: int | None = None,
+        precision: str = "auto",
+        estimator: Estimator | None = None,
+        short_tau_s: float = SHORT_TAU_S,
+        long_tau_s: float = LONG_TAU_S,
+        max_batch: int | None = None,
+    ):
+        if estimator is None:
+            from monitor.engine.model import load_estimator
+
+            loaded = load_estimator(model_path, encoder_path, device=device, precision=precision)
+            estimator = loaded.estimator
+            model_window = loaded.window_s
+        else:
+            model_window = 10.0
+        self.estimator = estimator
+        self.hub = hub
+        self.window_s = float(window_s if window_s is not None else model_window)
+        self.hop_s = float(hop_s)
+        if self.window_s <= 0 or self.hop_s <= 0:
+            raise ValueError(f"window ({self.window_s} s) and hop ({self.hop_s} s) must be positive")
+        self.realtime = realtime
+        self.threads = threads
+        self.max_batch = max_batch
+        self._short_tau, self._long_tau = short_tau_s, long_tau_s
+        self._wake = threading.Event()
+        self._sched_lock = threading.Lock()
+        self.scheduler = WindowScheduler(
+            self.window_s, self.hop_s, stall_s=stall_s, catch_up=realtime, modalities=estimator.modalities
+        )
+        self.ingest = StreamIngest(
+            estimator.modalities,
+            working_rate=estimator.working_rate,
+            window_s=self.window_s,
+            subjects=subjects,
+            on_chunk=self._on_chunk,
+            wake=self._wake,
+        )
+        self.queue: LatestPerKeyQueue[SubjectWindow] = LatestPerKeyQueue(max_keys=max_queue, drop_stale=realtime)
+        self._callbacks: list[Callback] = []
+        self._cb_lock = threading.Lock()
+        self._smoothers: dict[str, IndexSmoother] = {}
+        self._latest: dict[str, Estimate] = {}
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._warm = threading.Event()
+        self._counts = {"cut": 0, "estimates": 0, "sched_skipped": 0, "errors": 0}
+        self._recent_total: list[float] = []
+        self._last_latency: dict[str, float] = {}
+        self._stats_lock = threading.Lock()
+
+    # --- public API ------------------------------------------------------------------
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return self.estimator.modalities
+
+    @property
+    def model_name(self) -> str:
+        return self.estimator.model_name
+
+    def add_callback(self, fn: Callback) -> None:
+        """``fn(estimate)`` is called on the worker thread for every estimate; it must be
+        quick (the GUI marshals to its own thread). An exception is logged and ignored."""
+        with self._cb_lock:
+            self._callbacks.append(fn)
+
+    def remove_callback(self, fn: Callback) -> None:
+        with self._cb_lock:
+            if fn in self._callbacks:
+                self._callbacks.remove(fn)
+
+    def start(self, warmup: bool = True) -> None:
+        """Attach to the hub and start the threads; returns at once (warm-up runs on the
+        worker thread before the first window). Calling it twice does nothing."""
+        if self._threads:
+            return
+        self._stop.clear()
+        self.queue.reopen()
+        self.hub.add_listener(self.ingest.listener)
+        self.ingest.attach_existing(self.hub)
+        self._threads = [
+            threading.Thread(target=self._worker_loop, args=(warmup,), name="painmon-worker", daemon=True),
+            threading.Thread(target=self._scheduler_loop, name="painmon-scheduler", daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Detach from the hub, stop and join both threads. Safe to call twice."""
+        self.hub.remove_listener(self.ingest.listener)
+        self._stop.set()
+        self._wake.set()
+        self.queue.close()
+        for t in self._threads:
+            t.join(timeout)
+            if t.is_alive():
+                log.warning("engine thread %s did not stop within %.1f s", t.name, timeout)
+        self._threads = []
+
+    @property
+    def running(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
+
+    def wait_warm(self, timeout: float | None = None) -> bool:
+        return self._warm.wait(timeout)
+
+    def warmup(self, batch: int = 1) -> float:
+        """Run the model once on synthetic windows so the first real estimate is not late
+        (first calls allocate, pick kernels, fill caches). Returns the seconds it took."""
+        t0 = time.perf_counter()
+        n = int(round(self.window_s * self.estimator.working_rate))
+        rng = np.random.default_rng(0)
+        windows = [
+            SubjectWindow(
+                subject=f"warmup-{b}",
+                t_end=0.0,
+                modalities={m: ModalityWindow(rng.standard_normal(n).astype(np.float32)) for m in self.modalities},
+            )
+            for b in range(max(1, batch))
+        ]
+        self.estimator.estimate(windows)
+        self._warm.set()
+        dt = time.perf_counter() - t0
+        log.info("engine warm-up took %.2f s", dt)
+        return dt
+
+    def latest(self, subject: str) -> Estimate | None:
+        with self._stats_lock:
+            return self._latest.get(subject)
+
+    def stats(self) -> EngineStats:
+        with self._stats_lock:
+            recent = list(self._recent_total)
+            return EngineStats(
+                running=self.running,
+                warm=self._warm.is_set(),
+                device=str(self.estimator.device),
+                model=self.model_name,
+                subjects=len(self._latest),
+                windows_cut=self._counts["cut"],
+                estimates=self._counts["estimates"],
+                skipped=self._counts["sched_skipped"] + self.queue.skipped,
+                queue_depth=len(self.queue),
+                errors=self._counts["errors"],
+                rejected_chunks=self.ingest.rejected,
+                last_latency=dict(self._last_latency),
+                mean_total_latency=float(np.mean(recent)) if recent else float("nan"),
+            )
+
+    # --- scheduler thread ------------------------------------------------------------
+    def _on_chunk(self, spec: StreamSpec, first_ts: float, last_ts: float, received: float) -> None:
+        self.scheduler.observe(spec.subject, spec.modality, spec.nominal_rate, first_ts, last_ts, received)
+
+    def _scheduler_loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(0.05)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            try:
+                self._schedule_once()
+            except Exception:
+                log.exception("window scheduling failed")
+                with self._stats_lock:
+                    self._counts["errors"] += 1
+
+    def _schedule_once(self) -> None:
+        prep = self.ingest.drain()
+        for cut in self.scheduler.due(now()):
+            t0 = time.perf_counter()
+            mods = self.ingest.cut(cut.subject, cut.t_end, self.window_s)
+            window = SubjectWindow(
+                subject=cut.subject,
+                t_end=cut.t_end,
+                modalities=mods,
+                preprocess_s=prep + (time.perf_counter() - t0),
+                ready_at=now(),
+            )
+            with self._stats_lock:
+                self._counts["cut"] += 1
+                self._counts["sched_skipped"] += cut.skipped
+            if cut.skipped:
+                log.debug("%s: skipped %d stale window(s) to stay real-time", cut.subject, cut.skipped)
+            while not self.queue.put(cut.subject, window, timeout=0.2):
+                if self._stop.is_set():
+                    return
+
+    # --- worker thread ---------------------------------------------------------------
+    def _worker_loop(self, warmup: bool) -> None:
+        if self.threads:
+            torch.set_num_threads(int(self.threads))
+        if warmup:
+            try:
+                self.warmup()
+            except Exception:
+                log.exception("engine warm-up failed")
+                with self._stats_lock:
+                    self._counts["errors"] += 1
+        self._warm.set()
+        while not self._stop.is_set():
+            batch = self.queue.get_batch(self.max_batch, timeout=0.2)
+            if not batch:
+                continue
+            try:
+                estimates = self.estimator.estimate(batch)
+            except Exception:
+                log.exception("inference failed for %d window(s)", len(batch))
+                with self._stats_lock:
+                    self._counts["errors"] += 1
+                continue
+            for est in estimates:
+                self._deliver(self._smooth(est))
+
+    def _smooth(self, est: Estimate) -> Estimate:
+        sm = self._smoothers.get(est.subject)
+        if sm is None:
+            sm = self._smoothers[est.subject] = IndexSmoother(self._short_tau, self._long_tau)
+        short, long = sm.update(est.t_end, est.index if est.valid else float("nan"))
+        return dataclasses.replace(est, smoothed=short, smoothed_long=long)
+
+    def _deliver(self, est: Estimate) -> None:
+        with self._stats_lock:
+            self._latest[est.subject] = est
+            self._counts["estimates"] += 1
+            self._last_latency = dict(est.latency)
+            self._recent_total.append(est.latency.get("total", float("nan")))
+            del self._recent_total[:-100]
+        with self._cb_lock:
+            callbacks = list(self._callbacks)
+        for fn in callbacks:
+            try:
+                fn(est)
+            except Exception:
+                log.exception("estimate callback %r failed", fn)

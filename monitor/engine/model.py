@@ -1,0 +1,72 @@
+"""Building the estimator from files: a PainMon model checkpoint and, optionally, the
+released Tiny-BioMoE encoder weights."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from core.device import resolve_device
+from core.estimator import Estimator
+
+log = logging.getLogger(__name__)
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """No model file where one was expected (with what to do about it)."""
+
+
+@dataclass
+class LoadedEstimator:
+    estimator: Estimator
+    window_s: float
+    working_rate: float
+    name: str
+    path: Path
+
+
+def load_estimator(
+    model_path: str | os.PathLike | None = None,
+    encoder_path: str | os.PathLike | None = None,
+    device: str | torch.device = "auto",
+    precision: str = "auto",
+) -> LoadedEstimator:
+    """Fusion head + metadata from ``model_path`` (default: the bundled model); encoder
+    weights from ``encoder_path`` when given (e.g. the released ``Tiny-BioMoE.pth``),
+    else from the model file itself."""
+    from core.checkpoint import load_model
+    from core.encoder import load_encoder
+    from core.paths import default_model_path
+
+    path = Path(model_path) if model_path is not None else default_model_path()
+    if not path.is_file():
+        raise ModelNotFoundError(
+            f"model file {path} not found; pass --model PATH or train one with `painmon train`"
+        )
+    dev = resolve_device(device)
+    loaded = load_model(path, device=dev)
+    meta = loaded.metadata
+    if encoder_path is not None:
+        enc_src: object = Path(encoder_path)
+    elif loaded.encoder_state_dict is not None:
+        enc_src = loaded.encoder_state_dict
+    else:
+        raise ModelNotFoundError(
+            f"model {path} carries no encoder weights; pass --encoder PATH (e.g. Tiny-BioMoE.pth)"
+        )
+    encoder = load_encoder(enc_src, device=str(dev), precision=precision)
+    est = Estimator(
+        encoder,
+        loaded.head,
+        meta.modalities,
+        meta.representations,
+        device=dev,
+        model_name=meta.name,
+        working_rate=meta.working_rate,
+    )
+    log.info("model %s (%s x %s) on %s", meta.name, meta.modalities, meta.representations, dev)
+    return LoadedEstimator(est, float(meta.window_s), float(meta.working_rate), meta.name, path)

@@ -1,0 +1,159 @@
+"""Where estimates go besides the dashboard: an LSL outlet per subject and MQTT JSON.
+
+Both classes are plain callables taking an :class:`core.estimate.Estimate`, so they plug
+into :meth:`monitor.engine.Engine.add_callback` (they run on the engine's worker thread).
+
+LSL: one outlet per subject, name ``PainMon-<subject>``, type ``PainIndex``, six float32
+channels (:data:`LSL_CHANNELS`), each sample stamped with the window end ``t_end`` on the
+shared clock, so LabRecorder stores estimates aligned with the signals they came from.
+
+MQTT: JSON on ``<prefix>/<subject>/estimate`` (NaN becomes ``null``: JSON has no NaN).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+from typing import Any, Protocol
+
+from core.estimate import CLASS_NAMES, Estimate
+
+log = logging.getLogger(__name__)
+
+LSL_TYPE = "PainIndex"
+LSL_CHANNELS: tuple[tuple[str, str], ...] = (
+    ("index", "percent"),
+    ("smoothed_index", "percent"),
+    ("p_no", "probability"),
+    ("p_low", "probability"),
+    ("p_high", "probability"),
+    ("quality", "fraction"),
+)
+"""(label, unit) of each channel of the estimate outlet, in order."""
+
+
+def lsl_outlet_name(subject: str) -> str:
+    return f"PainMon-{subject}"
+
+
+def estimate_row(est: Estimate) -> list[float]:
+    """The six LSL channel values of an estimate (NaN where invalid)."""
+    return [
+        float(est.index),
+        float(est.smoothed),
+        *(float(p) for p in est.probs),
+        float(est.quality_overall),
+    ]
+
+
+class LSLEstimateOutlets:
+    """One LSL outlet per subject, created when the subject's first estimate arrives."""
+
+    def __init__(self, model_name: str = "", source_prefix: str = "painmon", chunk_size: int = 1):
+        self.model_name = model_name
+        self.source_prefix = source_prefix
+        self.chunk_size = chunk_size
+        self._outlets: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self.sent = 0
+
+    def outlet(self, subject: str, model_name: str | None = None) -> Any:
+        """The subject's outlet (created on first use)."""
+        import pylsl
+
+        with self._lock:
+            out = self._outlets.get(subject)
+            if out is not None:
+                return out
+            info = pylsl.StreamInfo(
+                lsl_outlet_name(subject),
+                LSL_TYPE,
+                len(LSL_CHANNELS),
+                pylsl.IRREGULAR_RATE,  # windows may be skipped under load: not a fixed rate
+                pylsl.cf_float32,
+                f"{self.source_prefix}:{subject}:estimate",
+            )
+            desc = info.desc()
+            desc.append_child_value("subject", subject)
+            desc.append_child_value("model", model_name or self.model_name)
+            desc.append_child_value("timestamps", "window end (LSL local clock)")
+            chans = desc.append_child("channels")
+            for label, unit in LSL_CHANNELS:
+                ch = chans.append_child("channel")
+                ch.append_child_value("label", label)
+                ch.append_child_value("unit", unit)
+                ch.append_child_value("type", LSL_TYPE)
+            out = pylsl.StreamOutlet(info, chunk_size=self.chunk_size)
+            self._outlets[subject] = out
+            log.info("LSL outlet %s opened", lsl_outlet_name(subject))
+            return out
+
+    def __call__(self, est: Estimate) -> None:
+        self.outlet(est.subject, est.model).push_sample(estimate_row(est), est.t_end)
+        self.sent += 1
+
+    def subjects(self) -> list[str]:
+        with self._lock:
+            return sorted(self._outlets)
+
+    def close(self) -> None:
+        """Drop every outlet (LSL consumers see the streams disappear)."""
+        with self._lock:
+            self._outlets.clear()
+
+
+class Publisher(Protocol):
+    def publish(self, topic: str, payload: bytes | str) -> Any: ...
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if isinstance(x, (int, float)) and math.isfinite(x) else None
+
+
+def estimate_to_dict(est: Estimate) -> dict[str, Any]:
+    """JSON-ready form of an estimate (NaN -> None)."""
+    return {
+        "subject": est.subject,
+        "t_end": est.t_end,
+        "index": _finite(est.index),
+        "smoothed": _finite(est.smoothed),
+        "smoothed_long": _finite(est.smoothed_long),
+        "probs": {name: _finite(p) for name, p in zip(CLASS_NAMES, est.probs)},
+        "quality": {m: _finite(q) for m, q in est.quality.items()},
+        "missing": list(est.missing),
+        "valid": bool(est.valid),
+        "model": est.model,
+        "latency": {k: _finite(v) for k, v in est.latency.items()},
+        "created": _finite(est.created),
+    }
+
+
+def estimate_to_json(est: Estimate) -> str:
+    return json.dumps(estimate_to_dict(est), allow_nan=False, separators=(",", ":"))
+
+
+def estimate_topic(subject: str, prefix: str = "painmon") -> str:
+    return f"{prefix}/{subject}/estimate"
+
+
+class MQTTEstimatePublisher:
+    """Publishes each estimate as JSON on ``<prefix>/<subject>/estimate`` through
+    ``publisher`` (an object with ``publish(topic, payload)``, e.g.
+    :class:`devices.mqtt.MQTTPublisher`). A failed publish is logged and counted, never
+    raised into the engine."""
+
+    def __init__(self, publisher: Publisher, prefix: str = "painmon"):
+        self.publisher = publisher
+        self.prefix = prefix.rstrip("/")
+        self.sent = 0
+        self.failed = 0
+
+    def __call__(self, est: Estimate) -> None:
+        try:
+            self.publisher.publish(estimate_topic(est.subject, self.prefix), estimate_to_json(est))
+            self.sent += 1
+        except Exception as exc:
+            self.failed += 1
+            log.warning("MQTT publish of %s's estimate failed: %s", est.subject, exc)

@@ -1,0 +1,94 @@
+"""Estimate outputs: a real LSL inlet receives the per-subject outlet's samples; the JSON
+form survives NaN."""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+
+import pylsl
+import pytest
+
+from core.estimate import Estimate
+from monitor.outputs import (
+    LSL_CHANNELS,
+    LSLEstimateOutlets,
+    estimate_to_json,
+    estimate_topic,
+    lsl_outlet_name,
+)
+
+
+def make_estimate(subject: str, t_end: float, index: float = 42.0, valid: bool = True) -> Estimate:
+    return Estimate(
+        subject=subject,
+        t_end=t_end,
+        index=index,
+        probs=(0.3, 0.56, 0.14),
+        smoothed=40.0,
+        smoothed_long=float("nan"),
+        quality={"EDA": 1.0, "BVP": 0.5},
+        missing=("RESP", "SpO2"),
+        valid=valid,
+        model="unit-model",
+        latency={"total": 0.12},
+        created=t_end + 0.1,
+    )
+
+
+def open_inlet(name: str) -> pylsl.StreamInlet:
+    found = pylsl.resolve_byprop("name", name, timeout=10.0)
+    assert found, f"LSL stream {name} not found"
+    inlet = pylsl.StreamInlet(found[0], max_buflen=10)
+    inlet.open_stream(timeout=5.0)
+    return inlet
+
+
+def test_lsl_outlet_per_subject_carries_channels_model_and_window_end_time():
+    subject = f"t-{uuid.uuid4().hex[:8]}"
+    outlets = LSLEstimateOutlets(model_name="unit-model")
+    try:
+        outlets.outlet(subject)  # open first so the inlet connects before samples flow
+        inlet = open_inlet(lsl_outlet_name(subject))
+        info = inlet.info(timeout=5.0)
+        assert info.type() == "PainIndex" and info.channel_count() == 6
+        assert info.channel_format() == pylsl.cf_float32
+        assert info.desc().child_value("subject") == subject
+        assert info.desc().child_value("model") == "unit-model"
+        ch = info.desc().child("channels").child("channel")
+        labels = []
+        while not ch.empty():
+            labels.append(ch.child_value("label"))
+            ch = ch.next_sibling()
+        assert labels == [label for label, _ in LSL_CHANNELS]
+
+        t0 = pylsl.local_clock()
+        outlets(make_estimate(subject, t0 - 0.5, index=42.0))
+        outlets(make_estimate(subject, t0 + 0.5, index=77.0, valid=False))
+        rows, stamps = [], []
+        deadline = pylsl.local_clock() + 10.0
+        while len(rows) < 2 and pylsl.local_clock() < deadline:
+            sample, ts = inlet.pull_sample(timeout=1.0)
+            if sample is not None:
+                rows.append(sample)
+                stamps.append(ts)
+        assert len(rows) == 2
+        assert stamps == pytest.approx([t0 - 0.5, t0 + 0.5], abs=1e-6)
+        assert rows[0] == pytest.approx([42.0, 40.0, 0.3, 0.56, 0.14, 0.75], abs=1e-5)
+        assert rows[1][0] == pytest.approx(77.0)
+        assert outlets.sent == 2 and outlets.subjects() == [subject]
+    finally:
+        outlets.close()
+
+
+def test_json_has_no_nan_and_names_classes():
+    est = make_estimate("sim-1", 123.5, index=float("nan"), valid=False)
+    d = json.loads(estimate_to_json(est))
+    assert d["index"] is None and d["smoothed_long"] is None
+    assert d["probs"] == {"no": 0.3, "low": 0.56, "high": 0.14}
+    assert d["missing"] == ["RESP", "SpO2"] and d["valid"] is False
+    assert d["t_end"] == 123.5 and d["model"] == "unit-model"
+    assert estimate_topic("sim-1") == "painmon/sim-1/estimate"
+    assert estimate_topic("bed 4", "ward") == "ward/bed 4/estimate"
+    assert not any(isinstance(v, float) and math.isnan(v) for v in d.values())
