@@ -1,0 +1,483 @@
+"""Replay a recorded session as if it were live: into the pipeline, or as LSL outlets.
+
+A :class:`ReplayPlayer` walks through a :class:`~devices.xdf_reader.Session` at a speed
+factor (1 = real time, 0 or ``math.inf`` = as fast as possible), with pause, resume, seek
+and loop, and hands each slice of samples to a sink. :class:`ReplaySource` is the sink that
+feeds a :class:`~core.buffers.BufferHub` (a :class:`~devices.source.Source` like LSL or
+MQTT); :class:`LSLRepublisher` publishes the same slices on LSL outlets for other tools.
+
+Timestamps: the session's timestamps keep their recorded spacing and are shifted onto the
+shared clock (:func:`core.clock.now`) so that the replayed data looks live: at start, the
+sample at the current position maps to ``now()``. After a pause, seek or loop the shift is
+recomputed the same way but never lets time run backwards, so a buffer never sees a
+timestamp older than one it already holds (a pause shows up as a gap, like a sensor
+that was off). At speeds other than 1 the timestamps keep the recorded spacing (so rates
+stay right for filtering) and run ahead of or behind ``now()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+import time
+from collections import Counter
+from typing import Protocol
+
+import numpy as np
+
+from core import clock
+from core.buffers import BufferHub
+from core.streams import StreamHealth, StreamSpec
+from devices.source import Source
+from devices.xdf_reader import Session, SessionLoadError, SessionStream, load_session
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "LSLRepublisher",
+    "ReplayPlayer",
+    "ReplaySource",
+    "Session",
+    "SessionLoadError",
+    "SessionStream",
+    "load_session",
+]
+
+TICK_S = 0.02
+"""Delivery period at finite speeds: chunks as small as a live LSL inlet would give."""
+ASAP_CHUNK_S = 1.0
+"""Seconds of data per delivery when replaying as fast as possible."""
+MIN_STEP_S = 1e-3
+"""Smallest forward step of the clock shift after a seek or loop (keeps time increasing)."""
+
+
+class ReplaySink(Protocol):
+    """Receives the slices a :class:`ReplayPlayer` releases (on the player's thread)."""
+
+    def deliver(self, index: int, stream: SessionStream, lo: int, hi: int, timestamps: np.ndarray) -> None:
+        """Samples ``lo:hi`` of ``stream`` (``index`` in ``session.replayable``), with
+        their timestamps already shifted onto the shared clock."""
+
+
+def _as_session(path_or_session: str | os.PathLike | Session) -> Session:
+    if isinstance(path_or_session, Session):
+        return path_or_session
+    return load_session(path_or_session)
+
+
+def _check_speed(speed: float) -> float:
+    speed = float(speed)
+    if math.isnan(speed) or speed < 0:
+        raise ValueError(f"replay speed must be >= 0 (0 or inf = as fast as possible), got {speed}")
+    return speed
+
+
+class ReplayPlayer:
+    """Paces a session's samples onto a sink from its own thread.
+
+    All controls (:meth:`pause`, :meth:`resume`, :meth:`seek`, :attr:`speed`) may be
+    called from any thread; they take effect at the next tick.
+    """
+
+    def __init__(self, session: Session, sink: ReplaySink, speed: float = 1.0, loop: bool = False):
+        self.session = session
+        self.sink = sink
+        self.loop = bool(loop)
+        self._speed = _check_speed(speed)
+        self._streams = session.replayable
+        self._rel = [s.timestamps - session.t_start for s in self._streams]
+        self._cursor = [0] * len(self._streams)
+        self._cond = threading.Condition(threading.RLock())
+        self._done_until = 0.0  # session seconds delivered (exclusive)
+        self._anchor_pos = 0.0
+        self._anchor_wall = 0.0
+        self._shift = math.nan  # clock time of session position 0
+        self._last_out = -math.inf  # newest timestamp handed to the sink
+        self._paused = False
+        self._started = False
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self.loops = 0
+        """Completed passes through the session (with ``loop``)."""
+        self.finished = threading.Event()
+        """Set when the end is reached without ``loop`` (cleared again by a seek)."""
+        self.error: BaseException | None = None
+
+    # --- properties ---------------------------------------------------------------
+    @property
+    def duration(self) -> float:
+        return self.session.duration
+
+    @property
+    def asap(self) -> bool:
+        return self._speed == 0 or math.isinf(self._speed)
+
+    @property
+    def speed(self) -> float:
+        return self._speed
+
+    @speed.setter
+    def speed(self, value: float) -> None:
+        value = _check_speed(value)
+        with self._cond:
+            self._anchor_pos = self._position_locked()
+            self._anchor_wall = clock.now()
+            self._speed = value
+            self._cond.notify_all()
+
+    @property
+    def position(self) -> float:
+        """Seconds into the session of the replay head."""
+        with self._cond:
+            return self._position_locked()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def to_clock(self, session_seconds: float) -> float:
+        """The shared-clock timestamp the sample at ``session_seconds`` is (or will be)
+        delivered with, under the current shift."""
+        return self._shift + session_seconds
+
+    def _position_locked(self) -> float:
+        if self.finished.is_set():
+            return self.duration
+        if self.asap:
+            return min(self._done_until, self.duration)
+        if self._paused or not self._started:
+            return self._anchor_pos
+        return min(self._anchor_pos + (clock.now() - self._anchor_wall) * self._speed, self.duration)
+
+    # --- lifecycle ----------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("replay already started")
+        with self._cond:
+            self._reanchor(self._anchor_pos)
+            self._started = True
+        self._thread = threading.Thread(target=self._run, name="painmon-replay", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the replay finished (never, with ``loop``); True if it did."""
+        return self.finished.wait(timeout)
+
+    # --- controls -----------------------------------------------------------------
+    def pause(self) -> None:
+        with self._cond:
+            if not self._paused:
+                self._anchor_pos = self._position_locked()
+                self._paused = True
+                self._cond.notify_all()
+
+    def resume(self) -> None:
+        with self._cond:
+            if self._paused:
+                self._paused = False
+                self._reanchor(self._anchor_pos)
+                self._cond.notify_all()
+
+    def seek(self, seconds: float) -> None:
+        """Move the replay head to ``seconds`` into the session (clamped to its span)."""
+        seconds = float(seconds)
+        if math.isnan(seconds):
+            raise ValueError("seek position is NaN")
+        seconds = min(max(seconds, 0.0), self.duration)
+        with self._cond:
+            self._cursor = [int(np.searchsorted(r, seconds, side="left")) for r in self._rel]
+            self._done_until = seconds
+            self.finished.clear()
+            self._reanchor(seconds)
+            self._cond.notify_all()
+
+    def _reanchor(self, pos: float) -> None:
+        """Restart pacing at ``pos`` now, and shift time so ``pos`` maps to now() but no
+        pending sample maps at or before a timestamp already delivered."""
+        now = clock.now()
+        self._anchor_pos = pos
+        self._anchor_wall = now
+        self._done_until = pos
+        pending = [r[c] for r, c in zip(self._rel, self._cursor) if c < len(r)]
+        first = min([pos, *pending])
+        self._shift = max(now - pos, self._last_out + MIN_STEP_S - first)
+
+    # --- the thread ---------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            while True:
+                with self._cond:
+                    if self._stopping:
+                        return
+                    if self._paused or self.finished.is_set():
+                        self._cond.wait(0.5)
+                        continue
+                    target = self._done_until + ASAP_CHUNK_S if self.asap else self._position_locked()
+                    self._deliver_until(target)
+                    if self._done_until >= self.duration and self._all_delivered():
+                        self._at_end()
+                    if not self.asap:
+                        self._cond.wait(TICK_S)
+                if self.asap:
+                    time.sleep(0)  # let other threads (GUI, engine) in between chunks
+        except BaseException as exc:  # surface a failing sink instead of dying silently
+            self.error = exc
+            log.exception("replay of %s stopped by an error", self.session.path)
+            self.finished.set()
+
+    def _all_delivered(self) -> bool:
+        return all(c >= len(r) for c, r in zip(self._cursor, self._rel))
+
+    def _deliver_until(self, target: float) -> None:
+        end = math.inf if target >= self.duration else target
+        for i, rel in enumerate(self._rel):
+            lo = self._cursor[i]
+            hi = len(rel) if end == math.inf else int(np.searchsorted(rel, end, side="left"))
+            if hi <= lo:
+                continue
+            ts = rel[lo:hi] + self._shift
+            self._cursor[i] = hi
+            self.sink.deliver(i, self._streams[i], lo, hi, ts)
+            self._last_out = max(self._last_out, float(ts[-1]))
+        self._done_until = min(target, self.duration)
+
+    def _at_end(self) -> None:
+        if self.loop:
+            self.loops += 1
+            log.info("replay of %s: loop %d done, starting over", self.session.path.name, self.loops)
+            self._cursor = [0] * len(self._rel)
+            self._reanchor(0.0)
+        else:
+            self._done_until = self.duration
+            self.finished.set()
+            log.info("replay of %s finished", self.session.path.name)
+
+
+class _PlayerControls:
+    """Controls shared by the replay front-ends, delegated to their player."""
+
+    _player: ReplayPlayer
+
+    @property
+    def session(self) -> Session:
+        return self._player.session
+
+    @property
+    def duration(self) -> float:
+        return self._player.duration
+
+    @property
+    def position(self) -> float:
+        return self._player.position
+
+    @property
+    def finished(self) -> threading.Event:
+        return self._player.finished
+
+    @property
+    def speed(self) -> float:
+        return self._player.speed
+
+    @speed.setter
+    def speed(self, value: float) -> None:
+        self._player.speed = value
+
+    @property
+    def loop(self) -> bool:
+        return self._player.loop
+
+    @loop.setter
+    def loop(self, value: bool) -> None:
+        self._player.loop = bool(value)
+
+    @property
+    def paused(self) -> bool:
+        return self._player.paused
+
+    def pause(self) -> None:
+        self._player.pause()
+
+    def resume(self) -> None:
+        self._player.resume()
+
+    def seek(self, seconds: float) -> None:
+        self._player.seek(seconds)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._player.wait(timeout)
+
+    def to_clock(self, session_seconds: float) -> float:
+        return self._player.to_clock(session_seconds)
+
+
+class _StreamCounters:
+    """What a replayed stream has delivered so far (for :class:`StreamHealth`)."""
+
+    __slots__ = ("samples", "gaps", "last_ts", "last_wall", "recent")
+
+    def __init__(self) -> None:
+        self.samples = 0
+        self.gaps = 0
+        self.last_ts = math.nan
+        self.last_wall = math.nan
+        self.recent: list[tuple[float, int]] = []  # (last timestamp, n) of recent chunks
+
+
+class ReplaySource(_PlayerControls, Source):
+    """A recorded session as a live :class:`~devices.source.Source` feeding a hub."""
+
+    name = "replay"
+
+    def __init__(
+        self,
+        path_or_session: str | os.PathLike | Session,
+        speed: float = 1.0,
+        loop: bool = False,
+    ):
+        session = _as_session(path_or_session)
+        self._player = ReplayPlayer(session, self, speed=speed, loop=loop)
+        self._hub: BufferHub | None = None
+        self._lock = threading.Lock()
+        self._counters = [_StreamCounters() for _ in session.replayable]
+        self._stopped = False
+
+    def describe(self) -> str:
+        return f"replay {self.session.path.name} ({len(self.session.replayable)} streams, {self.duration:.0f} s)"
+
+    def start(self, hub: BufferHub) -> None:
+        if self._hub is not None:
+            raise RuntimeError("ReplaySource already started")
+        self._hub = hub
+        for stream in self.session.replayable:
+            hub.register(stream.spec)
+        self._player.start()
+        log.info("replaying %s at speed %s", self.session.path, self._player.speed)
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._player.stop()
+
+    def streams(self) -> list[StreamSpec]:
+        return [s.spec for s in self.session.replayable]
+
+    def deliver(self, index: int, stream: SessionStream, lo: int, hi: int, timestamps: np.ndarray) -> None:
+        hub = self._hub
+        assert hub is not None
+        if stream.is_marker:
+            hub.push_markers(stream.spec.subject, stream.values[lo:hi], timestamps, source=stream.spec.name)
+        else:
+            hub.push(stream.spec, stream.values[lo:hi], timestamps)
+        self._count(index, stream, timestamps)
+
+    def _count(self, index: int, stream: SessionStream, ts: np.ndarray) -> None:
+        c = self._counters[index]
+        rate = stream.spec.nominal_rate
+        threshold = max(1.0, 5.0 / rate) if rate > 0 else math.inf
+        with self._lock:
+            prev = c.last_ts
+            steps = np.diff(ts) if math.isnan(prev) else np.diff(np.concatenate(([prev], ts)))
+            c.gaps += int(np.count_nonzero(steps > threshold))
+            c.samples += len(ts)
+            c.last_ts = float(ts[-1])
+            c.last_wall = clock.now()
+            c.recent.append((c.last_ts, len(ts)))
+            horizon = c.last_ts - 2.0
+            while len(c.recent) > 1 and c.recent[0][0] < horizon:
+                c.recent.pop(0)
+
+    def health(self) -> list[StreamHealth]:
+        player = self._player
+        if self._stopped:
+            status = "stopped"
+        elif not player.running:
+            status = "not started" if self._hub is None else "stopped"
+        elif player.finished.is_set():
+            status = "finished"
+        elif player.paused:
+            status = "paused"
+        else:
+            status = f"replaying x{player.speed:g}" if not player.asap else "replaying (fast)"
+        out = []
+        with self._lock:
+            for stream, c in zip(self.session.replayable, self._counters):
+                rate = 0.0
+                if len(c.recent) > 1:
+                    span = c.recent[-1][0] - c.recent[0][0]
+                    n = sum(k for _, k in c.recent[1:])
+                    rate = n / span if span > 0 else 0.0
+                out.append(
+                    StreamHealth(
+                        spec=stream.spec,
+                        connected=player.running and not player.finished.is_set(),
+                        samples=c.samples,
+                        effective_rate=rate,
+                        gaps=c.gaps,
+                        dropped=0,
+                        rejected=0,
+                        reject_reasons=Counter(),
+                        last_timestamp=c.last_ts,
+                        last_received=c.last_wall,
+                        status=status,
+                    )
+                )
+        return out
+
+
+class LSLRepublisher(_PlayerControls):
+    """Re-publishes a session's streams as LSL outlets (same name, type, channels and
+    description) so other LSL tools can consume a recording as if it were live."""
+
+    def __init__(
+        self,
+        path_or_session: str | os.PathLike | Session,
+        speed: float = 1.0,
+        loop: bool = False,
+        chunk_size: int = 0,
+    ):
+        session = _as_session(path_or_session)
+        self._player = ReplayPlayer(session, self, speed=speed, loop=loop)
+        self._outlets: list = []
+        self._chunk_size = chunk_size
+        self.pushed = [0] * len(session.replayable)
+
+    def start(self) -> None:
+        """Create the outlets, then start pacing samples into them."""
+        from devices.xdf_lsl import make_outlet
+
+        self._outlets = [make_outlet(s, self._chunk_size) for s in self.session.replayable]
+        self._player.start()
+        log.info("re-publishing %s on LSL (%d outlets)", self.session.path, len(self._outlets))
+
+    def stop(self) -> None:
+        self._player.stop()
+        self._outlets = []  # pylsl closes an outlet when its object is collected
+
+    def deliver(self, index: int, stream: SessionStream, lo: int, hi: int, timestamps: np.ndarray) -> None:
+        outlet = self._outlets[index]
+        if stream.is_marker:
+            outlet.push_chunk([[v] for v in stream.values[lo:hi]], timestamps.tolist())
+        else:
+            outlet.push_chunk(stream.values[lo:hi], timestamps.tolist())
+        self.pushed[index] += hi - lo
+
+    def __enter__(self) -> "LSLRepublisher":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
