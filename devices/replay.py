@@ -146,6 +146,10 @@ class ReplayPlayer:
         delivered with, under the current shift."""
         return self._shift + session_seconds
 
+    def from_clock(self, timestamp: float) -> float:
+        """Seconds into the session of a replayed timestamp (inverse of :meth:`to_clock`)."""
+        return timestamp - self._shift
+
     def _position_locked(self) -> float:
         if self.finished.is_set():
             return self.duration
@@ -323,6 +327,14 @@ class _PlayerControls:
     def to_clock(self, session_seconds: float) -> float:
         return self._player.to_clock(session_seconds)
 
+    def from_clock(self, timestamp: float) -> float:
+        return self._player.from_clock(timestamp)
+
+    @property
+    def asap(self) -> bool:
+        """Replaying as fast as possible (speed 0 or inf)."""
+        return self._player.asap
+
 
 class _StreamCounters:
     """What a replayed stream has delivered so far (for :class:`StreamHealth`)."""
@@ -401,12 +413,12 @@ class ReplaySource(_PlayerControls, Source):
 
     def health(self) -> list[StreamHealth]:
         player = self._player
-        if self._stopped:
+        if player.finished.is_set():
+            status = "finished"
+        elif self._stopped:
             status = "stopped"
         elif not player.running:
             status = "not started" if self._hub is None else "stopped"
-        elif player.finished.is_set():
-            status = "finished"
         elif player.paused:
             status = "paused"
         else:

@@ -1,0 +1,198 @@
+"""``painmon replay FILE``: replay a recorded session (XDF) into the monitor, the engine,
+or onto LSL for other tools.
+
+* ``--lsl``: re-publish the file's streams as LSL outlets until done (or Ctrl+C);
+* default: open the dashboard on the file when the GUI is available, else run headless;
+* ``--headless``: run the engine on the replayed data and print each estimate (and the
+  file's markers as they pass); without a usable model, print replay progress instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import threading
+import time
+
+log = logging.getLogger("painmon.replay")
+
+PROGRESS_EVERY_S = 5.0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "replay",
+        help="replay a recorded session (XDF): into the monitor, headless, or onto LSL",
+        description="Replay an XDF recording (PainMon's own or LabRecorder's) as if live.",
+    )
+    p.add_argument("file", help="XDF file, e.g. assets/sessions/sample-sim.xdf")
+    p.add_argument("--speed", type=float, default=1.0,
+                   help="speed factor (1 = real time; 0 or inf = as fast as possible)")
+    p.add_argument("--loop", action="store_true", help="start over at the end")
+    p.add_argument("--lsl", action="store_true", help="re-publish the streams as LSL outlets")
+    p.add_argument("--headless", action="store_true", help="no GUI: run the engine and print estimates")
+    p.add_argument("--duration", type=float, default=None, metavar="SEC",
+                   help="stop after this many seconds of wall time")
+    p.add_argument("--start", type=float, default=0.0, metavar="SEC", help="begin this far into the file")
+    p.add_argument("--model", default=None, metavar="PATH", help="PainMon model file (default: bundled)")
+    p.add_argument("--device", default="auto", help="auto|cpu|cuda|mps (default: auto)")
+    p.set_defaults(func=run)
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def describe_session(session) -> list[str]:
+    """Human-readable summary lines of a loaded session."""
+    lines = [
+        f"{session.path.name}: {session.duration:.1f} s, subjects {', '.join(session.subjects) or '-'}"
+        + (f", recorded by {session.writer}" if session.writer else "")
+    ]
+    for s in session.streams:
+        note = "" if s.known_modality else "  (unknown modality: not used by the model)"
+        lines.append(
+            f"  {s.spec.subject:<12} {s.spec.modality:<8} {s.n_samples:>8} samples "
+            f"{s.spec.nominal_rate:g} Hz {s.spec.n_channels} ch  [{s.spec.name}]{note}"
+        )
+    for s in session.marker_streams:
+        lines.append(f"  {s.spec.subject:<12} {'events':<8} {s.n_samples:>8} markers  [{s.spec.name}]")
+    for s in session.estimate_streams:
+        lines.append(f"  {s.spec.subject:<12} {'estimates':<8} {s.n_samples:>8} recorded estimates  [{s.spec.name}]")
+    for name in session.skipped:
+        lines.append(f"  skipped empty stream [{name}]")
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    from devices.replay import SessionLoadError, load_session
+
+    if math.isnan(args.speed) or args.speed < 0:
+        _say(f"painmon replay: --speed must be >= 0, got {args.speed}")
+        return 2
+    if args.duration is not None and not args.duration > 0:
+        _say(f"painmon replay: --duration must be positive, got {args.duration}")
+        return 2
+    try:
+        session = load_session(args.file)
+    except SessionLoadError as exc:
+        _say(f"painmon replay: {exc}")
+        return 2
+    for line in describe_session(session):
+        _say(line)
+    if args.lsl:
+        return _run_lsl(session, args)
+    if not args.headless:
+        gui = _gui_entry_point()
+        if gui is not None:
+            return int(gui(session=session, speed=args.speed, loop=args.loop) or 0)
+        _say("(the dashboard is not available here: running headless)")
+    return _run_headless(session, args)
+
+
+def _gui_entry_point():
+    """The dashboard's ``run_monitor`` when the GUI package provides one, else None."""
+    try:
+        from monitor.gui.app import run_monitor  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return run_monitor
+
+
+def _until_done(player, duration: float | None, progress) -> None:
+    """Wait for the end of the replay, ``duration`` seconds, or Ctrl+C; report progress."""
+    t0 = time.monotonic()
+    next_report = t0 + PROGRESS_EVERY_S
+    try:
+        while not player.finished.wait(0.2):
+            now = time.monotonic()
+            if duration is not None and now - t0 >= duration:
+                break
+            if now >= next_report:
+                progress()
+                next_report = now + PROGRESS_EVERY_S
+    except KeyboardInterrupt:
+        _say("interrupted")
+
+
+def _run_lsl(session, args: argparse.Namespace) -> int:
+    from devices.replay import LSLRepublisher
+
+    pub = LSLRepublisher(session, speed=args.speed, loop=args.loop)
+    if args.start:
+        pub.seek(args.start)
+    pub.start()
+    _say(f"re-publishing {len(session.replayable)} streams on LSL (Ctrl+C to stop)")
+    try:
+        _until_done(pub, args.duration,
+                    lambda: _say(f"  {pub.position:7.1f} / {pub.duration:.1f} s, {sum(pub.pushed)} samples sent"))
+    finally:
+        pub.stop()
+    _say(f"done: {sum(pub.pushed)} samples sent")
+    return 0
+
+
+def _print_estimate(source, est) -> None:
+    t = source.from_clock(est.t_end)
+    probs = " ".join(f"{name} {p:.2f}" for name, p in zip(("no", "low", "high"), est.probs))
+    flag = "" if est.valid else "  (low quality)"
+    missing = f"  missing {','.join(est.missing)}" if est.missing else ""
+    _say(f"{t:8.1f} s  {est.subject:<10} index {est.index:5.1f}  smoothed {est.smoothed:5.1f}  "
+         f"[{probs}]  quality {est.quality_overall:.2f}{missing}{flag}")
+
+
+def _make_engine(hub, args: argparse.Namespace, realtime: bool):
+    try:
+        from monitor.engine import Engine
+
+        return Engine(hub, model_path=args.model, device=args.device, realtime=realtime)
+    except Exception as exc:  # no model, no engine yet: replay still shows the data
+        _say(f"(no estimates: cannot start the engine: {exc})")
+        return None
+
+
+def _run_headless(session, args: argparse.Namespace) -> int:
+    from core.buffers import BufferHub
+    from devices.replay import ReplaySource
+
+    hub = BufferHub()
+    source = ReplaySource(session, speed=args.speed, loop=args.loop)
+    if args.start:
+        source.seek(args.start)
+    engine = _make_engine(hub, args, realtime=not source.asap)
+    lock = threading.Lock()
+
+    def on_marker(m) -> None:
+        with lock:
+            _say(f"{source.from_clock(m.timestamp):8.1f} s  {m.subject:<10} event {m.label!r}")
+
+    def on_estimate(est) -> None:
+        with lock:
+            _print_estimate(source, est)
+
+    hub.add_marker_listener(on_marker)
+    if engine is not None:
+        engine.add_callback(on_estimate)
+        engine.start(warmup=True)
+        engine.wait_warm(60)
+
+    def progress() -> None:
+        for h in source.health():
+            _say(f"  {h.spec.subject} {h.spec.modality}: {h.samples} samples, "
+                 f"{h.effective_rate:.1f} Hz, {h.gaps} gaps, {h.status}")
+
+    source.start(hub)
+    try:
+        _until_done(source, args.duration, progress)
+        if engine is not None and source.finished.is_set():
+            time.sleep(1.0)  # the last windows are still in the worker
+    finally:
+        source.stop()
+        if engine is not None:
+            engine.stop()
+    progress()
+    if engine is not None:
+        st = engine.stats()
+        _say(f"done: {st.estimates} estimates, {st.windows_cut} windows, {st.skipped} skipped")
+    return 0
