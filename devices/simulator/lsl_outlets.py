@@ -1,0 +1,93 @@
+"""Publish a :class:`SimulatedWearable` as LSL outlets, in real time, from a background thread."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import pylsl
+
+from core.streams import MARKERS
+from devices.lsl_info import stream_info
+from devices.simulator.wearable import SimChunk, SimulatedWearable
+
+log = logging.getLogger(__name__)
+
+
+class LSLSimulator:
+    """One LSL outlet per subject and modality, plus one marker stream per subject.
+
+    Samples are pushed every ``chunk_interval`` seconds with their own timestamps
+    (``t_start + simulation time``, on ``pylsl.local_clock()``), so an inlet sees exactly
+    the simulated sampling grid however late the thread wakes up. The marker stream
+    ("sim-1 PainLevel", type "Markers") carries ``pain:<level>`` once at the start and at
+    every change of the true level.
+    """
+
+    def __init__(self, wearable: SimulatedWearable, chunk_interval: float = 0.05):
+        if not 0.005 <= chunk_interval <= 1.0:
+            raise ValueError(f"chunk_interval must be within 5 ms-1 s, got {chunk_interval}")
+        self.wearable = wearable
+        self.chunk_interval = chunk_interval
+        self._outlets: dict[tuple[str, str], pylsl.StreamOutlet] = {}
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.t_start: float = float("nan")
+        self.samples_pushed = 0
+        self.error: BaseException | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stream_names(self) -> list[str]:
+        return [spec.name for spec in self.wearable.specs()]
+
+    def start(self) -> None:
+        """Create the outlets and start pushing (returns at once)."""
+        if self.running:
+            return
+        for spec in self.wearable.specs():
+            self._outlets[spec.key] = pylsl.StreamOutlet(stream_info(spec), chunk_size=0, max_buffered=360)
+        self._stop.clear()
+        self.t_start = pylsl.local_clock() - self.wearable.elapsed
+        self._push(self.wearable.advance(pylsl.local_clock() - self.t_start))
+        self._thread = threading.Thread(target=self._run, name="painmon-lsl-simulator", daemon=True)
+        self._thread.start()
+        log.info("simulating %d subject(s) on LSL: %s", len(self.wearable.subjects), ", ".join(self.stream_names()))
+
+    def stop(self) -> None:
+        """Stop pushing and destroy the outlets (their streams vanish from the network)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+            self._thread = None
+        self._outlets.clear()  # dropping the last reference destroys each outlet
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(self.chunk_interval):
+                self._push(self.wearable.advance(pylsl.local_clock() - self.t_start))
+        except BaseException as exc:  # report, don't die silently
+            self.error = exc
+            log.exception("LSL simulator stopped")
+
+    def _push(self, chunks: list[SimChunk]) -> None:
+        for c in chunks:
+            outlet = self._outlets.get((c.subject, c.modality))
+            if outlet is None:
+                continue
+            stamps = (c.times + self.t_start).tolist()
+            if c.modality == MARKERS:
+                for label, ts in zip(c.labels, stamps):
+                    outlet.push_sample([label], ts)
+            else:
+                outlet.push_chunk(c.values.reshape(-1, 1), stamps)
+                self.samples_pushed += len(c)
+
+    def __enter__(self) -> "LSLSimulator":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
