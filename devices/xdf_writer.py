@@ -232,7 +232,8 @@ class XDFWriter:
                     f"stream {info.name!r}: string samples must have {info.channel_count} values"
                 )
             n = len(rows)
-            content = None if n == 0 else encode_string_samples(rows, timestamps[:n])
+            self._check_count(info, n, timestamps)
+            content = None if n == 0 else encode_string_samples(rows, timestamps)
         else:
             arr = np.asarray(values)
             if arr.ndim == 1:
@@ -243,14 +244,18 @@ class XDFWriter:
                     f"{info.channel_count} channels"
                 )
             n = arr.shape[0]
-            content = None if n == 0 else encode_numeric_samples(arr, timestamps[:n], info.channel_format)
+            self._check_count(info, n, timestamps)
+            content = None if n == 0 else encode_numeric_samples(arr, timestamps, info.channel_format)
+        if content is not None:
+            self._write(chunk(TAG_SAMPLES, content, stream_id))
+        return n
+
+    @staticmethod
+    def _check_count(info: StreamInfo, n: int, timestamps: np.ndarray) -> None:
         if n != timestamps.shape[0]:
             raise XDFWriteError(
                 f"stream {info.name!r}: {n} samples but {timestamps.shape[0]} timestamps"
             )
-        if content is not None:
-            self._write(chunk(TAG_SAMPLES, content, stream_id))
-        return n
 
     def write_clock_offset(self, stream_id: int, collection_time: float, offset: float) -> None:
         """Record the measured offset of a stream's clock (0 for streams on our clock)."""
