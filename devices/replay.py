@@ -49,6 +49,8 @@ TICK_S = 0.02
 """Delivery period at finite speeds: chunks as small as a live LSL inlet would give."""
 ASAP_CHUNK_S = 1.0
 """Seconds of data per delivery when replaying as fast as possible."""
+SEEK_TOLERANCE_S = 1e-6
+"""Samples this close before a seek position still count as at it (float rounding)."""
 MIN_STEP_S = 1e-3
 """Smallest forward step of the clock shift after a seek or loop (keeps time increasing)."""
 
@@ -203,7 +205,9 @@ class ReplayPlayer:
             raise ValueError("seek position is NaN")
         seconds = min(max(seconds, 0.0), self.duration)
         with self._cond:
-            self._cursor = [int(np.searchsorted(r, seconds, side="left")) for r in self._rel]
+            # a sample recorded "at" the position may be a hair earlier after rebasing
+            edge = seconds - SEEK_TOLERANCE_S
+            self._cursor = [int(np.searchsorted(r, edge, side="left")) for r in self._rel]
             self._done_until = seconds
             self.finished.clear()
             self._reanchor(seconds)
