@@ -1,0 +1,108 @@
+"""Replay re-published on LSL (real outlets and inlets) and the ``painmon replay`` command."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pylsl
+
+from core.streams import MARKERS, StreamSpec
+from devices.replay import LSLRepublisher, Session, SessionStream
+from monitor.cli import main
+
+
+def _session(tmp_path: Path, subject: str) -> Session:
+    n = 100
+    ts = 200.0 + np.arange(n) / 100.0
+    values = np.column_stack([np.arange(n), np.arange(n) * 2]).astype(np.int16).astype(np.float64)
+    spec = StreamSpec(subject, "RESP", ("chest", "belly"), 100.0, "a.u.", f"{subject} RESP", f"painmon:{subject}:RESP")
+    mspec = StreamSpec(subject, MARKERS, ("label",), 0.0, "", f"{subject} Markers", f"painmon:{subject}:Markers")
+    return Session(
+        path=tmp_path / "lsl.xdf",
+        streams=[SessionStream(spec, ts, values, "RESP", "int16",
+                               desc={"subject": subject, "modality": "RESP",
+                                     "channels": {"channel": [{"label": "chest"}, {"label": "belly"}]}})],
+        marker_streams=[SessionStream(mspec, np.array([200.0, 200.5]), ["pain:no", "pain:low"], "Markers", "string")],
+        t_start=200.0,
+        duration=0.99,
+    )
+
+
+def _inlet(name: str) -> pylsl.StreamInlet:
+    found = pylsl.resolve_byprop("name", name, timeout=10.0)
+    assert found, f"LSL stream {name!r} not found"
+    inlet = pylsl.StreamInlet(found[0], max_buflen=30)
+    inlet.open_stream(timeout=10.0)
+    return inlet
+
+
+def _pull(inlet: pylsl.StreamInlet, n: int, timeout: float = 10.0) -> tuple[list, list]:
+    samples, stamps = [], []
+    end = time.monotonic() + timeout
+    while len(samples) < n and time.monotonic() < end:
+        chunk, ts = inlet.pull_chunk(timeout=0.2)
+        samples += chunk
+        stamps += ts
+    return samples, stamps
+
+
+def test_inlet_receives_the_republished_session(tmp_path):
+    subject = f"e-{uuid.uuid4().hex[:8]}"
+    session = _session(tmp_path, subject)
+    pub = LSLRepublisher(session, speed=2.0)
+    pub.pause()  # outlets exist but send nothing until the inlets are connected
+    pub.start()
+    try:
+        data_in = _inlet(f"{subject} RESP")
+        marker_in = _inlet(f"{subject} Markers")
+        info = data_in.info(timeout=5.0)
+        assert info.type() == "RESP" and info.channel_count() == 2
+        assert info.channel_format() == pylsl.cf_int16  # the recorded format, not float
+        assert info.desc().child_value("subject") == subject
+        assert info.desc().child("channels").child("channel").child_value("label") == "chest"
+        pub.resume()
+        samples, stamps = _pull(data_in, 100)
+        labels, mstamps = _pull(marker_in, 2)
+        assert pub.wait(5)
+    finally:
+        pub.stop()
+    assert np.array(samples).tolist() == session.streams[0].values.astype(int).tolist()
+    np.testing.assert_allclose(np.diff(stamps), 0.01, atol=1e-6)
+    assert [row[0] for row in labels] == ["pain:no", "pain:low"]
+    # markers stay in place relative to the samples
+    assert abs((mstamps[1] - stamps[0]) - 0.5) < 1e-6
+    assert pub.pushed == [100, 2]
+
+
+def test_cli_headless_prints_markers_and_progress(xdf_dir, tmp_path, capsys):
+    rc = main(["replay", str(xdf_dir / "minimal.xdf"), "--headless", "--speed", "0",
+               "--model", str(tmp_path / "no-model.pt")])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "minimal.xdf: 0.9 s, subjects minimal" in out
+    assert "unknown modality" in out  # the EEG stream is replayed but not used by the model
+    assert "event 'Hello'" in out and out.count("event 'World'") == 2
+    assert "no estimates" in out  # no model here: says why instead of failing
+    assert "minimal EEG: 9 samples" in out
+
+
+def test_cli_lsl_republishes_until_done(xdf_dir, capsys):
+    rc = main(["replay", str(xdf_dir / "minimal.xdf"), "--lsl", "--speed", "4", "--duration", "10"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "re-publishing 2 streams on LSL" in out
+    assert "done: 18 samples sent" in out
+
+
+def test_cli_reports_bad_files_and_arguments(tmp_path, capsys):
+    bad = tmp_path / "bad.xdf"
+    bad.write_text("not xdf")
+    assert main(["replay", str(bad)]) == 2
+    assert "not an XDF file" in capsys.readouterr().out
+    assert main(["replay", str(tmp_path / "none.xdf"), "--headless"]) == 2
+    assert "no such file" in capsys.readouterr().out
+    assert main(["replay", str(bad), "--speed", "-2"]) == 2
+    assert "--speed must be >= 0" in capsys.readouterr().out
