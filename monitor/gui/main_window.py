@@ -1,0 +1,445 @@
+"""The PainMon main window: one tab per subject, menus, status bar, replay controls.
+
+Two timers drive the display and nothing else touches the data on the GUI thread:
+
+* the **frame timer** (~30 Hz) redraws the signal plots of the visible subject from the
+  ring buffers, only those whose buffer changed;
+* the **slow timer** (2 Hz) updates vitals, quality dots, warm-up/stale state, the trend,
+  the status bar and the replay position.
+
+Estimates and markers arrive as queued Qt signals from :class:`GuiBridge`, so no widget is
+touched from another thread. Inference, I/O and model loading all run elsewhere
+(:mod:`monitor.gui.session`), so the window never waits on them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from pathlib import Path
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from core import clock
+from core.buffers import Marker
+from core.estimate import Estimate
+from monitor.gui.estimate_log import EstimateLog
+from monitor.gui.replay_bar import ReplayBar
+from monitor.gui.session import EngineConfig, Session
+from monitor.gui.settings import (
+    PLOT_SPANS_S,
+    THEME_NAMES,
+    TREND_SPANS_MIN,
+    GuiSettings,
+    save_settings,
+)
+from monitor.gui.status_bar import StatusBar, format_engine, format_streams
+from monitor.gui.subject_panel import EVENT_MEDICATION, EVENT_PAIN, NOTE_PREFIX, SubjectPanel
+from monitor.gui.theme import apply_theme
+
+log = logging.getLogger(__name__)
+
+FRAME_INTERVAL_MS = 33
+SLOW_INTERVAL_MS = 500
+NOT_CLINICAL = "Research use only — trained on simulated data, not a clinical device."
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    """The dashboard of one :class:`Session`."""
+
+    def __init__(self, session: Session, settings: GuiSettings | None = None,
+                 store: QtCore.QSettings | None = None, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.session = session
+        self.settings = settings or GuiSettings()
+        self.store = store
+        self.log = EstimateLog()
+        self.panels: dict[str, SubjectPanel] = {}
+        self.frame_times: list[float] = []
+        """perf_counter() of each frame (the GUI benchmark reads it)."""
+        self._closed = False
+        self._health_cache: list = []
+        app = QtWidgets.QApplication.instance()
+        if app is not None:
+            apply_theme(app, self.settings.theme)  # before any plot exists
+
+        self.setWindowTitle("PainMon — pain monitor (research use only)")
+        self.resize(1400, 860)
+        self.notice = QtWidgets.QLabel(NOT_CLINICAL)
+        self.notice.setObjectName("notice")
+        self.notice.setStyleSheet("QLabel#notice { background: #fff3cd; color: #664d03; padding: 3px; }")
+        self.notice.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.tabs = QtWidgets.QTabWidget()
+        self.tabs.currentChanged.connect(lambda _i: self._on_slow())
+        self.empty_label = QtWidgets.QLabel(
+            "No signals yet. Use File → Connect… (Ctrl+K) or File → Open recording… (Ctrl+O)."
+        )
+        self.empty_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.stack = QtWidgets.QStackedWidget()
+        self.stack.addWidget(self.empty_label)
+        self.stack.addWidget(self.tabs)
+        central = QtWidgets.QWidget()
+        layout = QtWidgets.QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.notice)
+        layout.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+
+        self.status = StatusBar()
+        self.setStatusBar(self.status)
+        self.replay_bar = ReplayBar(self)
+        self.addToolBar(QtCore.Qt.ToolBarArea.BottomToolBarArea, self.replay_bar)
+        self.replay_bar.bind(None)
+        self._build_menus()
+
+        session.bridge.estimate.connect(self.on_estimate)
+        session.bridge.marker.connect(self.on_marker)
+        session.bridge.error.connect(self.on_error)
+
+        self.frame_timer = QtCore.QTimer(self)
+        self.frame_timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
+        self.frame_timer.setInterval(FRAME_INTERVAL_MS)
+        self.frame_timer.timeout.connect(self._on_frame)
+        self.slow_timer = QtCore.QTimer(self)
+        self.slow_timer.setInterval(SLOW_INTERVAL_MS)
+        self.slow_timer.timeout.connect(self._on_slow)
+        self.frame_timer.start()
+        self.slow_timer.start()
+
+    # --- menus -----------------------------------------------------------------------
+    def _action(self, menu: QtWidgets.QMenu, text: str, slot, shortcut: str | None = None,
+                checkable: bool = False) -> QtGui.QAction:
+        act = QtGui.QAction(text, self)
+        if shortcut:
+            act.setShortcut(QtGui.QKeySequence(shortcut))
+            act.setShortcutContext(QtCore.Qt.ShortcutContext.ApplicationShortcut)
+        act.setCheckable(checkable)
+        act.triggered.connect(slot)
+        menu.addAction(act)
+        return act
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self.connect_action = self._action(file_menu, "Connect…", self.show_connect_dialog, "Ctrl+K")
+        self.open_action = self._action(file_menu, "Open recording…", self.open_recording_dialog, "Ctrl+O")
+        file_menu.addSeparator()
+        self.record_action = self._action(file_menu, "Start recording…", self.toggle_recording, "Ctrl+R")
+        file_menu.addSeparator()
+        self._action(file_menu, "Export screenshot…", self.export_screenshot_dialog, "Ctrl+Shift+S")
+        self._action(file_menu, "Export estimates (CSV)…", self.export_csv_dialog, "Ctrl+Shift+E")
+        file_menu.addSeparator()
+        self._action(file_menu, "Quit", self.close, "Ctrl+Q")
+
+        events = bar.addMenu("&Events")
+        self.pain_action = self._action(events, "Patient reports pain", lambda: self.add_event(EVENT_PAIN), "Ctrl+P")
+        self.medication_action = self._action(
+            events, "Medication given", lambda: self.add_event(EVENT_MEDICATION), "Ctrl+M"
+        )
+        self.note_action = self._action(events, "Note…", lambda: self.ask_note(self.current_subject()), "Ctrl+E")
+
+        view = bar.addMenu("&View")
+        span_menu = view.addMenu("Signal window")
+        self.span_group = QtGui.QActionGroup(self)
+        for span in PLOT_SPANS_S:
+            act = self._action(span_menu, f"{span:g} s", lambda _c=False, s=span: self.set_plot_span(s), checkable=True)
+            act.setChecked(span == self.settings.plot_span_s)
+            self.span_group.addAction(act)
+        trend_menu = view.addMenu("Trend window")
+        self.trend_group = QtGui.QActionGroup(self)
+        for span in TREND_SPANS_MIN:
+            act = self._action(trend_menu, f"{span:g} min", lambda _c=False, s=span: self.set_trend_span(s), checkable=True)
+            act.setChecked(span == self.settings.trend_span_min)
+            self.trend_group.addAction(act)
+        theme_menu = view.addMenu("Theme")
+        self.theme_group = QtGui.QActionGroup(self)
+        for name in THEME_NAMES:
+            act = self._action(theme_menu, name, lambda _c=False, n=name: self.set_theme(n), checkable=True)
+            act.setChecked(name == self.settings.theme)
+            self.theme_group.addAction(act)
+        self.replay_toggle_action = self._action(view, "Play / pause replay", self.replay_bar.toggle, "Space")
+
+        settings_menu = bar.addMenu("&Settings")
+        self._action(settings_menu, "Settings…", self.show_settings_dialog, "Ctrl+,")
+
+    # --- subjects --------------------------------------------------------------------
+    def current_subject(self) -> str | None:
+        panel = self.tabs.currentWidget()
+        return panel.subject if isinstance(panel, SubjectPanel) else None
+
+    def panel(self, subject: str) -> SubjectPanel:
+        """The subject's panel, created (as a new tab) on first use."""
+        panel = self.panels.get(subject)
+        if panel is None:
+            panel = SubjectPanel(subject, self.settings.plot_span_s, self.settings.trend_span_min)
+            panel.event_requested.connect(lambda s, label: self.add_event(label, s))
+            panel.note_requested.connect(self.ask_note)
+            self.panels[subject] = panel
+            self.tabs.addTab(panel, subject)
+            self.stack.setCurrentWidget(self.tabs)
+        return panel
+
+    def _sync_subjects(self) -> None:
+        for subject in self.session.hub.subjects():
+            if self.session.hub.modalities(subject):
+                self.panel(subject)
+
+    # --- timers ----------------------------------------------------------------------
+    def _on_frame(self) -> None:
+        self.frame_times.append(time.perf_counter())
+        if len(self.frame_times) > 10000:
+            del self.frame_times[:5000]
+        self._sync_subjects()
+        panel = self.tabs.currentWidget()
+        if isinstance(panel, SubjectPanel):
+            panel.refresh_signals(self.session.hub, self.session.newest_time())
+
+    def _on_slow(self) -> None:
+        if self._closed:
+            return
+        self._sync_subjects()
+        session = self.session
+        health = session.health()
+        self._health_cache = health
+        t_ref = session.newest_time()
+        now = clock.now()
+        live = not session.paused
+        subject = self.current_subject()
+        panel = self.panels.get(subject) if subject else None
+        if panel is not None:
+            by_modality = {h.spec.modality: h for h in health if h.spec.subject == subject}
+            window_s = session.engine.window_s if session.engine is not None else self.settings.window_s
+            panel.refresh_slow(session.hub, self.log, by_modality, t_ref, now, live, window_s)
+        self._update_status(health, subject, t_ref)
+        self.replay_bar.update_position()
+
+    def _update_status(self, health, subject: str | None, t_ref: float) -> None:
+        session = self.session
+        sources = ", ".join(s.describe() for s in session.sources) or "no source"
+        self.status.sources_label.setText(sources)
+        short, tip = format_streams(health, subject)
+        self.status.streams_label.setText(short)
+        self.status.streams_label.setToolTip(tip)
+        engine = session.engine
+        stats = engine.stats() if engine is not None else None
+        latest = self.log.latest(subject) if subject else None
+        delay = (latest.created - latest.t_end) if latest is not None else math.nan
+        self.status.engine_label.setText(format_engine(session.engine_state, stats, delay))
+        if stats is not None:
+            self.status.device_label.setText(f"device {stats.device}")
+            self.notice.setText(f"{NOT_CLINICAL}   Model: {stats.model}")
+        self.status.set_recording(str(session.recorder.path) if session.recording else None)
+
+    # --- incoming (GUI thread, via the bridge) ---------------------------------------
+    @QtCore.Slot(object)
+    def on_estimate(self, est: Estimate) -> None:
+        if self._closed:
+            return
+        self.log.add(est)
+        panel = self.panel(est.subject)
+        panel.show_estimate(est)
+        if panel is self.tabs.currentWidget():
+            panel.refresh_trend(self.session.hub, self.log, self.session.newest_time())
+
+    @QtCore.Slot(object)
+    def on_marker(self, marker: Marker) -> None:
+        if self._closed:
+            return
+        panel = self.panels.get(marker.subject)
+        if panel is not None and panel is self.tabs.currentWidget():
+            panel.refresh_trend(self.session.hub, self.log, self.session.newest_time())
+
+    @QtCore.Slot(str)
+    def on_error(self, message: str) -> None:
+        log.error("%s", message)
+        self.statusBar().showMessage(message.splitlines()[0], 15000)
+        if os.environ.get("QT_QPA_PLATFORM") != "offscreen":
+            QtWidgets.QMessageBox.warning(self, "PainMon", message)
+
+    # --- events ----------------------------------------------------------------------
+    def add_event(self, label: str, subject: str | None = None) -> Marker | None:
+        """Stamp and store an event for ``subject`` (default: the visible tab)."""
+        subject = subject or self.current_subject()
+        if subject is None:
+            self.statusBar().showMessage("no subject to attach the event to", 5000)
+            return None
+        marker = self.session.add_event(subject, label)
+        self.statusBar().showMessage(f"event '{label}' for {subject}", 5000)
+        return marker
+
+    def ask_note(self, subject: str | None) -> None:
+        if subject is None:
+            return
+        text, ok = QtWidgets.QInputDialog.getText(self, "Note", f"Note for {subject}:")
+        if ok and text.strip():
+            self.add_event(NOTE_PREFIX + text.strip(), subject)
+
+    # --- view ------------------------------------------------------------------------
+    def set_plot_span(self, span_s: float) -> None:
+        self.settings.plot_span_s = span_s
+        for panel in self.panels.values():
+            panel.set_plot_span(span_s)
+        self._save()
+
+    def set_trend_span(self, span_min: float) -> None:
+        self.settings.trend_span_min = span_min
+        for panel in self.panels.values():
+            panel.set_trend_span(span_min)
+        self._on_slow()
+        self._save()
+
+    def set_theme(self, name: str) -> None:
+        """Apply a theme; existing plots are restyled in place."""
+        theme = apply_theme(QtWidgets.QApplication.instance(), name)
+        self.settings.theme = name
+        for panel in self.panels.values():
+            for row in panel.rows.values():
+                row.plot.setBackground(theme.background)
+            panel.trend.setBackground(theme.background)
+        self._save()
+
+    # --- file actions ----------------------------------------------------------------
+    def _dir(self) -> str:
+        return self.settings.last_dir or str(Path.home())
+
+    def _remember_dir(self, path: str) -> None:
+        self.settings.last_dir = str(Path(path).parent)
+        self._save()
+
+    def show_connect_dialog(self) -> None:
+        from monitor.gui.connect_dialog import ConnectDialog
+
+        dialog = ConnectDialog(self.settings, self)
+        if dialog.exec() == QtWidgets.QDialog.DialogCode.Accepted:
+            self._save()
+            for source in dialog.sources():
+                self.add_source(source)
+
+    def add_source(self, source) -> bool:
+        """Start a source; a failure is shown, not raised (the window keeps running)."""
+        try:
+            self.session.add_source(source)
+        except Exception as exc:
+            self.on_error(f"Could not start {source.describe()}:\n{exc}")
+            return False
+        replay = self.session.replay
+        if replay is not None and self.replay_bar.source is not replay:
+            self.replay_bar.bind(replay, replay.session.path.name)
+        return True
+
+    def open_recording_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self, "Open recording", self._dir(), "XDF recordings (*.xdf *.xdfz);;All files (*)"
+        )
+        if path:
+            self._remember_dir(path)
+            self.open_recording(path)
+
+    def open_recording(self, path: str | os.PathLike, speed: float = 1.0, loop: bool = False) -> bool:
+        """Replay an XDF / PainMon recording (replaces current sources)."""
+        from devices.replay import ReplaySource
+
+        self.session.stop_sources()
+        self.replay_bar.bind(None)
+        try:
+            source = ReplaySource(path, speed=speed, loop=loop)
+        except Exception as exc:
+            self.on_error(f"Cannot open {path}:\n{exc}")
+            return False
+        return self.add_source(source)
+
+    def toggle_recording(self) -> None:
+        if self.session.recording:
+            path = self.session.stop_recording()
+            self.record_action.setText("Start recording…")
+            self.statusBar().showMessage(f"recording saved to {path}", 10000)
+            return
+        default = str(Path(self._dir()) / time.strftime("painmon-%Y%m%d-%H%M%S.xdf"))
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Record session to", default, "XDF (*.xdf)")
+        if path:
+            self._remember_dir(path)
+            self.start_recording(path)
+
+    def start_recording(self, path: str | os.PathLike) -> bool:
+        try:
+            self.session.start_recording(path)
+        except Exception as exc:
+            self.on_error(f"Cannot record to {path}:\n{exc}")
+            return False
+        self.record_action.setText("Stop recording")
+        self.status.set_recording(str(path))
+        return True
+
+    def export_screenshot_dialog(self) -> None:
+        default = str(Path(self._dir()) / time.strftime("painmon-%Y%m%d-%H%M%S.png"))
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save screenshot", default, "PNG (*.png)")
+        if path:
+            self._remember_dir(path)
+            self.save_screenshot(path)
+
+    def save_screenshot(self, path: str | os.PathLike) -> bool:
+        """Render the whole window to an image file (works offscreen too)."""
+        self._on_frame()
+        self._on_slow()
+        ok = self.grab().save(str(path))
+        if not ok:
+            self.on_error(f"Could not write screenshot {path}")
+        return ok
+
+    def export_csv_dialog(self) -> None:
+        default = str(Path(self._dir()) / time.strftime("painmon-estimates-%Y%m%d-%H%M%S.csv"))
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export estimates", default, "CSV (*.csv)")
+        if path:
+            self._remember_dir(path)
+            try:
+                n = self.log.to_csv(path)
+                self.statusBar().showMessage(f"{n} estimates written to {path}", 10000)
+            except OSError as exc:
+                self.on_error(f"Cannot write {path}:\n{exc}")
+
+    def show_settings_dialog(self) -> None:
+        from monitor.gui.settings_dialog import SettingsDialog
+
+        dialog = SettingsDialog(self.settings, self)
+        if dialog.exec() == QtWidgets.QDialog.DialogCode.Accepted:
+            self.apply_settings(dialog.result_settings())
+
+    def apply_settings(self, new: GuiSettings) -> None:
+        """Adopt new settings; the engine restarts only when its configuration changed."""
+        old = self.settings
+        engine_keys = ("window_s", "hop_s", "representations", "model_path", "device")
+        restart = any(getattr(old, k) != getattr(new, k) for k in engine_keys)
+        self.settings = new
+        if new.theme != old.theme:
+            self.set_theme(new.theme)
+        if new.plot_span_s != old.plot_span_s:
+            self.set_plot_span(new.plot_span_s)
+        if new.trend_span_min != old.trend_span_min:
+            self.set_trend_span(new.trend_span_min)
+        self._save()
+        if restart and self.session.engine_state != "off":
+            self.start_engine()
+
+    def start_engine(self) -> None:
+        """(Re)start the engine with the current settings, off the GUI thread."""
+        s = self.settings
+        self.session.start_engine(
+            EngineConfig(model_path=s.model_path or None, device=s.device, window_s=s.window_s, hop_s=s.hop_s)
+        )
+
+    # --- lifecycle -------------------------------------------------------------------
+    def _save(self) -> None:
+        save_settings(self.settings, self.store)
+
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt naming)
+        """Stop timers, then sources, engine and recorder (nothing recorded is lost)."""
+        if not self._closed:
+            self._closed = True
+            self.frame_timer.stop()
+            self.slow_timer.stop()
+            self.session.close()
+            self._save()
+        super().closeEvent(event)

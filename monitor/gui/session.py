@@ -1,0 +1,214 @@
+"""What the dashboard is connected to: hub, sources, engine and recorder, with their
+lifecycles in one place.
+
+The GUI thread only calls methods here that return quickly: sources start their own
+threads, the engine (whose model load takes seconds) is built on a helper thread, and
+the recorder writes from its own thread. Estimates reach the GUI through
+:class:`monitor.gui.bridge.GuiBridge`; the recorder gets them straight from the worker
+thread so a busy GUI can never delay or lose a recorded estimate.
+
+Shutdown order is what makes "closing loses no recorded data" true: sources stop first
+(no new samples), then the engine (its last estimates are delivered), then the recorder
+(which writes everything it was handed and closes the file).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from core import clock
+from core.buffers import BufferHub, Marker
+from core.estimate import Estimate
+from core.streams import StreamHealth
+from devices.source import Source
+from monitor.gui.bridge import GuiBridge
+
+log = logging.getLogger(__name__)
+
+LIVE_TOLERANCE_S = 10.0
+"""Data this close to the clock counts as live (events are stamped with the clock)."""
+
+
+@dataclass
+class EngineConfig:
+    """How to build the engine (from settings or the command line)."""
+
+    model_path: str | None = None
+    device: str = "auto"
+    window_s: float | None = None
+    hop_s: float = 1.0
+
+
+class Session:
+    """Owns the hub and everything feeding or reading it for one monitor window."""
+
+    def __init__(self, hub: BufferHub | None = None, bridge: GuiBridge | None = None):
+        self.hub = hub or BufferHub()
+        self.bridge = bridge or GuiBridge()
+        self.sources: list[Source] = []
+        self.engine = None
+        self.engine_state = "off"
+        """"off", "loading", "running" or "error: ..." (shown in the status bar)."""
+        self.engine_config = EngineConfig()
+        self.recorder = None
+        self._engine_thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        self.hub.add_marker_listener(self._on_marker)
+
+    # --- sources ---------------------------------------------------------------------
+    def add_source(self, source: Source) -> None:
+        """Start ``source`` feeding the hub (returns once its thread is launched)."""
+        source.start(self.hub)
+        self.sources.append(source)
+        log.info("source started: %s", source.describe())
+
+    def stop_sources(self) -> None:
+        for source in self.sources:
+            try:
+                source.stop()
+            except Exception:  # one broken source must not keep the others running
+                log.exception("stopping %s failed", source.describe())
+        self.sources = []
+
+    @property
+    def replay(self):
+        """The first source that supports replay control (pause/seek), or None."""
+        for source in self.sources:
+            if all(hasattr(source, a) for a in ("pause", "resume", "seek", "position", "duration")):
+                return source
+        return None
+
+    @property
+    def paused(self) -> bool:
+        replay = self.replay
+        return bool(replay is not None and getattr(replay, "paused", False))
+
+    def health(self) -> list[StreamHealth]:
+        out: list[StreamHealth] = []
+        for source in self.sources:
+            try:
+                out.extend(source.health())
+            except Exception:
+                log.exception("health of %s failed", source.describe())
+        return out
+
+    # --- time ------------------------------------------------------------------------
+    def newest_time(self) -> float:
+        """Newest sample timestamp in the hub (NaN when empty): the plots' "now"."""
+        newest = math.nan
+        for subject in self.hub.subjects():
+            for modality in self.hub.modalities(subject):
+                buf = self.hub.buffer(subject, modality)
+                t = buf.last_timestamp if buf is not None else math.nan
+                if math.isfinite(t) and not t <= newest:
+                    newest = t
+        return newest
+
+    def event_time(self) -> float:
+        """Timestamp for a user event: the clock when the data is live, else the newest
+        sample (a paused or fast replay whose data is not "now")."""
+        t_now = clock.now()
+        newest = self.newest_time()
+        if math.isnan(newest) or abs(t_now - newest) < LIVE_TOLERANCE_S:
+            return t_now
+        return newest
+
+    def add_event(self, subject: str, label: str) -> Marker:
+        """Store a user event in the hub (so the recorder and the trend see it)."""
+        t = self.event_time()
+        self.hub.push_markers(subject, [label], [t], source="user")
+        return Marker(subject, t, label, "user")
+
+    def _on_marker(self, marker: Marker) -> None:
+        self.bridge.post_marker(marker)
+
+    # --- engine ----------------------------------------------------------------------
+    def start_engine(self, config: EngineConfig | None = None, wait: bool = False) -> None:
+        """Build and start the engine on a helper thread (model loading takes seconds and
+        must not freeze the window). Failures end up in ``engine_state`` and the bridge's
+        error signal."""
+        if config is not None:
+            self.engine_config = config
+        self.stop_engine()
+        self.engine_state = "loading"
+        self._engine_thread = threading.Thread(target=self._build_engine, name="painmon-engine-loader", daemon=True)
+        self._engine_thread.start()
+        if wait:
+            self._engine_thread.join()
+
+    def _build_engine(self) -> None:
+        from monitor.engine import Engine
+
+        cfg = self.engine_config
+        try:
+            engine = Engine(
+                self.hub, model_path=cfg.model_path or None, device=cfg.device,
+                window_s=cfg.window_s, hop_s=cfg.hop_s,
+            )
+            engine.add_callback(self._on_estimate)
+            with self._lock:
+                if self._closed:
+                    return
+                self.engine = engine
+                engine.start()
+            self.engine_state = "running"
+        except Exception as exc:  # shown to the user; the signals keep being displayed
+            log.exception("engine failed to start")
+            self.engine_state = f"error: {exc}"
+            self.bridge.post_error(f"The pain model could not be started:\n{exc}")
+
+    def stop_engine(self) -> None:
+        if self._engine_thread is not None:
+            self._engine_thread.join()
+            self._engine_thread = None
+        with self._lock:
+            engine, self.engine = self.engine, None
+        if engine is not None:
+            engine.stop()
+        self.engine_state = "off"
+
+    def _on_estimate(self, est: Estimate) -> None:
+        """Worker thread: record first (never lost), then hand to the GUI."""
+        recorder = self.recorder
+        if recorder is not None and recorder.running:
+            recorder.record_estimate(est)
+        self.bridge.post_estimate(est)
+
+    # --- recording -------------------------------------------------------------------
+    @property
+    def recording(self) -> bool:
+        return self.recorder is not None and self.recorder.running
+
+    def start_recording(self, path: str | os.PathLike) -> Path:
+        """Record raw streams, markers and estimates to an XDF file from now on."""
+        from devices.recording import SessionRecorder
+
+        if self.recording:
+            raise RuntimeError(f"already recording to {self.recorder.path}")
+        recorder = SessionRecorder(path, self.hub)
+        recorder.start()
+        self.recorder = recorder
+        return recorder.path
+
+    def stop_recording(self) -> Path | None:
+        """Finish the file (everything handed over is written); returns its path."""
+        recorder, self.recorder = self.recorder, None
+        if recorder is None:
+            return None
+        recorder.stop()
+        return recorder.path
+
+    # --- shutdown --------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop sources, then the engine, then the recorder (see the module docstring)."""
+        with self._lock:
+            self._closed = True
+        self.stop_sources()
+        self.stop_engine()
+        self.stop_recording()
