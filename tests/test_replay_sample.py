@@ -1,0 +1,39 @@
+"""The bundled sample session: present, small, complete, and what its generator makes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core.modalities import DEFAULT_MODALITIES
+from devices.replay import load_session
+from devices.xdf_sample import make_sample_session, sample_path
+
+
+def test_bundled_sample_session_is_complete():
+    path = sample_path()
+    assert path.is_file(), f"{path} missing: run python -m devices.xdf_sample"
+    assert path.stat().st_size < 2_000_000
+    session = load_session(path)
+    assert session.writer == "PainMon"
+    assert session.subjects == ["sim-1", "sim-2"]
+    assert 170 <= session.duration <= 190
+    for subject in session.subjects:
+        for modality in DEFAULT_MODALITIES:
+            s = session.stream(subject, modality)
+            assert s is not None, (subject, modality)
+            assert s.known_modality and s.n_samples >= 170 * s.spec.nominal_rate
+            assert np.all(np.isfinite(s.values))
+    labels = {m.label for m in session.markers}
+    assert labels == {"pain:no", "pain:low", "pain:high"}
+
+
+def test_generator_reproduces_the_bundled_data(tmp_path):
+    fresh = load_session(make_sample_session(tmp_path / "again.xdf"))
+    bundled = load_session(sample_path())
+    assert [s.spec for s in fresh.replayable] == [s.spec for s in bundled.replayable]
+    for a, b in zip(fresh.replayable, bundled.replayable):
+        np.testing.assert_array_equal(a.timestamps, b.timestamps)
+        if a.is_marker:
+            assert a.values == b.values
+        else:
+            np.testing.assert_array_equal(a.values, b.values)
