@@ -28,3 +28,16 @@ def shared_dir() -> Path:
 @pytest.fixture(scope="session")
 def xdf_dir(shared_dir: Path) -> Path:
     return shared_dir / "data" / "xdf"
+
+
+@pytest.fixture
+def mosquitto_broker(tmp_path: Path):
+    """A real anonymous mosquitto on a free 127.0.0.1 port (``.host``, ``.port``,
+    ``.restart()``, ``.stop()``); see tests/mqtt_broker.py for credentials and TLS."""
+    from mqtt_broker import MosquittoBroker
+
+    broker = MosquittoBroker(tmp_path / "mosquitto").start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
