@@ -15,9 +15,9 @@ from devices.simulator.schedule import PainSchedule
 MARKER_STREAM_SUFFIX = "PainLevel"
 
 
-def subject_id(index: int) -> str:
+def subject_id(index: int, prefix: str = "sim") -> str:
     """Simulated subject ids are ``sim-1``, ``sim-2``, ... (``index`` counts from 0)."""
-    return f"sim-{index + 1}"
+    return f"{prefix}-{index + 1}"
 
 
 def subject_seed(seed: int, index: int) -> int:
@@ -58,7 +58,8 @@ class SimulatedWearable:
     :meth:`schedule` / :func:`subject_seed` of the same subject.
 
     ``schedule``: one schedule for all subjects, a list with one per subject, or None for
-    :meth:`PainSchedule.scripted_demo`.
+    :meth:`PainSchedule.scripted_demo`. ``subject_prefix`` renames the subjects
+    (``"ward2"`` -> ``ward2-1``, ...) so two simulators can share a network.
     """
 
     def __init__(
@@ -68,6 +69,7 @@ class SimulatedWearable:
         schedule: PainSchedule | Sequence[PainSchedule] | None = None,
         rates: dict[str, float] | None = None,
         profiles: Sequence[SubjectProfile] | None = None,
+        subject_prefix: str = "sim",
     ):
         if n_subjects < 1:
             raise ValueError(f"need at least one subject, got {n_subjects}")
@@ -83,7 +85,9 @@ class SimulatedWearable:
             profiles = [SubjectProfile.random(subject_seed(seed, i)) for i in range(n_subjects)]
         elif len(profiles) != n_subjects:
             raise ValueError(f"{len(profiles)} profiles for {n_subjects} subjects")
-        self.subjects: list[str] = [subject_id(i) for i in range(n_subjects)]
+        if not subject_prefix or any(c in subject_prefix for c in " :/#+'\""):
+            raise ValueError(f"subject prefix {subject_prefix!r} must be non-empty without spaces, ':', '/', '#', '+' or quotes")
+        self.subjects: list[str] = [subject_id(i, subject_prefix) for i in range(n_subjects)]
         self._profiles = dict(zip(self.subjects, profiles))
         self._schedules = dict(zip(self.subjects, schedules))
         self._gens = {

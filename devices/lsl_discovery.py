@@ -1,0 +1,169 @@
+"""Find LSL streams on the network and map each to a subject and modality.
+
+Used by :class:`devices.lsl.LSLSource` for its continuous discovery and by the dashboard's
+connect dialog (:func:`discover`), so both agree on what a stream is.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, Mapping, Union
+
+import pylsl
+
+from core.modalities import match_modality
+from core.streams import MARKERS, StreamSpec
+from devices.lsl_info import InfoFields, read_info, subject_from_source_id
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DiscoveredStream:
+    """One LSL stream as PainMon sees it (plain values; safe to show in a dialog)."""
+
+    name: str
+    type: str
+    source_id: str
+    channel_labels: tuple[str, ...]
+    rate: float
+    """Nominal rate in Hz, 0 for irregular streams."""
+    format: str
+    """``float32``, ``double64``, ``int16``, ``string``, ..."""
+    hostname: str
+    subject: str
+    """Guessed: ``<desc><subject>``, else the configured subject, else from source_id/hostname."""
+    modality: str | None
+    """Canonical modality, :data:`core.streams.MARKERS` for string streams, None if unknown."""
+    units: str = ""
+    uid: str = ""
+
+    @property
+    def identity(self) -> str:
+        """What stays the same when a device's outlet restarts (the uid does not)."""
+        return self.source_id or f"{self.name}|{self.type}|{self.hostname}"
+
+    def spec(self) -> StreamSpec | None:
+        """The :class:`StreamSpec` to register, or None when the modality is unknown."""
+        if self.modality is None:
+            return None
+        return StreamSpec(
+            subject=self.subject,
+            modality=self.modality,
+            channels=self.channel_labels,
+            nominal_rate=0.0 if self.modality == MARKERS else self.rate,
+            units=self.units,
+            name=self.name,
+            source_id=self.source_id,
+        )
+
+
+Predicate = Union[str, Callable[[DiscoveredStream], bool]]
+"""An LSL XPath predicate (``"name='X' and type='EDA'"``) or a Python test of a stream."""
+
+_FORMATS = {
+    pylsl.cf_float32: "float32", pylsl.cf_double64: "double64", pylsl.cf_string: "string",
+    pylsl.cf_int32: "int32", pylsl.cf_int16: "int16", pylsl.cf_int8: "int8", pylsl.cf_int64: "int64",
+}
+
+
+def guess_subject(fields: InfoFields, configured: str | None = None) -> str:
+    """The subject a stream belongs to.
+
+    Order: the stream's own ``<desc><subject>``; the configured subject; the subject in a
+    PainMon source_id (``painmon:<subject>:<modality>``); the stream's hostname (devices of
+    one person usually stream from one phone/laptop); its source_id; ``"unknown"``.
+    """
+    return (
+        fields.subject_in_desc
+        or (configured or "")
+        or subject_from_source_id(fields.source_id)
+        or fields.hostname
+        or fields.source_id
+        or "unknown"
+    )
+
+
+def guess_modality(fields: InfoFields, overrides: Mapping[str, str] | None = None) -> str | None:
+    """Canonical modality from type / channel labels / name; string streams are markers."""
+    if fields.is_string or fields.type.strip().lower() in ("markers", "marker", "events"):
+        return MARKERS
+    return match_modality(fields.type, fields.channel_labels, fields.name, overrides)
+
+
+def describe(info: pylsl.StreamInfo, subject: str | None = None,
+             overrides: Mapping[str, str] | None = None) -> DiscoveredStream:
+    """A :class:`DiscoveredStream` for a resolved ``StreamInfo``."""
+    f = read_info(info)
+    return DiscoveredStream(
+        name=f.name, type=f.type, source_id=f.source_id, channel_labels=f.channel_labels,
+        rate=f.nominal_rate, format=_FORMATS.get(f.channel_format, str(f.channel_format)),
+        hostname=f.hostname, subject=guess_subject(f, subject), modality=guess_modality(f, overrides),
+        units=f.units, uid=f.uid,
+    )
+
+
+def full_info(info: pylsl.StreamInfo, timeout: float = 1.0) -> pylsl.StreamInfo:
+    """The stream's full info, with ``<desc>`` (resolved infos carry only the header)."""
+    inlet = pylsl.StreamInlet(info, recover=False)
+    try:
+        return inlet.info(timeout=timeout)
+    finally:
+        inlet.close_stream()
+
+
+def xpath_filter(name: str | None = None, type: str | None = None, source_id: str | None = None,
+                 predicate: Predicate | None = None) -> str | None:
+    """The LSL XPath predicate for the given filters (None = all streams)."""
+    parts = []
+    for key, value in (("name", name), ("type", type), ("source_id", source_id)):
+        if value is not None:
+            if "'" in value:
+                raise ValueError(f"{key} {value!r} must not contain a single quote")
+            parts.append(f"{key}='{value}'")
+    if isinstance(predicate, str) and predicate.strip():
+        parts.append(f"({predicate})")
+    return " and ".join(parts) or None
+
+
+def accepts(stream: DiscoveredStream, predicate: Predicate | None) -> bool:
+    """Apply a Python predicate (XPath predicates were applied by LSL already)."""
+    if predicate is None or isinstance(predicate, str):
+        return True
+    try:
+        return bool(predicate(stream))
+    except Exception:
+        log.exception("stream predicate failed on %s; stream ignored", stream.name)
+        return False
+
+
+def discover(
+    timeout: float = 1.0,
+    name: str | None = None,
+    type: str | None = None,
+    source_id: str | None = None,
+    predicate: Predicate | None = None,
+    subject: str | None = None,
+    modality_overrides: Mapping[str, str] | None = None,
+) -> list[DiscoveredStream]:
+    """All LSL streams visible within ``timeout`` seconds that pass the filters.
+
+    Streams whose modality cannot be guessed are included with ``modality=None`` so a
+    connect dialog can offer to map them; :meth:`DiscoveredStream.spec` is None for them.
+    """
+    xpath = xpath_filter(name, type, source_id, predicate)
+    if xpath is None:
+        infos = pylsl.resolve_streams(wait_time=timeout)
+    else:
+        infos = pylsl.resolve_bypred(xpath, minimum=0, timeout=timeout)
+    found = []
+    for info in {i.uid(): i for i in infos}.values():  # one per outlet even if seen twice
+        try:
+            info = full_info(info, timeout)
+        except Exception as exc:  # vanished since it answered; not worth failing the dialog
+            log.info("LSL stream %s did not answer: %s", info.name(), exc)
+            continue
+        found.append(describe(info, subject, modality_overrides))
+    found = [s for s in found if accepts(s, predicate)]
+    return sorted(found, key=lambda s: (s.subject, s.modality or "~", s.name))
