@@ -98,6 +98,7 @@ class ReplayPlayer:
         self._shift = math.nan  # clock time of session position 0
         self._last_out = -math.inf  # newest timestamp handed to the sink
         self._paused = False
+        self._generation = 0  # bumped by seek: an end reached before it no longer counts
         self._started = False
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -209,6 +210,7 @@ class ReplayPlayer:
             edge = seconds - SEEK_TOLERANCE_S
             self._cursor = [int(np.searchsorted(r, edge, side="left")) for r in self._rel]
             self._done_until = seconds
+            self._generation += 1
             self.finished.clear()
             self._reanchor(seconds)
             self._cond.notify_all()
@@ -226,6 +228,8 @@ class ReplayPlayer:
 
     # --- the thread ---------------------------------------------------------------
     def _run(self) -> None:
+        """Take the due slices under the lock, hand them to the sink outside it (a slow
+        hub listener must not block the GUI's pause/seek/position calls)."""
         try:
             while True:
                 with self._cond:
@@ -235,10 +239,15 @@ class ReplayPlayer:
                         self._cond.wait(0.5)
                         continue
                     target = self._done_until + ASAP_CHUNK_S if self.asap else self._position_locked()
-                    self._deliver_until(target)
-                    if self._done_until >= self.duration and self._all_delivered():
+                    batch = self._take_until(target)
+                    at_end = self._done_until >= self.duration and self._all_taken()
+                    generation = self._generation
+                for i, lo, hi, ts in batch:
+                    self.sink.deliver(i, self._streams[i], lo, hi, ts)
+                with self._cond:
+                    if at_end and generation == self._generation and not self._stopping:
                         self._at_end()
-                    if not self.asap:
+                    if not self.asap and not self.finished.is_set():
                         self._cond.wait(TICK_S)
                 if self.asap:
                     time.sleep(0)  # let other threads (GUI, engine) in between chunks
@@ -247,11 +256,14 @@ class ReplayPlayer:
             log.exception("replay of %s stopped by an error", self.session.path)
             self.finished.set()
 
-    def _all_delivered(self) -> bool:
+    def _all_taken(self) -> bool:
         return all(c >= len(r) for c, r in zip(self._cursor, self._rel))
 
-    def _deliver_until(self, target: float) -> None:
+    def _take_until(self, target: float) -> list[tuple[int, int, int, np.ndarray]]:
+        """Advance the cursors to ``target`` and return the slices (with their shifted
+        timestamps) passed over; the caller delivers them."""
         end = math.inf if target >= self.duration else target
+        batch = []
         for i, rel in enumerate(self._rel):
             lo = self._cursor[i]
             hi = len(rel) if end == math.inf else int(np.searchsorted(rel, end, side="left"))
@@ -259,9 +271,10 @@ class ReplayPlayer:
                 continue
             ts = rel[lo:hi] + self._shift
             self._cursor[i] = hi
-            self.sink.deliver(i, self._streams[i], lo, hi, ts)
             self._last_out = max(self._last_out, float(ts[-1]))
+            batch.append((i, lo, hi, ts))
         self._done_until = min(target, self.duration)
+        return batch
 
     def _at_end(self) -> None:
         if self.loop:
@@ -431,7 +444,7 @@ class ReplaySource(_PlayerControls, Source):
         with self._lock:
             for stream, c in zip(self.session.replayable, self._counters):
                 rate = 0.0
-                if len(c.recent) > 1:
+                if len(c.recent) > 1 and stream.spec.nominal_rate > 0:
                     span = c.recent[-1][0] - c.recent[0][0]
                     n = sum(k for _, k in c.recent[1:])
                     rate = n / span if span > 0 else 0.0
