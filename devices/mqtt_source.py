@@ -1,0 +1,232 @@
+"""MQTT ingestion: subscribe to ``<prefix>/+/+`` and feed every valid message into the hub.
+
+The network side runs on an asyncio loop (aiomqtt) in a background thread; each message is
+decoded, validated and placed on the shared clock there, then pushed into
+:class:`core.buffers.BufferHub`. Anything malformed is refused with a counted, logged reason
+and never touches data already stored. A lost broker is retried with exponential back-off
+(capped at ``config.reconnect_max``) for as long as the source runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable
+
+import aiomqtt
+
+from core.buffers import BufferHub
+from core.clock import now
+from core.streams import StreamHealth, StreamSpec
+from devices.mqtt_config import Backoff, MQTTConfig
+from devices.mqtt_loop import LoopThread
+from devices.mqtt_schema import PayloadError, decode_markers, decode_samples
+from devices.mqtt_stream import StreamTracker
+from devices.mqtt_topics import Topic, TopicError, parse_topic, subscription
+from devices.source import Source, SourceError
+
+log = logging.getLogger(__name__)
+
+MAX_STREAMS = 1024
+"""More (subject, modality) streams than this are refused: a runaway publisher inventing
+subject ids must not exhaust memory."""
+RETAINED = "retained"
+TOO_MANY_STREAMS = "too_many_streams"
+INTERNAL_ERROR = "internal_error"
+_LOG_FIRST = 5
+_LOG_EVERY = 1000
+
+
+@dataclass
+class MQTTStatus:
+    """Connection-level state of a source (streams have their own :class:`StreamHealth`)."""
+
+    broker: str
+    link: str
+    """'idle', 'connecting', 'connected', 'reconnecting' or 'stopped'."""
+    connections: int = 0
+    """Successful connects so far (> 1 means it has reconnected)."""
+    messages: int = 0
+    accepted: int = 0
+    ignored: int = 0
+    """Messages of subjects another instance takes, and PainMon's own estimates."""
+    rejected: int = 0
+    reject_reasons: Counter = field(default_factory=Counter)
+    last_error: str = ""
+
+
+class MQTTSource(Source):
+    """Source of every subject/modality published under ``config.prefix``.
+
+    ``subjects`` (optional) says which subject ids this instance takes, so several
+    instances can share the load; ``trust_sender_clock`` declares that senders already stamp
+    ``t0`` on this machine's LSL clock (same-machine publishers), so no offset is estimated.
+    """
+
+    name = "mqtt"
+
+    def __init__(
+        self,
+        config: MQTTConfig,
+        subjects: Callable[[str], bool] | None = None,
+        trust_sender_clock: bool = False,
+    ):
+        self.config = config
+        self._subjects = subjects
+        self._trust = trust_sender_clock
+        self._hub: BufferHub | None = None
+        self._trackers: dict[tuple[str, str], StreamTracker] = {}
+        self._lock = threading.Lock()
+        self._status = MQTTStatus(broker=config.describe(), link="idle")
+        self._connected = threading.Event()
+        self._thread = LoopThread(f"mqtt-source {config.host}:{config.port}", self._run)
+        self._reject_logs: Counter = Counter()
+
+    # --- Source interface ---------------------------------------------------------------
+    def start(self, hub: BufferHub) -> None:
+        """Launch the network thread and return; the broker may come up later."""
+        if self._hub is not None:
+            raise SourceError("MQTT source already started")
+        try:
+            self.config.client_kwargs()  # TLS files are loaded here: fail now, clearly
+        except (OSError, ValueError) as exc:
+            raise SourceError(f"MQTT configuration unusable: {exc}") from exc
+        self._hub = hub
+        self._set_link("connecting")
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._hub is None:
+            return
+        self._thread.stop()
+        self._set_link("stopped")
+
+    def streams(self) -> list[StreamSpec]:
+        with self._lock:
+            return [t.spec for t in self._trackers.values() if t.has_data]
+
+    def health(self) -> list[StreamHealth]:
+        t = now()
+        link = self.status().link
+        with self._lock:
+            trackers = list(self._trackers.values())
+        return [tr.health(t, link) for tr in trackers]
+
+    def describe(self) -> str:
+        return f"MQTT {self.config.describe()} ({self.status().link})"
+
+    # --- extras ------------------------------------------------------------------------
+    def status(self) -> MQTTStatus:
+        """A copy of the connection-level counters."""
+        with self._lock:
+            s = self._status
+            return MQTTStatus(**{**s.__dict__, "reject_reasons": Counter(s.reject_reasons)})
+
+    def wait_connected(self, timeout: float = 5.0) -> bool:
+        """Block until subscribed to the broker (for CLIs and tests)."""
+        return self._connected.wait(timeout)
+
+    # --- network loop --------------------------------------------------------------------
+    def _set_link(self, link: str, error: str | None = None) -> None:
+        with self._lock:
+            self._status.link = link
+            if error is not None:
+                self._status.last_error = error
+            if link == "connected":
+                self._status.connections += 1
+        if link == "connected":
+            self._connected.set()
+        else:
+            self._connected.clear()
+
+    async def _run(self) -> None:
+        backoff = Backoff(self.config.reconnect_min, self.config.reconnect_max)
+        topic_filter = subscription(self.config.prefix)
+        while True:
+            try:
+                async with aiomqtt.Client(**self.config.client_kwargs()) as client:
+                    await client.subscribe(topic_filter, qos=self.config.qos)
+                    self._set_link("connected")
+                    backoff.reset()
+                    log.info("MQTT source subscribed to %s on %s", topic_filter, self.config.describe())
+                    async for message in client.messages:
+                        self._on_message(str(message.topic), message.payload, bool(message.retain))
+            except aiomqtt.MqttError as exc:
+                delay = backoff.next_delay()
+                was = self.status().link
+                self._set_link("reconnecting", error=str(exc))
+                level = logging.WARNING if was == "connected" else logging.DEBUG
+                log.log(level, "MQTT source: %s (%s); retrying in %.2f s", self.config.describe(), exc, delay)
+                await asyncio.sleep(delay)
+
+    # --- message handling ----------------------------------------------------------------
+    def _on_message(self, topic: str, payload: object, retained: bool) -> None:
+        """Decode, validate, time-stamp and store one message; never raises."""
+        received = now()
+        with self._lock:
+            self._status.messages += 1
+        tracker: StreamTracker | None = None
+        try:
+            parsed = parse_topic(self.config.prefix, topic)
+            if parsed.kind == "estimate" or (self._subjects is not None and not self._subjects(parsed.subject)):
+                with self._lock:
+                    self._status.ignored += 1
+                return
+            tracker = self._tracker(parsed, topic)
+            if retained:  # stored on the broker long ago: its times would be misread as now
+                raise PayloadError(RETAINED, "retained message")
+            raw = payload if isinstance(payload, (bytes, bytearray)) else str(payload).encode()
+            if parsed.kind == "markers":
+                self._store_markers(tracker, raw, received)
+            else:
+                self._store_samples(tracker, raw, received)
+            with self._lock:
+                self._status.accepted += 1
+        except (PayloadError, TopicError) as exc:
+            self._reject(tracker, topic, exc.reason, exc.detail)
+        except Exception as exc:  # a bug must cost one message, not the session
+            log.exception("MQTT source: failed on message of %s", topic)
+            self._reject(tracker, topic, INTERNAL_ERROR, repr(exc))
+
+    def _tracker(self, parsed: Topic, topic: str) -> StreamTracker:
+        key = (parsed.subject, parsed.modality)
+        with self._lock:
+            tracker = self._trackers.get(key)
+            if tracker is None:
+                if len(self._trackers) >= MAX_STREAMS:
+                    raise PayloadError(TOO_MANY_STREAMS, f"{MAX_STREAMS} streams already")
+                tracker = StreamTracker(parsed.subject, parsed.modality, topic, self._trust)
+                self._trackers[key] = tracker
+            return tracker
+
+    def _store_samples(self, tracker: StreamTracker, raw: bytes, received: float) -> None:
+        msg = decode_samples(raw)
+        values, timestamps = tracker.admit(msg, received)
+        assert self._hub is not None
+        self._hub.push(tracker.spec, values, timestamps)
+
+    def _store_markers(self, tracker: StreamTracker, raw: bytes, received: float) -> None:
+        msg = decode_markers(raw)
+        first = not tracker.has_data
+        timestamps = tracker.admit_markers(msg.times, received)
+        assert self._hub is not None
+        if first:
+            self._hub.register(tracker.spec)
+        self._hub.push_markers(tracker.spec.subject, list(msg.labels), timestamps, source=tracker.spec.source_id)
+
+    def _reject(self, tracker: StreamTracker | None, topic: str, reason: str, detail: str) -> None:
+        if tracker is not None:
+            tracker.reject(reason)
+        with self._lock:
+            self._status.rejected += 1
+            self._status.reject_reasons[reason] += 1
+        key = (topic, reason)
+        if len(self._reject_logs) > 10_000:  # many bogus topics: keep the log limiter bounded
+            self._reject_logs.clear()
+        self._reject_logs[key] += 1
+        count = self._reject_logs[key]
+        if count <= _LOG_FIRST or count % _LOG_EVERY == 0:
+            log.warning("MQTT: rejected message on %s: %s (%s) [%d so far]", topic, reason, detail, count)
