@@ -14,7 +14,8 @@ Physiology (pain drives the sympathetic nervous system):
 * heart rate rises (+16 bpm at full drive) with respiratory sinus arrhythmia and slow HRV;
   the BVP pulse is a systolic + diastolic wave whose amplitude falls with the drive
   (vasoconstriction, up to -35 %);
-* breathing gets faster (+5 breaths/min) and more irregular in rate and depth;
+* breathing gets faster (+5 breaths/min) and more irregular in rate (sd 0.5 -> 3 breaths/min)
+  and depth;
 * skin conductance: the tonic level rises, and skin-conductance responses (bi-exponential,
   rise 0.75 s, decay ~3 s) come more often (+6/min) and larger;
 * SpO2 barely moves (a wrist oximeter at 1 Hz with 0.1 % resolution);
@@ -148,7 +149,7 @@ class SubjectGenerator:
             "fast": df,
             "slow": ds,
             "hr": p.heart_rate + 16.0 * df + 2.5 * s["hrv"] + rsa,
-            "br": np.maximum(4.0, p.breathing_rate + 5.0 * df + (0.6 + 1.6 * df) * s["brv"]),
+            "br": np.maximum(4.0, p.breathing_rate + 5.0 * df + (0.5 + 2.5 * df) * s["brv"]),
             "amp": p.ppg_amplitude * np.clip(1 - 0.35 * df, 0.2, None) * (1 + 0.06 * s["ampv"]),
             "depth": np.clip((1 - 0.12 * df) * (1 + (0.08 + 0.22 * df) * s["depthv"]), 0.1, None),
             "scl": np.maximum(0.05, p.scl * (1 + 0.05 * s["drift_s"]) + (0.6 + 0.2 * p.scl) * ds),
