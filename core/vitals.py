@@ -97,10 +97,27 @@ def _uniform(values: np.ndarray, times: np.ndarray, seconds: float) -> tuple[np.
     return np.interp(grid, times, values), 1.0 / step, ""
 
 
+def _dominant_frequency(y: np.ndarray, fs: float, band: tuple[float, float]) -> float:
+    """Strongest frequency (Hz) of ``y`` inside ``band`` (zero-padded periodogram)."""
+    n = max(4096, int(2 ** np.ceil(np.log2(y.size))))
+    spectrum = np.abs(np.fft.rfft(y * np.hanning(y.size), n)) ** 2
+    freqs = np.fft.rfftfreq(n, 1.0 / fs)
+    inside = (freqs >= band[0]) & (freqs <= band[1])
+    if not inside.any():
+        return math.nan
+    return float(freqs[inside][np.argmax(spectrum[inside])])
+
+
 def _rate_from_peaks(
     x: np.ndarray, fs: float, band: tuple[float, float], max_cv: float, min_cycles: int
 ) -> tuple[float, str]:
-    """Cycles per minute from the peaks of a band-passed signal; problem text if unreliable."""
+    """Cycles per minute from the peaks of a band-passed signal; problem text if unreliable.
+
+    Two independent estimates must agree: the spectrum's dominant frequency, and the
+    median interval between peaks found at least 0.6 dominant periods apart. The spacing
+    keeps a PPG's dicrotic notch or a breath's double hump from counting as extra cycles;
+    the agreement and the interval spread reject noise, where neither is stable.
+    """
     nyq = fs / 2.0
     hi = min(band[1], 0.9 * nyq)
     if hi <= band[0]:
@@ -110,8 +127,10 @@ def _rate_from_peaks(
     spread = float(np.std(y))
     if spread <= 1e-12:
         return math.nan, "flat signal"
-    # one cycle cannot be shorter than the band's top frequency allows
-    peaks, _ = signal.find_peaks(y, distance=max(1, int(fs / hi)), prominence=0.5 * spread)
+    f0 = _dominant_frequency(y, fs, (band[0], hi))
+    if not f0 > 0:
+        return math.nan, "no dominant rhythm"
+    peaks, _ = signal.find_peaks(y, distance=max(1, int(0.6 * fs / f0)), prominence=0.3 * spread)
     if peaks.size < min_cycles + 1:
         return math.nan, "too few cycles"
     intervals = np.diff(peaks) / fs
@@ -119,6 +138,8 @@ def _rate_from_peaks(
     cv = float(np.std(intervals) / np.mean(intervals))
     if cv > max_cv:
         return rate, "irregular cycles"
+    if abs(rate - 60.0 * f0) > 0.15 * rate:
+        return rate, "rhythm unclear"
     return rate, ""
 
 

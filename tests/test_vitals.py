@@ -106,3 +106,42 @@ def test_vital_for_maps_modalities():
     assert vital_for("BVP", x, t).name == "HR"
     assert vital_for("SpO2", np.array([95.0]), np.array([1.0])).name == "SpO2"
     assert vital_for("ECG", x, t) is None
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_vitals_match_simulated_subject(seed):
+    """On the simulator's realistic signals (dicrotic notch, noise) the derived rates match
+    the subject's resting physiology. Motion artefacts are switched off here: a window
+    with one is rightly reported unreliable (next test)."""
+    import dataclasses
+
+    from devices.simulator import PainSchedule, SubjectProfile, simulate
+
+    profile = dataclasses.replace(SubjectProfile.random(seed), artefact_rate=0.0)
+    rec = simulate(profile, PainSchedule.parse("no:40"), 40, seed=seed)
+    x, fs = rec.signals["BVP"]
+    t = np.arange(len(x)) / fs
+    hr = heart_rate(x, t)
+    assert hr.reliable, hr.reason
+    assert hr.value == pytest.approx(profile.heart_rate, rel=0.08)
+    x, fs = rec.signals["RESP"]
+    br = breathing_rate(x, np.arange(len(x)) / fs)
+    assert br.reliable, br.reason
+    assert br.value == pytest.approx(profile.breathing_rate, rel=0.12)
+    x, fs = rec.signals["EDA"]
+    scl = skin_conductance_level(x, np.arange(len(x)) / fs)
+    assert scl.reliable and scl.value == pytest.approx(profile.scl, rel=0.5)
+
+
+def test_heart_rate_flags_windows_with_motion_artefacts():
+    """With artefacts on, every window either reports the true rate or says it is unreliable."""
+    from devices.simulator import PainSchedule, SubjectProfile, simulate
+
+    profile = SubjectProfile.random(1)
+    rec = simulate(profile, PainSchedule.parse("no:60"), 60, seed=1)
+    x, fs = rec.signals["BVP"]
+    t = np.arange(len(x)) / fs
+    verdicts = [heart_rate(x[t < end], t[t < end]) for end in range(12, 61, 2)]
+    reliable = [v for v in verdicts if v.reliable]
+    assert len(reliable) >= len(verdicts) // 2
+    assert all(v.value == pytest.approx(profile.heart_rate, rel=0.08) for v in reliable)

@@ -26,7 +26,7 @@ class EstimateView(QtWidgets.QFrame):
         super().__init__(parent)
         self.setFrameShape(QtWidgets.QFrame.Shape.StyledPanel)
         self.state = "waiting"
-        """"waiting", "warmup", "valid", "invalid" or "stale" (read by tests)."""
+        """"waiting", "warmup", "unavailable", "valid", "invalid" or "stale" (read by tests)."""
         self.index_label = QtWidgets.QLabel("--")
         self.index_label.setObjectName("painIndex")
         self.index_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
@@ -81,6 +81,16 @@ class EstimateView(QtWidgets.QFrame):
         self.index_label.setText("…")
         self._paint_band(GREYED)
         self.state_label.setText(f"warming up: {min(have_s, need_s):.0f} / {need_s:.0f} s of signal")
+
+    def show_unavailable(self, reason: str) -> None:
+        """No model running (failed to load, or none configured): say so instead of
+        pretending to warm up."""
+        if self.last is not None:
+            return
+        self.state = "unavailable"
+        self.index_label.setText("--")
+        self._paint_band(GREYED)
+        self.state_label.setText(reason)
 
     def show_estimate(self, est: Estimate) -> None:
         self.last = est

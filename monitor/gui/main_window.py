@@ -212,7 +212,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if panel is not None:
             by_modality = {h.spec.modality: h for h in health if h.spec.subject == subject}
             window_s = session.engine.window_s if session.engine is not None else self.settings.window_s
-            panel.refresh_slow(session.hub, self.log, by_modality, t_ref, now, live, window_s)
+            panel.refresh_slow(session.hub, self.log, by_modality, t_ref, now, live, window_s, session.engine_state)
         self._update_status(health, subject, t_ref)
         self.replay_bar.update_position()
 
@@ -255,7 +255,7 @@ class MainWindow(QtWidgets.QMainWindow):
     @QtCore.Slot(str)
     def on_error(self, message: str) -> None:
         log.error("%s", message)
-        self.statusBar().showMessage(message.splitlines()[0], 15000)
+        self.statusBar().showMessage(" ".join(message.split()), 15000)
         if os.environ.get("QT_QPA_PLATFORM") != "offscreen":
             QtWidgets.QMessageBox.warning(self, "PainMon", message)
 
@@ -410,7 +410,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def apply_settings(self, new: GuiSettings) -> None:
         """Adopt new settings; the engine restarts only when its configuration changed."""
         old = self.settings
-        engine_keys = ("window_s", "hop_s", "representations", "model_path", "device")
+        engine_keys = ("window_s", "hop_s", "model_path", "device")
         restart = any(getattr(old, k) != getattr(new, k) for k in engine_keys)
         self.settings = new
         if new.theme != old.theme:

@@ -51,6 +51,8 @@ class Session:
         self.hub = hub or BufferHub()
         self.bridge = bridge or GuiBridge()
         self.sources: list[Source] = []
+        self.background: list = []
+        """Helpers with ``stop()`` that feed the sources (the demo's simulated outlets)."""
         self.engine = None
         self.engine_state = "off"
         """"off", "loading", "running" or "error: ..." (shown in the status bar)."""
@@ -67,6 +69,11 @@ class Session:
         source.start(self.hub)
         self.sources.append(source)
         log.info("source started: %s", source.describe())
+
+    def add_background(self, helper) -> None:
+        """Keep ``helper`` (already started) until :meth:`close`, which stops it after the
+        sources that read from it."""
+        self.background.append(helper)
 
     def stop_sources(self) -> None:
         for source in self.sources:
@@ -210,5 +217,11 @@ class Session:
         with self._lock:
             self._closed = True
         self.stop_sources()
+        for helper in self.background:
+            try:
+                helper.stop()
+            except Exception:
+                log.exception("stopping %r failed", helper)
+        self.background = []
         self.stop_engine()
         self.stop_recording()

@@ -124,7 +124,8 @@ class SubjectPanel(QtWidgets.QWidget):
         return sum(row.refresh(hub.buffer(self.subject, m), t_ref) for m, row in self.rows.items())
 
     def refresh_slow(self, hub: BufferHub, log: EstimateLog, health: dict[str, StreamHealth],
-                     t_ref: float, now: float, live: bool, window_s: float) -> None:
+                     t_ref: float, now: float, live: bool, window_s: float,
+                     engine_state: str = "running") -> None:
         """Vitals, quality dots, warm-up/stale state and the trend (a few times a second).
 
         ``live``: ages come from arrival times (``now`` - last received) when the sources
@@ -151,7 +152,11 @@ class SubjectPanel(QtWidgets.QWidget):
             if math.isfinite(last):
                 have_s = max(have_s, last - buf.first_timestamp)
         if latest is None:
-            if self.rows:
+            if engine_state.startswith("error"):
+                self.estimate_view.show_unavailable("pain model not running — see status bar")
+            elif engine_state == "off":
+                self.estimate_view.show_unavailable("pain model off")
+            elif self.rows:
                 self.estimate_view.show_warmup(have_s, window_s)
         else:
             self.estimate_view.check_stale(t_ref)

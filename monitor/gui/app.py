@@ -1,0 +1,151 @@
+"""Entry points of the desktop monitor: :func:`run_monitor` and :func:`run_demo`.
+
+Both build a :class:`Session`, show the :class:`MainWindow` and run the Qt event loop.
+``duration`` (seconds) closes the window after that long and ``screenshot`` saves the
+window just before, so scripted checks work under ``QT_QPA_PLATFORM=offscreen``. Closing,
+for any reason, goes through :meth:`MainWindow.closeEvent`, which stops sources, engine
+and recorder in order.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from PySide6 import QtCore, QtWidgets
+
+from devices.source import Source
+from monitor.gui.main_window import MainWindow
+from monitor.gui.session import EngineConfig, Session
+from monitor.gui.settings import APPLICATION, ORGANISATION, GuiSettings, load_settings
+
+log = logging.getLogger(__name__)
+
+
+def application() -> QtWidgets.QApplication:
+    """The QApplication (created once; tests and repeated calls reuse it)."""
+    app = QtWidgets.QApplication.instance()
+    if app is None:
+        QtCore.QCoreApplication.setOrganizationName(ORGANISATION)
+        QtCore.QCoreApplication.setApplicationName(APPLICATION)
+        app = QtWidgets.QApplication(sys.argv[:1])
+    return app
+
+
+def build_window(
+    sources: list[Source] | None = None,
+    replay_path: str | os.PathLike | None = None,
+    model_path: str | os.PathLike | None = None,
+    device: str | None = None,
+    engine: bool = True,
+    settings: GuiSettings | None = None,
+    background: list | None = None,
+) -> MainWindow:
+    """Create session and window, start sources and (off the GUI thread) the engine.
+
+    ``background``: helpers with ``stop()`` the session ends after its sources (the
+    demo's simulated LSL outlets).
+    """
+    application()
+    settings = settings or load_settings()
+    if model_path is not None:
+        settings.model_path = str(model_path)
+    if device is not None:
+        settings.device = device
+    session = Session()
+    for helper in background or []:
+        session.add_background(helper)
+    window = MainWindow(session, settings)
+    for source in sources or []:
+        window.add_source(source)
+    if replay_path is not None:
+        window.open_recording(replay_path)
+    if engine:
+        window.start_engine()
+    return window
+
+
+def _schedule_exit(window: MainWindow, duration: float | None, screenshot: str | os.PathLike | None) -> None:
+    if duration is None:
+        return
+
+    def finish() -> None:
+        if screenshot is not None:
+            path = Path(screenshot)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if window.save_screenshot(path):
+                log.info("screenshot saved to %s", path)
+        window.close()
+
+    QtCore.QTimer.singleShot(int(duration * 1000), finish)
+
+
+def _exec(window: MainWindow, duration: float | None, screenshot) -> int:
+    app = application()
+    window.show()
+    _schedule_exit(window, duration, screenshot)
+    # Ctrl+C in the terminal closes the window the normal way (recording finished cleanly)
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    keepalive = QtCore.QTimer()
+    keepalive.start(200)  # lets Python see the signal while Qt's loop runs
+    keepalive.timeout.connect(lambda: None)
+    app.exec()
+    keepalive.stop()
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    window.close()  # no-op when already closed
+    return 0
+
+
+def run_monitor(
+    sources: list[Source] | None = None,
+    replay_path: str | os.PathLike | None = None,
+    model_path: str | os.PathLike | None = None,
+    device: str = "auto",
+    duration: float | None = None,
+    screenshot: str | os.PathLike | None = None,
+) -> int:
+    """Open the dashboard on ``sources`` and/or a recording; returns the exit code."""
+    window = build_window(sources, replay_path, model_path, device)
+    return _exec(window, duration, screenshot)
+
+
+def demo_sources(subjects: int = 1, seed: int = 0) -> tuple[list[Source], list]:
+    """The demo's simulated wearable on LSL and the LSL source that follows it.
+
+    Going through real LSL outlets (rather than feeding the hub directly) makes the demo
+    exercise the same path as a real device.
+    """
+    from devices.lsl import LSLSource
+    from devices.simulator import LSLSimulator, PainSchedule, SimulatedWearable
+
+    wearable = SimulatedWearable(subjects, seed, schedule=PainSchedule.scripted_demo())
+    simulator = LSLSimulator(wearable)
+    simulator.start()
+    names = set(simulator.stream_names())
+    # follow exactly these outlets, not a same-named simulation elsewhere on the network
+    uids = {outlet.get_info().uid() for outlet in getattr(simulator, "_outlets", {}).values()}
+    if uids:
+        source = LSLSource(predicate=lambda s: s.uid in uids)
+    else:
+        source = LSLSource(predicate=lambda s: s.name in names)
+    return [source], [simulator]
+
+
+def run_demo(
+    subjects: int = 1,
+    seed: int = 0,
+    duration: float | None = None,
+    screenshot: str | os.PathLike | None = None,
+    model_path: str | os.PathLike | None = None,
+    device: str = "auto",
+) -> int:
+    """Simulated subjects with a scripted pain schedule, over LSL, with the bundled model."""
+    if subjects < 1:
+        raise ValueError(f"need at least one subject, got {subjects}")
+    application()
+    sources, background = demo_sources(subjects, seed)
+    window = build_window(sources, model_path=model_path, device=device, background=background)
+    return _exec(window, duration, screenshot)
