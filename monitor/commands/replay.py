@@ -2,7 +2,8 @@
 or onto LSL for other tools.
 
 * ``--lsl``: re-publish the file's streams as LSL outlets until done (or Ctrl+C);
-* default: open the dashboard on the file when the GUI is available, else run headless;
+* default: open the dashboard on the file (its replay bar pauses, seeks, changes speed);
+  without a display, run headless;
 * ``--headless``: run the engine on the replayed data and print each estimate (and the
   file's markers as they pass); without a usable model, print replay progress instead.
 """
@@ -84,20 +85,39 @@ def run(args: argparse.Namespace) -> int:
     if args.lsl:
         return _run_lsl(session, args)
     if not args.headless:
-        gui = _gui_entry_point()
-        if gui is not None:
-            return int(gui(session=session, speed=args.speed, loop=args.loop) or 0)
-        _say("(the dashboard is not available here: running headless)")
+        reason = _gui_unavailable()
+        if reason is None:
+            return _run_gui(session, args)
+        _say(f"(no dashboard: {reason}; running headless)")
     return _run_headless(session, args)
 
 
-def _gui_entry_point():
-    """The dashboard's ``run_monitor`` when the GUI package provides one, else None."""
-    try:
-        from monitor.gui.app import run_monitor  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    return run_monitor
+def _gui_unavailable() -> str | None:
+    """Why the dashboard cannot open here (None when it can): Qt aborts the whole process
+    when it finds no display, so look before trying."""
+    import importlib.util
+    import os
+    import sys
+
+    if importlib.util.find_spec("monitor.gui.app") is None:
+        return "the dashboard is not installed"
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM")
+    ):
+        return "no display (set DISPLAY, or use --headless / --lsl)"
+    return None
+
+
+def _run_gui(session, args: argparse.Namespace) -> int:
+    """The dashboard on the file; its replay bar controls pause, seek, speed and loop."""
+    from devices.replay import ReplaySource
+    from monitor.gui.app import run_monitor
+
+    source = ReplaySource(session, speed=args.speed, loop=args.loop)
+    if args.start:
+        source.seek(args.start)
+    return int(run_monitor(sources=[source], model_path=args.model, device=args.device,
+                           duration=args.duration) or 0)
 
 
 def _until_done(player, duration: float | None, progress) -> None:
