@@ -243,6 +243,9 @@ def test_recorder_refuses_bad_setup(tmp_path):
         SessionRecorder(tmp_path / "x.xdf", flush_interval=2.0)
     with pytest.raises(OSError, match="cannot record to"):
         SessionRecorder(tmp_path / "missing" / "x.xdf").start()
+    if Path("/dev/full").exists():  # a full disk is reported at start, not later
+        with pytest.raises(OSError, match="cannot record to /dev/full"):
+            SessionRecorder("/dev/full").start()
     rec = SessionRecorder(tmp_path / "y.xdf").start()
     with pytest.raises(RuntimeError, match="already started"):
         rec.start()
