@@ -110,6 +110,8 @@ class SessionRecorder:
         self._lock = threading.Lock()
         self._accepting = False
         self._started = False
+        self._stopped = False
+        self._stop_lock = threading.Lock()
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None
         self._writer: XDFWriter | None = None
@@ -139,8 +141,10 @@ class SessionRecorder:
 
     def stop(self) -> None:
         """Stop accepting data, write everything queued, the footers, and close the file."""
-        if not self._started or not self._accepting and self._thread is None:
-            return
+        with self._stop_lock:  # two threads stopping at once: one does the work
+            if not self._started or self._stopped:
+                return
+            self._stopped = True
         with self._lock:
             self._accepting = False
         if self.hub is not None:

@@ -172,6 +172,25 @@ def _make_engine(hub, args: argparse.Namespace, realtime: bool):
         return None
 
 
+def _drain(engine, quiet_s: float = 1.5, limit_s: float = 120.0) -> None:
+    """Let the engine finish the windows the replay has already handed it: wait until its
+    queue is empty and no estimate has come for ``quiet_s`` (at most ``limit_s``)."""
+    end = time.monotonic() + limit_s
+    last = (-1, -1)
+    last_change = time.monotonic()
+    try:
+        while time.monotonic() < end:
+            st = engine.stats()
+            now = (st.estimates, st.windows_cut)
+            if now != last:
+                last, last_change = now, time.monotonic()
+            elif st.queue_depth == 0 and time.monotonic() - last_change >= quiet_s:
+                return
+            time.sleep(0.1)
+    except KeyboardInterrupt:
+        _say("interrupted")
+
+
 def _run_headless(session, args: argparse.Namespace) -> int:
     from core.buffers import BufferHub
     from devices.replay import ReplaySource
@@ -206,7 +225,7 @@ def _run_headless(session, args: argparse.Namespace) -> int:
     try:
         _until_done(source, args.duration, progress)
         if engine is not None and source.finished.is_set():
-            time.sleep(1.0)  # the last windows are still in the worker
+            _drain(engine)
     finally:
         source.stop()
         if engine is not None:
