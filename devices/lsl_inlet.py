@@ -148,10 +148,12 @@ class FollowedStream:
 
     def _deliver(self, hub: BufferHub, data: np.ndarray, stamps: np.ndarray, now: float) -> int:
         h = self.health
-        keep = np.isfinite(stamps)
         last = h.last_timestamp
-        if not np.isnan(last):
-            keep &= stamps > last - 1e-6 if self.is_markers else stamps > last
+        finite = np.isfinite(stamps)
+        # each sample must come after every earlier one (in this chunk and before it)
+        before = np.maximum.accumulate(np.concatenate([[-np.inf if np.isnan(last) else last],
+                                                       np.where(finite, stamps, -np.inf)]))[:-1]
+        keep = finite & ((stamps >= before) if self.is_markers else (stamps > before))
         if not keep.all():
             bad = int((~keep).sum())
             h.rejected += bad

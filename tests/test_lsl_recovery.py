@@ -1,0 +1,140 @@
+"""A device that vanishes and comes back: its outlet runs in a subprocess we kill or freeze.
+
+Lost must be reported within 2 s; when the outlet returns, data flow again into the same
+buffer and the interruption is a counted gap in the timestamps, never zeros.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.buffers import BufferHub
+from devices.lsl import LSLSource
+
+REPO = Path(__file__).resolve().parents[1]
+
+# A wearable's outlet: 32 Hz EDA, values 1, 2, 3, ... (never 0), timestamps on local_clock.
+OUTLET = r"""
+import sys, time
+import numpy as np, pylsl
+from core.streams import StreamSpec
+from devices.lsl_info import stream_info
+tag = sys.argv[1]
+out = pylsl.StreamOutlet(stream_info(StreamSpec("pat-" + tag, "EDA", ("EDA",), 32.0, "uS", tag + " EDA", "test:" + tag)))
+print("ready", flush=True)
+t0, k = pylsl.local_clock(), 0
+while True:
+    n = int((pylsl.local_clock() - t0) * 32) - k
+    if n > 0:
+        out.push_chunk((np.arange(k, k + n, dtype=np.float32) + 1)[:, None], (t0 + np.arange(k, k + n) / 32).tolist())
+        k += n
+    time.sleep(0.02)
+"""
+
+
+class Device:
+    """The outlet subprocess; always killed at the end of the test."""
+
+    def __init__(self, tag: str):
+        self.tag = tag
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        self.proc = subprocess.Popen([sys.executable, "-c", OUTLET, self.tag], stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True, env=env, cwd=REPO)
+        assert self.proc.stdout.readline().strip() == "ready"
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+
+@pytest.fixture
+def device():
+    dev = Device(uuid.uuid4().hex[:10])
+    yield dev
+    dev.kill()
+
+
+def _wait(cond, timeout):
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if cond():
+            return time.monotonic() - start
+        time.sleep(0.02)
+    return None
+
+
+def _health(src):
+    (h,) = src.health()
+    return h
+
+
+def test_killed_outlet_is_lost_within_2s_and_followed_again_when_restarted(device):
+    device.start()
+    hub = BufferHub(seconds=60)
+    src = LSLSource(source_id=f"test:{device.tag}", resolve_interval=0.5)
+    src.start(hub)
+    try:
+        assert src.wait_for_streams(1, timeout=5.0)
+        buf = hub.buffer(f"pat-{device.tag}", "EDA")
+        assert _wait(lambda: len(buf) >= 16, 5.0) is not None
+        device.kill()
+        lost_after = _wait(lambda: not _health(src).connected, 5.0)
+        assert lost_after is not None and lost_after < 2.0
+        assert _health(src).status.startswith("lost")
+        n_before = len(buf)
+        _, ts_before = buf.snapshot()
+        time.sleep(1.0)
+        device.start()  # the same device again: same source_id, new uid
+        back_after = _wait(lambda: _health(src).connected, 5.0)
+        assert back_after is not None
+        assert _wait(lambda: len(buf) >= n_before + 16, 5.0) is not None
+        values, ts = buf.snapshot()
+        assert not np.any(values == 0)  # nothing zero-filled
+        assert np.all(np.diff(ts) > 0)
+        gap = np.diff(ts).max()
+        assert gap > 1.0  # the downtime is a hole in the timestamps
+        assert np.sum(np.diff(ts) > 0.5) == 1
+        assert ts[: ts_before.size].tolist() == ts_before.tolist()  # data received before the loss kept
+        h = _health(src)
+        assert h.gaps == 1 and h.samples == len(buf) and h.connected
+        after = values[ts_before.size:, 0]
+        assert np.all(np.diff(after) == 1)  # the new outlet's samples, in order, none lost after subscribing
+    finally:
+        src.stop()
+
+
+def test_frozen_outlet_is_lost_within_2s_and_resumes(device):
+    """No TCP error arrives when a device freezes (or its Wi-Fi drops): the presence check
+    notices the silence; when it answers again it is followed again (same uid)."""
+    device.start()
+    hub = BufferHub(seconds=60)
+    src = LSLSource(source_id=f"test:{device.tag}", resolve_interval=0.5)
+    src.start(hub)
+    try:
+        assert src.wait_for_streams(1, timeout=5.0)
+        buf = hub.buffer(f"pat-{device.tag}", "EDA")
+        assert _wait(lambda: len(buf) >= 16, 5.0) is not None
+        device.proc.send_signal(signal.SIGSTOP)
+        lost_after = _wait(lambda: not _health(src).connected, 5.0)
+        assert lost_after is not None and lost_after < 2.0
+        device.proc.send_signal(signal.SIGCONT)
+        n_lost = len(buf)
+        assert _wait(lambda: _health(src).connected and len(buf) > n_lost + 16, 10.0) is not None
+        _, ts = buf.snapshot()
+        assert np.all(np.diff(ts) > 0) and _health(src).gaps >= 1
+    finally:
+        src.stop()
