@@ -430,7 +430,9 @@ class ReplaySource(_PlayerControls, Source):
 
     def health(self) -> list[StreamHealth]:
         player = self._player
-        if player.finished.is_set():
+        if player.error is not None:
+            status = f"error: {player.error}"
+        elif player.finished.is_set():
             status = "finished"
         elif self._stopped:
             status = "stopped"

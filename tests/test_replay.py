@@ -288,3 +288,17 @@ def test_replay_of_a_recording_feeds_a_recorder(tmp_path):
     np.testing.assert_array_equal(s.values, session.streams[0].values)
     np.testing.assert_allclose(np.diff(s.timestamps), 0.01, atol=1e-9)
     assert [m.label for m in again.markers] == ["m0"]
+
+
+def test_failing_delivery_is_reported_not_silent(tmp_path):
+    """A session whose data do not fit its spec (3 columns, 2 channels declared) makes the
+    hub refuse the first chunk: the replay ends and its health says why."""
+    session = _synthetic(tmp_path)
+    bad = session.streams[0]
+    bad.values = np.column_stack([bad.values, bad.values[:, 0]])
+    src = ReplaySource(session, speed=0)
+    src.start(BufferHub())
+    assert src.wait(5)
+    src.stop()
+    assert isinstance(src._player.error, ValueError)
+    assert all(h.status.startswith("error: chunk has 3 channels") for h in src.health())

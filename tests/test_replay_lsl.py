@@ -106,3 +106,38 @@ def test_cli_reports_bad_files_and_arguments(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().out
     assert main(["replay", str(bad), "--speed", "-2"]) == 2
     assert "--speed must be >= 0" in capsys.readouterr().out
+
+
+def test_painmon_lsl_source_follows_a_republished_recording(tmp_path):
+    """Replay -> LSL outlets -> PainMon's own LSLSource -> hub: same subject, modality,
+    samples and spacing (the path another PainMon instance would take)."""
+    from core.buffers import BufferHub
+    from devices.lsl import LSLSource
+
+    subject = f"e-{uuid.uuid4().hex[:8]}"
+    session = _session(tmp_path, subject)
+    pub = LSLRepublisher(session, speed=2.0)
+    pub.pause()
+    pub.start()
+    hub = BufferHub()
+    src = LSLSource(predicate=lambda s: s.subject == subject, resolve_interval=0.2)
+    try:
+        src.start(hub)
+        deadline = time.monotonic() + 10
+        while len(src.streams()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert {s.modality for s in src.streams()} == {"RESP", MARKERS}
+        time.sleep(0.3)  # inlets open
+        pub.resume()
+        assert pub.wait(5)
+        buf = hub.buffer(subject, "RESP")
+        while (buf is None or buf.total < 100) and time.monotonic() < deadline:
+            time.sleep(0.05)
+            buf = hub.buffer(subject, "RESP")
+    finally:
+        src.stop()
+        pub.stop()
+    data, ts = buf.snapshot()
+    np.testing.assert_array_equal(data, session.streams[0].values)
+    np.testing.assert_allclose(np.diff(ts), 0.01, atol=1e-3)
+    assert [m.label for m in hub.markers(subject)] == ["pain:no", "pain:low"]
