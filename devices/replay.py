@@ -76,6 +76,27 @@ def _check_speed(speed: float) -> float:
     return speed
 
 
+def _check_stream(stream: SessionStream) -> None:
+    """Refuse a stream whose arrays contradict its spec (a hand-built Session) up front,
+    with what is wrong, instead of failing in the replay thread."""
+    name = stream.spec.name or f"{stream.spec.subject} {stream.spec.modality}"
+    n = stream.timestamps.shape[0]
+    if stream.timestamps.ndim != 1:
+        raise ValueError(f"stream {name!r}: timestamps must be one-dimensional")
+    if not np.all(np.isfinite(stream.timestamps)):
+        raise ValueError(f"stream {name!r}: timestamps must be finite")
+    if stream.is_marker:
+        if len(stream.values) != n:
+            raise ValueError(f"stream {name!r}: {len(stream.values)} labels but {n} timestamps")
+        return
+    shape = np.shape(stream.values)
+    if len(shape) != 2 or shape != (n, stream.spec.n_channels):
+        raise ValueError(
+            f"stream {name!r}: values of shape {shape}, expected ({n}, {stream.spec.n_channels}) "
+            f"for {n} timestamps and channels {stream.spec.channels}"
+        )
+
+
 class ReplayPlayer:
     """Paces a session's samples onto a sink from its own thread.
 
@@ -89,7 +110,12 @@ class ReplayPlayer:
         self.loop = bool(loop)
         self._speed = _check_speed(speed)
         self._streams = session.replayable
+        for s in self._streams:
+            _check_stream(s)
         self._rel = [s.timestamps - session.t_start for s in self._streams]
+        # pacing follows the running maximum, so a stream whose timestamps step back
+        # (jitter in a raw recording) still replays every sample once, in file order
+        self._pace = [np.maximum.accumulate(r) if r.size else r for r in self._rel]
         self._cursor = [0] * len(self._streams)
         self._cond = threading.Condition(threading.RLock())
         self._done_until = 0.0  # session seconds delivered (exclusive)
@@ -208,7 +234,7 @@ class ReplayPlayer:
         with self._cond:
             # a sample recorded "at" the position may be a hair earlier after rebasing
             edge = seconds - SEEK_TOLERANCE_S
-            self._cursor = [int(np.searchsorted(r, edge, side="left")) for r in self._rel]
+            self._cursor = [int(np.searchsorted(r, edge, side="left")) for r in self._pace]
             self._done_until = seconds
             self._generation += 1
             self.finished.clear()
@@ -266,7 +292,7 @@ class ReplayPlayer:
         batch = []
         for i, rel in enumerate(self._rel):
             lo = self._cursor[i]
-            hi = len(rel) if end == math.inf else int(np.searchsorted(rel, end, side="left"))
+            hi = len(rel) if end == math.inf else int(np.searchsorted(self._pace[i], end, side="left"))
             if hi <= lo:
                 continue
             ts = rel[lo:hi] + self._shift

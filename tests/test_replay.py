@@ -290,15 +290,27 @@ def test_replay_of_a_recording_feeds_a_recorder(tmp_path):
     assert [m.label for m in again.markers] == ["m0"]
 
 
-def test_failing_delivery_is_reported_not_silent(tmp_path):
-    """A session whose data do not fit its spec (3 columns, 2 channels declared) makes the
-    hub refuse the first chunk: the replay ends and its health says why."""
+def test_inconsistent_session_refused_up_front(tmp_path):
     session = _synthetic(tmp_path)
     bad = session.streams[0]
-    bad.values = np.column_stack([bad.values, bad.values[:, 0]])
-    src = ReplaySource(session, speed=0)
-    src.start(BufferHub())
+    bad.values = np.column_stack([bad.values, bad.values[:, 0]])  # 3 columns, 2 channels declared
+    with pytest.raises(ValueError, match=r"values of shape \(200, 3\), expected \(200, 2\)"):
+        ReplaySource(session)
+    session = _synthetic(tmp_path)
+    session.marker_streams[0].values.append("extra")
+    with pytest.raises(ValueError, match="3 labels but 2 timestamps"):
+        ReplaySource(session)
+
+
+def test_timestamps_stepping_back_replay_every_sample_in_order(tmp_path):
+    session = _synthetic(tmp_path, seconds=1.0)
+    ts = session.streams[0].timestamps
+    ts[50], ts[51] = ts[51], ts[50]  # raw jitter: one pair out of order
+    hub = BufferHub()
+    src = ReplaySource(session, speed=4.0)
+    src.start(hub)
     assert src.wait(5)
     src.stop()
-    assert isinstance(src._player.error, ValueError)
-    assert all(h.status.startswith("error: chunk has 3 channels") for h in src.health())
+    data, got = hub.buffer("sim-1", "BVP").snapshot()
+    np.testing.assert_array_equal(data[:, 0], np.arange(100))
+    np.testing.assert_allclose(got - src.to_clock(0.0) + session.t_start, ts, atol=1e-9)
