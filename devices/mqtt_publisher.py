@@ -175,9 +175,10 @@ class MQTTPublisher:
             except aiomqtt.MqttError as exc:
                 self._done(sent=False)
                 delay = backoff.next_delay()
-                was = self.stats().link
                 self._set_link("reconnecting", error=str(exc))
-                level = logging.WARNING if was == "connected" else logging.DEBUG
+                # the first failure of a streak (lost broker, refused login, bad certificate)
+                # is worth a warning; the retries that follow only every 20th time
+                level = logging.WARNING if backoff.attempt % 20 == 1 else logging.DEBUG
                 log.log(level, "MQTT publisher: %s (%s); retrying in %.2f s", self.config.describe(), exc, delay)
                 await asyncio.sleep(delay)
             except asyncio.CancelledError:

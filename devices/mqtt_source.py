@@ -156,9 +156,10 @@ class MQTTSource(Source):
                         self._on_message(str(message.topic), message.payload, bool(message.retain))
             except aiomqtt.MqttError as exc:
                 delay = backoff.next_delay()
-                was = self.status().link
                 self._set_link("reconnecting", error=str(exc))
-                level = logging.WARNING if was == "connected" else logging.DEBUG
+                # the first failure of a streak (lost broker, refused login, bad certificate)
+                # is worth a warning; the retries that follow only every 20th time
+                level = logging.WARNING if backoff.attempt % 20 == 1 else logging.DEBUG
                 log.log(level, "MQTT source: %s (%s); retrying in %.2f s", self.config.describe(), exc, delay)
                 await asyncio.sleep(delay)
 
