@@ -81,6 +81,7 @@ class Estimator:
         device: torch.device | str = "cpu",
         model_name: str = "",
         working_rate: float = 100.0,
+        window_s: float = 10.0,
         render: RenderFn | None = None,
         encoder_batch: int = DEFAULT_ENCODER_BATCH,
         min_modalities: int = 1,
@@ -96,6 +97,8 @@ class Estimator:
         self.device = torch.device(device)
         self.model_name = model_name
         self.working_rate = float(working_rate)
+        self.window_s = float(window_s)
+        """Window length the model was trained on (the engine's default)."""
         if render is None:
             from core.representations import render as default_render
 

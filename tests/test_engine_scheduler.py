@@ -64,6 +64,14 @@ def test_stalled_stream_is_not_waited_for_and_is_reported_missing():
     assert "SpO2" not in cuts[0].waited_for and "EDA" in cuts[0].waited_for
 
 
+def test_no_windows_beyond_the_data_when_every_stream_stops():
+    s = WindowScheduler(window_s=4.0, hop_s=1.0, stall_s=2.0, catch_up=False)
+    feed(s, "a", 0.0, 6.0, received=6.0)
+    assert [c.t_end for c in s.due(6.0)] == [4.0, 5.0, 6.0]
+    for t in (7.0, 7.9, 8.5, 20.0):
+        assert s.due(t) == []
+
+
 def test_catch_up_cuts_only_the_newest_and_counts_skips():
     s = WindowScheduler(window_s=4.0, hop_s=1.0)
     feed(s, "a", 0.0, 4.0, received=4.0)
@@ -96,6 +104,18 @@ def test_unused_modality_is_ignored():
     s = WindowScheduler(window_s=2.0, hop_s=1.0, modalities=("EDA",))
     s.observe("a", "ECG", 250.0, 0.0, 5.0, received=5.0)
     assert s.subjects() == []
+
+
+def test_new_subject_waits_for_its_other_streams_to_connect():
+    s = WindowScheduler(window_s=2.0, hop_s=1.0, stall_s=2.0, modalities=("EDA", "BVP"))
+    s.observe("a", "EDA", 4.0, 0.0, 3.0, received=10.0)
+    assert s.due(10.5) == []  # BVP may still be connecting
+    s.observe("a", "BVP", 64.0, 0.5, 3.0, received=10.6)
+    assert [c.waited_for for c in s.due(10.6)] == [("BVP", "EDA")]
+    s.observe("b", "EDA", 4.0, 0.0, 3.0, received=10.0)
+    s.observe("b", "EDA", 4.0, 3.25, 5.0, received=12.5)
+    cuts = s.due(12.5)  # BVP never came: after stall_s the subject goes on without it
+    assert len(cuts) == 1 and cuts[0].waited_for == ("EDA",)
 
 
 def test_bad_configuration_is_refused():

@@ -93,14 +93,10 @@ class Engine:
         if estimator is None:
             from monitor.engine.model import load_estimator
 
-            loaded = load_estimator(model_path, encoder_path, device=device, precision=precision)
-            estimator = loaded.estimator
-            model_window = loaded.window_s
-        else:
-            model_window = 10.0
+            estimator = load_estimator(model_path, encoder_path, device=device, precision=precision).estimator
         self.estimator = estimator
         self.hub = hub
-        self.window_s = float(window_s if window_s is not None else model_window)
+        self.window_s = float(window_s if window_s is not None else estimator.window_s)
         self.hop_s = float(hop_s)
         if self.window_s <= 0 or self.hop_s <= 0:
             raise ValueError(f"window ({self.window_s} s) and hop ({self.hop_s} s) must be positive")

@@ -67,6 +67,7 @@ def load_estimator(
         device=dev,
         model_name=meta.name,
         working_rate=meta.working_rate,
+        window_s=meta.window_s,
     )
     log.info("model %s (%s x %s) on %s", meta.name, meta.modalities, meta.representations, dev)
     return LoadedEstimator(est, float(meta.window_s), float(meta.working_rate), meta.name, path)

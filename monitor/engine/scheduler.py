@@ -57,6 +57,10 @@ class Cut:
 class _Subject:
     streams: dict[str, StreamProgress] = field(default_factory=dict)
     next_end: float = math.nan
+    first_seen: float = math.nan
+    """When the subject's first chunk arrived (its other streams may still be connecting)."""
+    lead_since: float = math.nan
+    """When the first stream reached ``next_end`` (laggards are waited for ``stall_s`` from then)."""
 
 
 class WindowScheduler:
@@ -92,7 +96,7 @@ class WindowScheduler:
         """Record that a chunk spanning ``first_ts..last_ts`` of a stream arrived at ``received``."""
         if self.modalities is not None and modality not in self.modalities:
             return
-        subj = self._subjects.setdefault(subject, _Subject())
+        subj = self._subjects.setdefault(subject, _Subject(first_seen=received))
         sp = subj.streams.get(modality)
         if sp is None:
             sp = subj.streams[modality] = StreamProgress(rate=rate, first_ts=first_ts)
@@ -122,6 +126,12 @@ class WindowScheduler:
         live = {m: sp for m, sp in subj.streams.items() if sp.live(now, self.stall_s)}
         if not live or math.isnan(subj.next_end):
             return []  # nothing is arriving: no windows, resume on the grid when data returns
+        if (
+            self.modalities is not None
+            and len(subj.streams) < len(self.modalities)
+            and now - subj.first_seen < self.stall_s
+        ):
+            return []  # a new subject: give its other streams time to connect
         frontier = min(sp.last_ts + (1.0 / sp.rate if sp.rate > 0 else 0.0) for sp in live.values())
         newest_live = max(sp.last_ts for sp in live.values())
         # A subject that was silent (all streams stalled) resumes at its newest data: the
@@ -132,20 +142,27 @@ class WindowScheduler:
         while True:
             t_end = subj.next_end
             ready = all(sp.reached(t_end) for sp in live.values())
-            overdue = now - t_end > self.stall_s  # a live stream lagging that far is not waited for
+            led = any(sp.reached(t_end) for sp in live.values())
+            if led and math.isnan(subj.lead_since):
+                subj.lead_since = now
+            # a live stream that is still behind stall_s after another one completed the
+            # window is not waited for (it is lagging, e.g. a device buffering its data)
+            overdue = led and now - subj.lead_since > self.stall_s
             if not (ready or overdue):
                 break
             skipped = 0
             if self.catch_up:
                 newest = self._grid_floor(frontier + 1e-6)
-                if overdue and not ready:
-                    newest = max(newest, self._grid_floor(now - self.stall_s))
+                if overdue and not ready:  # the newest window the leading stream completed
+                    lead = max(sp.last_ts + (1.0 / sp.rate if sp.rate > 0 else 0.0) for sp in live.values())
+                    newest = max(newest, self._grid_floor(lead + 1e-6))
                 if newest > t_end:
                     skipped = int(round((newest - t_end) / self.hop_s))
                     t_end = newest
             waited = tuple(sorted(m for m, sp in live.items() if sp.reached(t_end)))
             out.append(Cut(name, t_end, waited, skipped))
             subj.next_end = t_end + self.hop_s
+            subj.lead_since = math.nan
             if self.catch_up:
                 break
         return out
