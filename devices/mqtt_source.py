@@ -212,11 +212,20 @@ class MQTTSource(Source):
     def _store_markers(self, tracker: StreamTracker, raw: bytes, received: float) -> None:
         msg = decode_markers(raw)
         first = not tracker.has_data
-        timestamps = tracker.admit_markers(msg.times, received)
+        timestamps = tracker.admit_markers(msg.times, received, self._subject_offset(tracker))
         assert self._hub is not None
         if first:
             self._hub.register(tracker.spec)
         self._hub.push_markers(tracker.spec.subject, list(msg.labels), timestamps, source=tracker.spec.source_id)
+
+    def _subject_offset(self, markers: StreamTracker) -> float | None:
+        """Clock offset of the subject's most recently active sample stream, if any."""
+        if self._trust:
+            return 0.0
+        with self._lock:
+            others = [t for (s, m), t in self._trackers.items() if s == markers.spec.subject and t is not markers]
+        offsets = [o for o in (t.current_offset() for t in others) if o is not None]
+        return max(offsets, key=lambda o: o[1])[0] if offsets else None
 
     def _reject(self, tracker: StreamTracker | None, topic: str, reason: str, detail: str) -> None:
         if tracker is not None:

@@ -180,11 +180,13 @@ class StreamTracker:
         self.last_received = received
 
     # --- accepting markers -----------------------------------------------------------
-    def admit_markers(self, times: tuple[float, ...], received: float) -> np.ndarray:
-        """Local timestamps of events; markers carry their own sender clock mapping."""
+    def admit_markers(self, times: tuple[float, ...], received: float, offset: float | None = None) -> np.ndarray:
+        """Local timestamps of events. ``offset``: the clock offset of a sample stream of the
+        same subject (usually the same sender); sparse markers alone estimate it poorly (one
+        marker sent retroactively would anchor it wrongly), so it is preferred when given."""
         with self._lock:
-            latest = max(times)
-            _, offset = self.clock.observe(latest, received)
+            if offset is None:
+                _, offset = self.clock.observe(max(times), received)
             self.samples += len(times)
             if not self.has_data:
                 self._started = received
@@ -194,6 +196,13 @@ class StreamTracker:
             self.last_timestamp = float(out.max())
             self.last_received = received
             return out
+
+    def current_offset(self) -> tuple[float, float] | None:
+        """(offset, local time of the last message) for lending to the marker stream."""
+        with self._lock:
+            if not self.has_data or self.clock.offset is None:
+                return None
+            return self.clock.offset, self.last_received
 
     def _note_arrival(self, received: float, n: int) -> None:
         self._arrivals.append((received, n))
@@ -218,7 +227,8 @@ class StreamTracker:
         """Snapshot; ``link`` is the broker connection state of the source."""
         with self._lock:
             idle = now - self.last_received if self.has_data else float("inf")
-            live = link == "connected" and idle <= self._lost_after()
+            irregular = self.spec.nominal_rate <= 0  # markers: silence is normal
+            live = link == "connected" and self.has_data and (irregular or idle <= self._lost_after())
             if link != "connected":
                 status = f"broker {link}"
             elif not self.has_data:

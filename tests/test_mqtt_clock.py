@@ -140,3 +140,13 @@ def test_clock_min_filter_and_slew_limit():
     assert after - before == pytest.approx(-0.005)
     before, after = clock.observe(102.0, 7.5)  # a slow message does not move it up
     assert after == pytest.approx(before - 0.005)
+
+
+def test_marker_stream_stays_connected_through_silence():
+    tracker = StreamTracker("s1", "Markers", "painmon/s1/markers")
+    ts = tracker.admit_markers((UNIX + 10.0,), received=10.05)
+    assert ts[0] == pytest.approx(10.05)  # alone, its own first observation anchors it
+    ts = tracker.admit_markers((UNIX + 20.0, UNIX + 21.0), received=40.0, offset=-UNIX)
+    np.testing.assert_allclose(ts, [20.0, 21.0])
+    h = tracker.health(now=400.0, link="connected")
+    assert h.connected and h.status == "connected" and h.samples == 3 and h.effective_rate == 0.0

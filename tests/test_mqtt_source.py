@@ -281,3 +281,21 @@ def test_tls_verified_against_the_ca(tmp_path, hub):
             paho_close(client)
             source.stop()
             untrusted.stop()
+
+
+def test_markers_use_the_clock_of_the_subjects_sample_stream(mosquitto_broker, hub):
+    source = started(mosquitto_broker, hub)
+    client = paho_client(mosquitto_broker)
+    try:
+        dev = Device(client, "painmon/sim-3/EDA", fs=50.0, n=5)
+        dev.send(3)
+        assert wait_until(lambda: len(hub.buffer("sim-3", "EDA") or []) == 15)
+        # an experimenter marks, 5 s late, when the stimulus began (first marker of the session)
+        paho_publish(client, "painmon/sim-3/markers", json.dumps({"t": time.time() - 5.0, "label": "pain:high"}))
+        assert wait_until(lambda: len(hub.markers("sim-3")) == 1)
+        assert hub.markers("sim-3")[0].timestamp == pytest.approx(now() - 5.0, abs=0.3)
+        marker_health = next(h for h in source.health() if h.spec.modality == "Markers")
+        assert marker_health.connected and marker_health.samples == 1
+    finally:
+        paho_close(client)
+        source.stop()
