@@ -6,6 +6,6 @@ Everything here runs on the Qt GUI thread except what :mod:`monitor.gui.session`
 timer reading the ring buffers.
 """
 
-from monitor.gui.compat import guard_signal_refcount
+from monitor.gui.compat import guard_refcounts
 
-guard_signal_refcount()
+guard_refcounts()

@@ -1,13 +1,14 @@
-"""Work-around for a reference-counting bug of PySide6 6.12.0 on Python < 3.12.
+"""Work-around for reference-counting bugs of PySide6 6.12.0 on Python < 3.12.
 
-In that release ``SignalInstance.emit`` returns ``True`` without taking a reference to
-it, so every signal emission lowers ``True``'s reference count by one. pyqtgraph emits
-several signals per curve update, so a dashboard redrawing at 30 fps drives the count to
-zero within about a minute and CPython aborts with "bool_dealloc: deallocating True or
-False" (found while building this dashboard; 6.11.2 is not affected and Python >= 3.12
-makes ``True`` immortal). The proper fix is to avoid that release in the dependencies;
-until then :func:`guard_signal_refcount` detects the leak with a probe and, only if it is
-present, gives ``True`` a reserve of references no run can use up (2**40 emissions).
+That release (an ``abi3`` wheel that installs on Python 3.10+) returns ``None`` from
+void methods and ``True`` from ``SignalInstance.emit`` without taking a reference. Every
+``setText``, ``setData``, repaint or signal emission therefore lowers the reference count
+of ``None`` or ``True`` by one; a dashboard redrawing at 30 fps drives one of them to zero
+within a minute or two and CPython aborts with "none_dealloc: deallocating None" /
+"bool_dealloc". Python >= 3.12 makes these objects immortal (no harm there) and 6.11.2 is
+not affected. The proper fix is to exclude 6.12.0 in the dependencies; until then
+:func:`guard_refcounts` detects each leak with a probe and, only where one is present,
+gives the leaking singleton a reserve of references that no run can use up (2**40).
 """
 
 from __future__ import annotations
@@ -19,36 +20,46 @@ import sys
 log = logging.getLogger(__name__)
 
 RESERVE = 1 << 40
-_applied = False
+PROBES = 64
+_guarded: set[str] = set()
 
 
-def signal_emit_leaks() -> bool:
-    """True when emitting a Qt signal lowers the reference count of ``True``."""
+def _leaks(obj: object, action) -> bool:
+    before = sys.getrefcount(obj)
+    for _ in range(PROBES):
+        action()
+    return before - sys.getrefcount(obj) >= PROBES
+
+
+def leaking_singletons() -> list[str]:
+    """Names of the singletons ("None", "True") this PySide6 leaks references to."""
     from PySide6 import QtCore
 
     class _Probe(QtCore.QObject):
         ping = QtCore.Signal()
 
     probe = _Probe()
-    before = sys.getrefcount(True)
-    for _ in range(64):
-        probe.ping.emit()
-    return before - sys.getrefcount(True) >= 64
+    found = []
+    if _leaks(None, lambda: probe.setObjectName("probe")):
+        found.append("None")
+    if _leaks(True, probe.ping.emit):
+        found.append("True")
+    return found
 
 
-def guard_signal_refcount() -> bool:
-    """Apply the reserve once if this PySide6 leaks; returns whether it was applied."""
-    global _applied
-    if _applied:
-        return True
+def guard_refcounts() -> list[str]:
+    """Apply the reserve once per leaking singleton; returns the singletons guarded."""
     if sys.version_info >= (3, 12) or sys.implementation.name != "cpython":
-        return False
-    if not signal_emit_leaks():
-        return False
-    # ob_refcnt is the first field of every CPython object
-    ctypes.c_ssize_t.from_address(id(True)).value += RESERVE
-    _applied = True
-    from PySide6 import __version__ as pyside_version
+        return []
+    objects = {"None": None, "True": True}
+    for name in leaking_singletons():
+        if name in _guarded:
+            continue
+        # ob_refcnt is the first field of every CPython object
+        ctypes.c_ssize_t.from_address(id(objects[name])).value += RESERVE
+        _guarded.add(name)
+        from PySide6 import __version__ as pyside_version
 
-    log.warning("PySide6 %s leaks a reference to True per signal emission; reserve applied", pyside_version)
-    return True
+        log.warning("PySide6 %s leaks references to %s; reserve applied (use PySide6 != 6.12.0)",
+                    pyside_version, name)
+    return sorted(_guarded)

@@ -9,6 +9,7 @@ monitor from starting).
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import asdict, dataclass, fields
 
 from PySide6 import QtCore
@@ -69,8 +70,15 @@ class GuiSettings:
         return names or None
 
 
+SETTINGS_ENV = "PAINMON_SETTINGS"
+"""An INI file to use instead of the per-user store (tests, benchmarks, portable installs)."""
+
+
 def qsettings() -> QtCore.QSettings:
-    """The store; tests redirect it with ``QSettings.setPath`` to a temporary folder."""
+    """The store: ``$PAINMON_SETTINGS`` if set, else the per-user PainMon settings."""
+    path = os.environ.get(SETTINGS_ENV)
+    if path:
+        return QtCore.QSettings(path, QtCore.QSettings.Format.IniFormat)
     return QtCore.QSettings(ORGANISATION, APPLICATION)
 
 
