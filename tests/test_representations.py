@@ -131,3 +131,112 @@ def test_fidelity_metric_rejects_wrong_images(rendered):
 def test_viridis_table_matches_matplotlib():
     expected = matplotlib.colormaps["viridis"](np.arange(256))[:, :3]
     np.testing.assert_allclose(np.array(VIRIDIS), expected, atol=1e-7)
+
+
+# --------------------------------------------------------------------------- semantics
+def test_shape_range_order_and_numpy_input():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 3, T)).astype(np.float32)
+    out = render(x)
+    assert out.shape == (2, 3, 4, 3, SIZE, SIZE)
+    assert out.dtype == torch.float32 and out.device.type == "cpu" and out.is_contiguous()
+    assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
+    # a subset in another order gives the same images, in the order asked
+    sub = render(torch.from_numpy(x), ["spectrogram_phase", "waveform"], size=SIZE)
+    torch.testing.assert_close(sub[:, :, 0], out[:, :, 3])
+    torch.testing.assert_close(sub[:, :, 1], out[:, :, 0])
+
+
+def test_batched_equals_one_window_at_a_time():
+    rng = np.random.default_rng(2)
+    x = torch.from_numpy(rng.standard_normal((3, 2, T)).astype(np.float32))
+    together = render(x)
+    for b in range(3):
+        torch.testing.assert_close(render(x[b : b + 1])[0], together[b], atol=1e-5, rtol=0)
+
+
+def test_unknown_representation_lists_known_ones():
+    with pytest.raises(ValueError) as err:
+        render(np.zeros((1, 1, T), np.float32) + np.arange(T), ["waveform", "gramian"])
+    assert "gramian" in str(err.value)
+    for known in KNOWN_REPRESENTATIONS:
+        assert known in str(err.value)
+    with pytest.raises(ValueError, match="sequence of names"):
+        render(np.ones((1, 1, T), np.float32), "waveform")
+
+
+def test_bad_signals_are_refused():
+    x = np.random.default_rng(3).standard_normal((1, 2, T)).astype(np.float32)
+    x[0, 1, 10] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        render(x)
+    with pytest.raises(ValueError, match="batch, channels, samples"):
+        render(np.zeros((2, T), np.float32))
+    with pytest.raises(ValueError, match="noverlap"):
+        RepresentationConfig(nfft=64, noverlap=64)
+
+
+def _ink_rows(image: torch.Tensor) -> np.ndarray:
+    """Ink-weighted mean row of each column of a waveform image (0 = top)."""
+    ink = 1.0 - image[0].numpy()
+    rows = np.arange(ink.shape[0])[:, None]
+    return (ink * rows).sum(0) / ink.sum(0)
+
+
+def test_waveform_geometry():
+    ramp = np.linspace(-1.0, 1.0, T, dtype=np.float32)
+    flat = np.full(T, 5.0, np.float32)
+    img = render(np.stack([ramp, flat])[None], ["waveform"])[0, :, 0]
+    # white background, black line, grey-only colours
+    assert float((img == 1.0).float().mean()) > 0.9
+    assert float(img.min()) == 0.0
+    torch.testing.assert_close(img[:, 0], img[:, 1])
+    rows = _ink_rows(img[0])
+    assert rows[0] > SIZE - 6 and rows[-1] < 6  # rises from bottom-left to top-right
+    assert np.all(np.diff(rows) < 0.5)
+    # every column is drawn (the line is connected) and a flat signal sits mid-height
+    assert bool(((1.0 - img[0, 0]).sum(0) > 0.5).all())
+    assert abs(_ink_rows(img[1]).mean() - SIZE / 2) < 1.5
+
+
+def test_spectrogram_puts_frequencies_at_the_right_height():
+    t = np.arange(T) / FS
+    sines = np.stack([np.sin(2 * np.pi * f * t) for f in (2.0, 30.0)]).astype(np.float32)
+    img = render(sines[None], ["spectrogram_psd"])[0, :, 0]
+    for c, f in enumerate((2.0, 30.0)):
+        luma = _grey(img[c].numpy()).mean(axis=1)  # viridis brightness grows with power
+        expected_row = (1.0 - f / (FS / 2)) * SIZE
+        assert abs(int(np.argmax(luma)) - expected_row) < 4, (f, np.argmax(luma))
+
+
+def test_spectrogram_values_follow_mlab():
+    """Before colouring, the normalised maps equal mlab.specgram's, mode by mode."""
+    from matplotlib import mlab
+
+    from core.representations.spectrogram import spectrogram_maps
+
+    cfg = RepresentationConfig()
+    sig = _signals()["BVP"]
+    maps = spectrogram_maps(torch.from_numpy(sig[None].astype(np.float32)), ("psd", "angle", "phase"), FS, cfg)[0]
+    for m, (mode, tol) in enumerate((("psd", 2e-3), ("angle", 2e-3), ("phase", 2e-3))):
+        spec, _, _ = mlab.specgram(sig, NFFT=cfg.nfft, Fs=FS, noverlap=cfg.noverlap, mode=mode)
+        ref = 10 * np.log10(spec) if mode == "psd" else spec
+        ref = (ref - ref.min()) / (ref.max() - ref.min())
+        assert maps[m].shape == ref.shape
+        close = np.abs(maps[m].numpy() - ref) < tol
+        assert close.mean() > 0.995, (mode, close.mean())
+
+
+def test_short_window_is_zero_padded_like_mlab():
+    x = np.sin(np.arange(100) / 3.0).astype(np.float32)[None, None]
+    out = render(x, fs=FS)
+    assert out.shape == (1, 1, 4, 3, SIZE, SIZE) and bool(torch.isfinite(out).all())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA-only part: no CUDA device here")
+def test_cuda_matches_cpu():
+    x = torch.from_numpy(np.random.default_rng(4).standard_normal((2, 4, T)).astype(np.float32))
+    cpu = render(x)
+    gpu = render(x, device="cuda")
+    assert gpu.device.type == "cuda"
+    torch.testing.assert_close(gpu.cpu(), cpu, atol=2e-3, rtol=0)
