@@ -84,6 +84,7 @@ class MQTTSource(Source):
         self._connected = threading.Event()
         self._thread = LoopThread(f"mqtt-source {config.host}:{config.port}", self._run)
         self._reject_logs: Counter = Counter()
+        self._registered: dict[tuple[str, str], StreamSpec] = {}  # what the hub was told
 
     # --- Source interface ---------------------------------------------------------------
     def start(self, hub: BufferHub) -> None:
@@ -207,7 +208,11 @@ class MQTTSource(Source):
         msg = decode_samples(raw)
         values, timestamps = tracker.admit(msg, received)
         assert self._hub is not None
-        self._hub.push(tracker.spec, values, timestamps)
+        spec = tracker.spec
+        if self._registered.get(spec.key) != spec:  # new stream, or labels/units/rate changed
+            self._hub.register(spec)
+            self._registered[spec.key] = spec
+        self._hub.push(spec, values, timestamps)
 
     def _store_markers(self, tracker: StreamTracker, raw: bytes, received: float) -> None:
         msg = decode_markers(raw)

@@ -301,3 +301,24 @@ def test_markers_use_the_clock_of_the_subjects_sample_stream(mosquitto_broker, h
     finally:
         paho_close(client)
         source.stop()
+
+
+def test_relabelled_channels_update_the_hubs_spec(mosquitto_broker, hub):
+    source = started(mosquitto_broker, hub)
+    client = paho_client(mosquitto_broker)
+    try:
+        dev = Device(client, "painmon/sim-1/RESP", fs=50.0, n=5, channels=2)
+        dev.send(1)
+        assert wait_until(lambda: len(hub.buffer("sim-1", "RESP") or []) == 5)
+        assert hub.spec("sim-1", "RESP").channels == ("c0", "c1")
+        t0 = dev.base_unix + 5 / 50.0
+        payload = {"t0": t0, "fs": 50.0, "channels": ["chest", "belly"], "values": [[1.0, 2.0]] * 5,
+                   "units": "mV", "seq": 1}
+        paho_publish(client, "painmon/sim-1/RESP", json.dumps(payload))
+        assert wait_until(lambda: len(hub.buffer("sim-1", "RESP")) == 10)
+        spec = hub.spec("sim-1", "RESP")
+        assert spec.channels == ("chest", "belly") and spec.units == "mV"
+        assert source.streams() == [spec]
+    finally:
+        paho_close(client)
+        source.stop()
