@@ -74,10 +74,12 @@ class StreamTracker:
     def admit(self, msg: SampleMessage, received: float) -> tuple[np.ndarray, np.ndarray]:
         """Check ``msg`` continues this stream; return ``(values, local timestamps)``.
 
-        Raises :class:`PayloadError` (``out_of_order``, ``layout_changed``) without touching
-        the stream, so a refused message leaves it exactly as it was. Timestamps stay
-        strictly increasing: if re-anchoring the clock (restarted sender) would place
-        samples at or before the last stored one, those samples are dropped and counted.
+        Raises :class:`PayloadError` (``out_of_order``, ``layout_changed``) before touching
+        the stream, so a refused message leaves it as it was. Timestamps stay strictly
+        increasing: if re-anchoring the clock (restarted sender) would place samples at or
+        before the last stored one, those samples are dropped and counted (and if that is all
+        of them the message is refused, though its clock observation is kept: it is a valid
+        measurement of the sender's clock).
         """
         with self._lock:
             restart = self._layout_restart(msg, received)
