@@ -2,8 +2,9 @@
 
 ``LSLSource(type="EDA")`` follows every EDA stream on the network; with no filter it follows
 all streams whose modality it recognises (``core.modalities``) plus marker streams.
-A background thread keeps discovering (every ``resolve_interval`` seconds), pulls all open
-inlets every ~20 ms as numpy chunks, and checks silent streams for presence, so:
+A background thread keeps discovering (every ``resolve_interval`` seconds) and checks silent
+streams for presence; each stream is pulled as numpy chunks by its own worker thread (a
+slow connect or clock sync of one stream never stalls another), so:
 
 * a stream that appears later is picked up;
 * a stream whose outlet vanishes is reported lost within 2 s (``StreamHealth.connected``
@@ -32,13 +33,16 @@ __all__ = ["LSLSource", "DiscoveredStream", "discover"]
 
 log = logging.getLogger(__name__)
 
-PULL_INTERVAL_S = 0.02
+WORKER_WAIT_S = 0.1
+"""A worker waits at most this long for data before checking whether to stop."""
+PRESENCE_INTERVAL_S = 0.25
 PRESENCE_TIMEOUT_S = 0.5
 FORGET_AFTER_S = 3.0
 """The resolver drops outlets that stopped answering for this long."""
-RETRY_DEAD_AFTER_S = FORGET_AFTER_S + 1.0
-"""A uid seen lost is retried only if the resolver still lists it this long after: then it
-has answered again since (a frozen or disconnected machine that came back)."""
+RETRY_DEAD_AFTER_S = 1.0
+"""A uid seen lost is tried again after this long if the resolver still lists it: a frozen
+or disconnected machine that comes back is followed again. (Attempts on an outlet that is
+really gone fail fast and cost only its own worker thread.)"""
 STARTUP_POLL_S = 0.1
 STARTUP_S = 2.0
 
@@ -80,6 +84,8 @@ class LSLSource(Source):
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._workers: dict[str, threading.Thread] = {}
+        self._opening: set[str] = set()
         self._hub: BufferHub | None = None
         self.error: BaseException | None = None
 
@@ -97,14 +103,19 @@ class LSLSource(Source):
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
+        if self._thread is not None:  # first discovery, so no worker starts after this
             self._thread.join(timeout=5.0)
-            if self._thread.is_alive():
-                log.warning("LSL source thread did not stop within 5 s")
-            self._thread = None
+        for t in [self._thread, *self._workers.values()]:
+            if t is None:
+                continue
+            t.join(timeout=5.0)
+            if t.is_alive():
+                log.warning("LSL thread %s did not stop within 5 s", t.name)
+        self._thread = None
+        self._workers.clear()
         with self._lock:
             for f in self._followed.values():
-                f.mark_lost(clock.now(), "source stopped")
+                f.health.connected = False
                 f.health.status = "stopped"
 
     def streams(self) -> list[StreamSpec]:
@@ -126,13 +137,12 @@ class LSLSource(Source):
                 break
         return False
 
-    # --- worker ---------------------------------------------------------------------
+    # --- discovery thread ------------------------------------------------------------
     def _run(self) -> None:
         try:
             resolver = pylsl.ContinuousResolver(pred=self._xpath, forget_after=FORGET_AFTER_S)
             started = clock.now()
             next_resolve = 0.0
-            next_presence = 0.0
             while not self._stop.is_set():
                 now = clock.now()
                 if now >= next_resolve:
@@ -140,74 +150,44 @@ class LSLSource(Source):
                     # look often at first so streams already there are followed at once
                     fast = now - started < STARTUP_S
                     next_resolve = now + (min(STARTUP_POLL_S, self.resolve_interval) if fast else self.resolve_interval)
-                self._pull_all(now)
-                if now >= next_presence:
-                    self._check_silent(clock.now())
-                    next_presence = clock.now() + 0.25
-                self._stop.wait(PULL_INTERVAL_S)
+                self._check_silent(clock.now())
+                self._stop.wait(PRESENCE_INTERVAL_S)
         except BaseException as exc:  # report: the GUI shows source errors
             self.error = exc
             log.exception("LSL source stopped by an error")
 
     def _adopt(self, infos: list[pylsl.StreamInfo], now: float) -> None:
-        """Open inlets for new streams and for returning streams (new uid, same identity).
+        """Start a worker for each new stream and each returning one (new uid, same identity).
 
-        A uid seen lost is never retried (the resolver remembers vanished outlets for a
-        few seconds); a restarted outlet has a new uid and is adopted under its identity.
+        A uid seen lost is retried only once the resolver has heard from it again (see
+        ``RETRY_DEAD_AFTER_S``); a restarted outlet has a new uid and is adopted at once.
         """
-        assert self._hub is not None
         for info in infos:
             uid = info.uid()
-            if uid in self._ignored_uids or now - self._dead_uids.get(uid, -1e18) < RETRY_DEAD_AFTER_S:
-                continue
-            identity = info.source_id() or f"{info.name()}|{info.type()}|{info.hostname()}"
-            followed = self._followed.get(identity)
-            if followed is not None and followed.connected:
-                continue
-            try:
-                inlet, full = open_inlet(info)
-            except Exception as exc:  # outlet gone between discovery and connect
-                log.info("cannot open LSL stream %s: %s", info.name(), exc)
-                self._dead_uids[uid] = now
-                continue
-            found = describe(full, self._subject, self._overrides)
-            spec = found.spec()
-            if spec is None or not accepts(found, self._predicate):
-                inlet.close_stream()
-                self._ignored_uids.add(uid)
-                if spec is None:
-                    log.info("LSL stream %r (type %r) has no known modality; ignored", found.name, found.type)
-                    self.ignored[found.identity] = found
-                continue
             with self._lock:
-                if followed is None or followed.spec != spec:
-                    self._hub.register(spec)
-                    if followed is None:
-                        followed = FollowedStream(found, spec)
-                    else:
-                        followed.spec = followed.health.spec = spec
-                followed.attach(inlet, found, clock.now())
-                self._followed[found.identity] = followed
-
-    def _pull_all(self, now: float) -> None:
-        assert self._hub is not None
-        for f in list(self._followed.values()):
-            if not f.connected:
-                continue
-            with self._lock:  # health() snapshots must not see a half-updated record
-                try:
-                    f.pull(self._hub, now)
-                except StreamLost as exc:
-                    f.mark_lost(now, str(exc) or "connection lost")
-                    self._dead_uids[f.uid] = now
+                if uid in self._ignored_uids or now - self._dead_uids.get(uid, -1e18) < RETRY_DEAD_AFTER_S:
+                    continue
+                identity = info.source_id() or f"{info.name()}|{info.type()}|{info.hostname()}"
+                followed = self._followed.get(identity)
+                if identity in self._opening or (followed is not None and followed.active):
+                    continue
+                self._opening.add(identity)
+            worker = threading.Thread(target=self._follow, args=(info, identity), daemon=True,
+                                      name=f"painmon-lsl {info.name()}")
+            self._workers[uid] = worker
+            worker.start()
+        for uid in [u for u, t in self._workers.items() if not t.is_alive()]:
+            del self._workers[uid]
 
     def _check_silent(self, now: float) -> None:
-        """Ask the network whether silent streams' outlets still exist; mark absent ones lost.
+        """Ask the network whether silent streams' outlets still exist; report absent ones lost.
 
         One resolve for all silent streams, so many vanishing at once (a whole device)
         still costs only ``PRESENCE_TIMEOUT_S``.
         """
-        silent = [f for f in self._followed.values() if f.connected and f.silent_for(now) > f.silence_limit()]
+        with self._lock:
+            silent = [f for f in self._followed.values()
+                      if f.active and f.connected and f.silent_for(now) > f.silence_limit()]
         if not silent:
             return
         pred = " or ".join(f"uid='{f.uid}'" for f in silent)
@@ -217,6 +197,67 @@ class LSLSource(Source):
             for f in silent:
                 if f.uid in present:
                     f.mark_alive(now)
-                else:
-                    f.mark_lost(now, "outlet no longer on the network")
+                elif f.connected:
+                    f.report_lost(now, "outlet no longer on the network")
                     self._dead_uids[f.uid] = now
+
+    # --- one worker per stream incarnation --------------------------------------------
+    def _follow(self, info: pylsl.StreamInfo, identity: str) -> None:
+        """Connect to one outlet and pull it until it is lost or the source stops."""
+        uid = info.uid()
+        followed = None
+        try:
+            followed = self._connect(info, identity)
+            if followed is None:
+                return
+            while not self._stop.is_set() and followed.lost_request is None:
+                followed.pull(self._hub, self._lock, timeout=WORKER_WAIT_S)
+        except StreamLost as exc:
+            with self._lock:
+                followed.report_lost(clock.now(), str(exc) or "connection lost")
+        except Exception:
+            log.exception("LSL worker of %s failed", info.name())
+            if followed is not None:
+                with self._lock:
+                    followed.report_lost(clock.now(), "worker error")
+        finally:
+            with self._lock:
+                self._opening.discard(identity)
+                if followed is not None and followed.uid == uid:
+                    followed.close()
+                    followed.active = False
+                    if not self._stop.is_set():
+                        self._dead_uids[uid] = clock.now()
+
+    def _connect(self, info: pylsl.StreamInfo, identity: str) -> FollowedStream | None:
+        """Open the inlet, read the full info, register the stream; None if not wanted."""
+        assert self._hub is not None
+        uid = info.uid()
+        try:
+            inlet, full = open_inlet(info)
+        except Exception as exc:  # outlet gone between discovery and connect
+            log.info("cannot open LSL stream %s: %s", info.name(), exc)
+            with self._lock:
+                self._dead_uids[uid] = clock.now()
+            return None
+        found = describe(full, self._subject, self._overrides)
+        spec = found.spec()
+        if spec is None or not accepts(found, self._predicate):
+            inlet.close_stream()
+            with self._lock:
+                self._ignored_uids.add(uid)
+                if spec is None:
+                    log.info("LSL stream %r (type %r) has no known modality; ignored", found.name, found.type)
+                    self.ignored[found.identity] = found
+            return None
+        with self._lock:
+            followed = self._followed.get(identity)
+            if followed is None or followed.spec != spec:
+                self._hub.register(spec)
+                if followed is None:
+                    followed = FollowedStream(found, spec)
+                else:
+                    followed.spec = followed.health.spec = spec
+            followed.attach(inlet, found, clock.now())
+            self._followed[identity] = followed
+        return followed

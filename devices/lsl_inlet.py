@@ -28,6 +28,7 @@ from dataclasses import replace
 import numpy as np
 import pylsl
 
+from core import clock
 from core.buffers import BufferHub
 from core.streams import MARKERS, StreamHealth, StreamSpec
 from devices.lsl_discovery import DiscoveredStream
@@ -63,7 +64,13 @@ def open_inlet(info: pylsl.StreamInfo, timeout: float = 1.0) -> tuple[pylsl.Stre
 
 
 class FollowedStream:
-    """Inlet, health and gap bookkeeping of one stream identity (survives outlet restarts)."""
+    """Inlet, health and gap bookkeeping of one stream identity (survives outlet restarts).
+
+    Each incarnation of the stream is pulled by its own worker thread (see
+    :class:`devices.lsl.LSLSource`), so a slow connect or a blocking first clock-sync of one
+    stream never delays the others. Fields are read and written under the source's lock,
+    except the inlet itself, which only its worker touches.
+    """
 
     def __init__(self, stream: DiscoveredStream, spec: StreamSpec):
         self.stream = stream
@@ -71,6 +78,10 @@ class FollowedStream:
         self.health = StreamHealth(spec=spec, status="discovered")
         self.inlet: pylsl.StreamInlet | None = None
         self.uid = ""
+        self.active = False
+        """A worker is following the current incarnation (until it ends)."""
+        self.lost_request: str | None = None
+        """Set by the presence check: the worker should close the inlet and end."""
         self._last_data_at = float("nan")
         self._lost_at = float("nan")
         self._arrivals: deque[tuple[float, int]] = deque()
@@ -81,33 +92,38 @@ class FollowedStream:
     # --- connection -----------------------------------------------------------------
     @property
     def connected(self) -> bool:
-        return self.inlet is not None
+        return self.health.connected
 
     def attach(self, inlet: pylsl.StreamInlet, stream: DiscoveredStream, now: float) -> None:
         """Follow (a possibly new incarnation of) the stream through an open inlet."""
         reconnect = not np.isnan(self._lost_at)
         self.inlet, self.uid, self.stream = inlet, stream.uid, stream
+        self.active, self.lost_request = True, None
         self._last_data_at = now
         self.health.connected = True
         self.health.status = "reconnected" if reconnect else "connected"
         if reconnect:
             log.info("LSL stream %s is back after %.1f s", self.spec.name, now - self._lost_at)
 
-    def mark_lost(self, now: float, why: str) -> None:
-        """Close the inlet and report the stream lost (data already stored stays)."""
-        if self.inlet is None:
-            return
-        try:
-            self.inlet.close_stream()
-        except Exception:  # the connection is gone anyway
-            pass
-        self.inlet = None
-        self._lost_at = now
+    def report_lost(self, now: float, why: str) -> None:
+        """Report the stream lost (data already stored stays); its worker closes the inlet."""
+        if self.health.connected:
+            log.warning("LSL stream %s lost (%s)", self.spec.name, why)
+            self._lost_at = now
+        self.lost_request = why
         self._arrivals.clear()
         self.health.connected = False
         self.health.effective_rate = 0.0
         self.health.status = "lost"
-        log.warning("LSL stream %s lost (%s)", self.spec.name, why)
+
+    def close(self) -> None:
+        """Worker side: drop the inlet (its connection is gone or no longer wanted)."""
+        inlet, self.inlet = self.inlet, None
+        if inlet is not None:
+            try:
+                inlet.close_stream()
+            except Exception:  # the connection is gone anyway
+                pass
 
     # --- data -----------------------------------------------------------------------
     def silence_limit(self) -> float:
@@ -116,7 +132,7 @@ class FollowedStream:
         return max(0.6, 4.0 / rate) if rate > 0 and not self.is_markers else 1.0
 
     def silent_for(self, now: float) -> float:
-        return now - self._last_data_at if self.inlet is not None else 0.0
+        return now - self._last_data_at if self.health.connected else 0.0
 
     def mark_alive(self, now: float) -> None:
         """The outlet answered a presence check: silent, not lost."""
@@ -124,26 +140,24 @@ class FollowedStream:
         if self.health.samples and self.spec.nominal_rate > 0:
             self.health.status = "no data"
 
-    def pull(self, hub: BufferHub, now: float) -> int:
-        """Move everything waiting in the inlet into ``hub``; returns samples delivered.
+    def pull(self, hub: BufferHub, lock, timeout: float = 0.1) -> int:
+        """Wait up to ``timeout`` for data, then move what is waiting into ``hub``.
 
-        Raises :class:`StreamLost` when liblsl reports the outlet gone.
+        The wait happens outside ``lock``; storing and bookkeeping inside it. Raises
+        :class:`StreamLost` when liblsl reports the outlet gone.
         """
         assert self.inlet is not None
-        delivered = 0
         max_samples = max(64, int(self.spec.nominal_rate * 2))
-        while True:
-            try:
-                data, stamps = self.inlet.pull_chunk(timeout=0.0, max_samples=max_samples, as_numpy=True)
-            except pylsl.util.LostError as exc:
-                raise StreamLost(str(exc)) from exc
-            n = 0 if stamps is None else len(stamps)
-            if n == 0:
-                break
-            delivered += self._deliver(hub, data, np.asarray(stamps, dtype=np.float64), now)
-            if n < max_samples:
-                break
-        self._update_rate(now, delivered)
+        try:
+            data, stamps = self.inlet.pull_chunk(timeout=timeout, max_samples=max_samples, min_samples=1,
+                                                 as_numpy=True)
+        except pylsl.util.LostError as exc:
+            raise StreamLost(str(exc)) from exc
+        n = 0 if stamps is None else len(stamps)
+        now = clock.now()
+        with lock:
+            delivered = self._deliver(hub, data, np.asarray(stamps, dtype=np.float64), now) if n else 0
+            self._update_rate(now, delivered)
         return delivered
 
     def _deliver(self, hub: BufferHub, data: np.ndarray, stamps: np.ndarray, now: float) -> int:
@@ -175,7 +189,7 @@ class FollowedStream:
         h.last_timestamp = float(stamps[-1])
         h.last_received = now
         self._last_data_at = now
-        if h.status != "connected":
+        if h.status != "connected" and h.connected:
             h.status = "connected"
         return int(stamps.size)
 

@@ -1,0 +1,113 @@
+"""The simulated wearable on real LSL outlets: in-process LSLSimulator and ``painmon simulate --lsl``,
+received by the real LSLSource."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pylsl
+
+from core.buffers import BufferHub
+from core.streams import MARKERS
+from devices.lsl import LSLSource
+from devices.simulator import LSLSimulator, PainSchedule, SimulatedWearable, SubjectProfile, simulate, subject_seed
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _wait(cond, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _source_for(prefix: str) -> LSLSource:
+    return LSLSource(predicate=f"starts-with(source_id, 'painmon:{prefix}-')", resolve_interval=0.3)
+
+
+def _is_contiguous_run_of(received: np.ndarray, full: np.ndarray) -> bool:
+    """``received`` equals ``full[i:i + n]`` for some i (a late subscriber misses the start)."""
+    n = received.size
+    starts = np.flatnonzero(full == received[0])
+    return any(np.array_equal(full[i:i + n], received) for i in starts)
+
+
+def test_lsl_simulator_streams_follow_conventions_and_values():
+    prefix = "t" + uuid.uuid4().hex[:8]
+    schedule = PainSchedule.parse("no:0.5,high:0.5")
+    wearable = SimulatedWearable(2, seed=4, schedule=schedule, subject_prefix=prefix)
+    hub = BufferHub(seconds=30)
+    src = _source_for(prefix)
+    with LSLSimulator(wearable, chunk_interval=0.05) as sim:
+        src.start(hub)
+        try:
+            assert src.wait_for_streams(10, timeout=8.0)  # 2 subjects x (4 modalities + markers)
+            bvp = hub.buffer(f"{prefix}-2", "BVP")
+            assert _wait(lambda: len(bvp) >= 64 and len(hub.markers(f"{prefix}-1")) >= 2, 5.0)
+        finally:
+            src.stop()
+    specs = {(s.subject, s.modality): s for s in src.streams()}
+    assert set(specs) == {(f"{prefix}-{i}", m) for i in (1, 2) for m in ("EDA", "BVP", "RESP", "SpO2", MARKERS)}
+    eda = specs[(f"{prefix}-1", "EDA")]
+    assert (eda.name, eda.source_id, eda.channels, eda.units, eda.nominal_rate) == (
+        f"{prefix}-1 EDA", f"painmon:{prefix}-1:EDA", ("EDA",), "µS", 4.0)
+    # the values are the simulation's, in order, on the simulation's time grid
+    offline = simulate(wearable.profile(f"{prefix}-2"), schedule, 20, seed=subject_seed(4, 1))
+    values, ts = bvp.snapshot()
+    assert _is_contiguous_run_of(values[:, 0], offline.signals["BVP"][0])
+    np.testing.assert_allclose(np.diff(ts), 1 / 64, atol=2e-3)
+    k0 = np.flatnonzero(offline.signals["BVP"][0] == values[0, 0])[0]
+    assert abs(ts[0] - (sim.t_start + k0 / 64)) < 0.01  # timestamp = start + simulation time
+    # the marker stream alternates with the schedule, stamped at the change times
+    marks = hub.markers(f"{prefix}-1")
+    labels = [m.label for m in marks]
+    assert all(a != b for a, b in zip(labels, labels[1:])) and set(labels) == {"pain:no", "pain:high"}
+    for m in marks:
+        k = (m.timestamp - sim.t_start) / 0.5
+        assert abs(k - round(k)) < 0.01 and m.label == ("pain:no" if round(k) % 2 == 0 else "pain:high")
+    assert not any(h.connected for h in src.health())
+
+
+def test_simulate_command_publishes_lsl_deterministically_with_seed():
+    prefix = "c" + uuid.uuid4().hex[:8]
+    hub = BufferHub(seconds=30)
+    src = _source_for(prefix)
+    src.start(hub)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor.cli", "simulate", "--lsl", "--subjects", "1", "--seed", "3",
+         "--duration", "4", "--prefix", prefix, "--schedule", "no:1,low:1", "--rates", "EDA=32"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=REPO)
+    try:
+        assert src.wait_for_streams(5, timeout=30.0)
+        eda = hub.buffer(f"{prefix}-1", "EDA")
+        assert _wait(lambda: len(eda) >= 32, 10.0)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        src.stop()
+    assert proc.returncode == 0
+    assert f"simulating {prefix}-1 on LSL (seed 3)" in out and f"{prefix}-1: pain:low" in out
+    assert hub.spec(f"{prefix}-1", "EDA").nominal_rate == 32.0
+    offline = simulate(SubjectProfile.random(subject_seed(3, 0)), PainSchedule.parse("no:1,low:1"), 10,
+                       seed=subject_seed(3, 0), rates={"EDA": 32})
+    values, _ = eda.snapshot()
+    assert _is_contiguous_run_of(values[:, 0], offline.signals["EDA"][0])
+    assert pylsl.local_clock() > 0  # clock shared with the subprocess (same machine)
+
+
+def test_simulate_command_rejects_bad_options():
+    from monitor.cli import main
+
+    assert main(["simulate", "--schedule", "no:10,ouch:5", "--duration", "1"]) == 2
+    assert main(["simulate", "--subjects", "0"]) == 2
+    assert main(["simulate", "--rates", "BVP=fast"]) == 2
