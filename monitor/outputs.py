@@ -112,9 +112,10 @@ def _finite(x: float) -> float | None:
     return float(x) if isinstance(x, (int, float)) and math.isfinite(x) else None
 
 
-def estimate_to_dict(est: Estimate) -> dict[str, Any]:
-    """JSON-ready form of an estimate (NaN -> None)."""
-    return {
+def estimate_to_dict(est: Estimate, origin: str | None = None) -> dict[str, Any]:
+    """JSON-ready form of an estimate (NaN -> None). ``origin`` names the producing
+    instance (host, process, shard), so a ward spread over machines can be audited."""
+    d: dict[str, Any] = {
         "subject": est.subject,
         "t_end": est.t_end,
         "index": _finite(est.index),
@@ -128,14 +129,20 @@ def estimate_to_dict(est: Estimate) -> dict[str, Any]:
         "latency": {k: _finite(v) for k, v in est.latency.items()},
         "created": _finite(est.created),
     }
+    if origin:
+        d["origin"] = origin
+    return d
 
 
-def estimate_to_json(est: Estimate) -> str:
-    return json.dumps(estimate_to_dict(est), allow_nan=False, separators=(",", ":"))
+def estimate_to_json(est: Estimate, origin: str | None = None) -> str:
+    return json.dumps(estimate_to_dict(est, origin), allow_nan=False, separators=(",", ":"))
 
 
 def estimate_topic(subject: str, prefix: str = "painmon") -> str:
-    return f"{prefix}/{subject}/estimate"
+    """``<prefix>/<subject>/estimate`` (the scheme of :mod:`devices.mqtt_topics`)."""
+    from devices.mqtt_topics import estimate_topic as topic
+
+    return topic(prefix, subject)
 
 
 class MQTTEstimatePublisher:
@@ -144,15 +151,16 @@ class MQTTEstimatePublisher:
     :class:`devices.mqtt.MQTTPublisher`). A failed publish is logged and counted, never
     raised into the engine."""
 
-    def __init__(self, publisher: Publisher, prefix: str = "painmon"):
+    def __init__(self, publisher: Publisher, prefix: str = "painmon", origin: str | None = None):
         self.publisher = publisher
         self.prefix = prefix.rstrip("/")
+        self.origin = origin
         self.sent = 0
         self.failed = 0
 
     def __call__(self, est: Estimate) -> None:
         try:
-            self.publisher.publish(estimate_topic(est.subject, self.prefix), estimate_to_json(est))
+            self.publisher.publish(estimate_topic(est.subject, self.prefix), estimate_to_json(est, self.origin))
             self.sent += 1
         except Exception as exc:
             self.failed += 1

@@ -1,0 +1,346 @@
+"""Real-time benchmark: simulated subjects on LSL -> engine -> estimates on LSL.
+
+Measured in one run on this machine:
+
+(a) **latency** of one subject: from the moment the outlet pushed the last sample of a
+    window (the newest sample, over all modalities, with timestamp <= the window end) to
+    the moment that window's estimate arrives on an LSL inlet of ``PainMon-<subject>``;
+    p50 / p95 / max;
+(b) **capacity**: the largest number of subjects served in real time at 1 Hz — every
+    window estimated, none skipped — with the model's modalities x representations;
+(c) **GUI smoothness** with the worker in a thread: how late a 10 ms timer on the main
+    thread fires while the engine computes, against the same timer with the engine idle.
+
+The simulator pushes 64 ms chunks (like a BLE wearable) and pre-fills one window of
+history so the first estimate comes at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+if __package__ in (None, ""):  # run as a script: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+CHUNK_S = 0.064
+
+
+@dataclass
+class PushLog:
+    """When each stream's samples were pushed: (last timestamp of chunk, push time)."""
+
+    last_ts: list[float] = field(default_factory=list)
+    pushed_at: list[float] = field(default_factory=list)
+
+    def push_time_of(self, t: float) -> float:
+        """Push time of the chunk holding the newest sample with timestamp <= t."""
+        i = int(np.searchsorted(self.last_ts, t - 1e-9, side="left"))  # first chunk whose last ts >= t
+        # the sample <= t may be in chunk i (if its first ts <= t) or end chunk i-1
+        if i >= len(self.last_ts):
+            return float("nan")
+        return self.pushed_at[i]
+
+
+class LSLSimulatorDriver:
+    """Simulated subjects pushed to real LSL outlets in real time, logging push times."""
+
+    def __init__(self, n_subjects: int, seed: int = 0, prefill_s: float = 10.0, tag: str = ""):
+        import pylsl
+
+        from devices.lsl_info import stream_info
+        from devices.simulator import SimulatedWearable
+        from core.streams import MARKERS
+
+        self.sim = SimulatedWearable(n_subjects, seed=seed)
+        self.tag = tag
+        self.outlets = {}
+        self.logs: dict[tuple[str, str], PushLog] = {}
+        for spec in self.sim.specs(markers=False):
+            if spec.modality == MARKERS:
+                continue
+            subj = spec.subject + tag
+            import dataclasses
+
+            spec = dataclasses.replace(spec, subject=subj, name=f"{subj} {spec.modality}",
+                                       source_id=f"painmon:{subj}:{spec.modality}")
+            self.outlets[(spec.subject, spec.modality)] = pylsl.StreamOutlet(stream_info(spec), chunk_size=0)
+            self.logs[(spec.subject, spec.modality)] = PushLog()
+        self.subjects = [s + tag for s in self.sim.subjects]
+        self.prefill_s = prefill_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.t0 = float("nan")
+
+    def start(self) -> None:
+        import pylsl
+
+        self.t0 = pylsl.local_clock() - self.prefill_s
+        self._push_until(self.prefill_s)
+        self._thread = threading.Thread(target=self._run, name="bench-sim", daemon=True)
+        self._thread.start()
+
+    def _push_until(self, sim_t: float) -> None:
+        import pylsl
+
+        for ch in self.sim.advance(sim_t):
+            key = (ch.subject + self.tag, ch.modality)
+            out = self.outlets.get(key)
+            if out is None or ch.values is None:
+                continue
+            ts = self.t0 + ch.times
+            out.push_chunk(ch.values.reshape(-1, 1).astype(np.float32).tolist(), ts.tolist())
+            log = self.logs[key]
+            log.last_ts.append(float(ts[-1]))
+            log.pushed_at.append(pylsl.local_clock())
+
+    def _run(self) -> None:
+        import pylsl
+
+        while not self._stop.is_set():
+            self._push_until(pylsl.local_clock() - self.t0)
+            self._stop.wait(CHUNK_S)
+
+    def last_sample_push_time(self, subject: str, t_end: float) -> float:
+        times = [log.push_time_of(t_end) for (s, _), log in self.logs.items() if s == subject]
+        return max(times) if times and not any(np.isnan(times)) else float("nan")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        self.outlets.clear()
+
+
+class EstimateListener:
+    """LSL inlets on ``PainMon-<subject>`` recording (t_end, arrival time)."""
+
+    def __init__(self, subjects: list[str]):
+        self.subjects = subjects
+        self.received: dict[str, list[tuple[float, float]]] = {s: [] for s in subjects}
+        self._stop = threading.Event()
+        self._inlets = {}
+        self._thread = threading.Thread(target=self._run, name="bench-inlets", daemon=True)
+
+    def connect(self, timeout: float = 60.0) -> None:
+        import pylsl
+
+        deadline = time.monotonic() + timeout
+        for s in self.subjects:
+            found = []
+            while not found and time.monotonic() < deadline:
+                found = pylsl.resolve_byprop("name", f"PainMon-{s}", timeout=1.0)
+            if not found:
+                raise RuntimeError(f"estimate outlet of {s} never appeared")
+            inlet = pylsl.StreamInlet(found[0], max_buflen=30)
+            inlet.open_stream(timeout=10)
+            self._inlets[s] = inlet
+        self._thread.start()
+
+    def _run(self) -> None:
+        import pylsl
+
+        while not self._stop.is_set():
+            got = False
+            for s, inlet in self._inlets.items():
+                _, stamps = inlet.pull_chunk(timeout=0.0)
+                if stamps:
+                    arrived = pylsl.local_clock()
+                    self.received[s].extend((t, arrived) for t in stamps)
+                    got = True
+            if not got:
+                time.sleep(0.001)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5)
+        self._inlets.clear()
+
+
+def timer_lateness(duration_s: float, period_s: float = 0.010) -> np.ndarray:
+    """How late (s) each tick of a ``period_s`` sleep loop on this thread wakes: what a
+    GUI event loop's timers experience."""
+    late = []
+    t_next = time.perf_counter() + period_s
+    t_stop = time.perf_counter() + duration_s
+    while time.perf_counter() < t_stop:
+        time.sleep(max(0.0, t_next - time.perf_counter()))
+        now = time.perf_counter()
+        late.append(now - t_next)
+        t_next = max(t_next + period_s, now)
+    return np.asarray(late)
+
+
+@dataclass
+class RunResult:
+    n_subjects: int
+    seconds: float
+    estimates: int
+    expected: int
+    skipped: int
+    latencies: np.ndarray
+    lateness: np.ndarray | None = None
+
+
+def run_once(
+    estimator, n_subjects: int, seconds: float, tag: str, measure_gui: bool = False, threads: int | None = None
+) -> RunResult:
+    """Serve ``n_subjects`` simulated subjects for ``seconds`` of real time."""
+    from core.buffers import BufferHub
+    from devices.lsl import LSLSource
+    from monitor.engine import Engine
+    from monitor.outputs import LSLEstimateOutlets
+
+    hub = BufferHub()
+    driver = LSLSimulatorDriver(n_subjects, seed=1, prefill_s=estimator_window(estimator) + 0.5, tag=tag)
+    mine = set(driver.subjects)
+    engine = Engine(hub, estimator=estimator, window_s=estimator_window(estimator), hop_s=1.0,
+                    subjects=lambda s: s in mine, threads=threads)
+    outlets = LSLEstimateOutlets(model_name=estimator.model_name)
+    for s in driver.subjects:
+        outlets.outlet(s)
+    engine.add_callback(outlets)
+    listener = EstimateListener(driver.subjects)
+    listener.connect()
+    source = LSLSource(predicate=lambda ds: ds.subject in mine)
+    engine.start(warmup=False)
+    driver.start()
+    source.start(hub)
+    try:
+        # settle: streams resolved, first windows through
+        t_settle = time.monotonic() + 30.0
+        while time.monotonic() < t_settle and any(not listener.received[s] for s in driver.subjects):
+            time.sleep(0.1)
+        st0 = engine.stats()
+        n0 = {s: len(v) for s, v in listener.received.items()}
+        t_start = time.monotonic()
+        lateness = timer_lateness(seconds) if measure_gui else None
+        while time.monotonic() - t_start < seconds:
+            time.sleep(0.05)
+        elapsed = time.monotonic() - t_start
+        st1 = engine.stats()
+        time.sleep(0.5)  # let estimates in flight arrive
+    finally:
+        source.stop()
+        driver.stop()
+        engine.stop()
+        listener.stop()
+        outlets.close()
+    lat = []
+    got = 0
+    for s in driver.subjects:
+        rows = listener.received[s][n0[s]:]
+        got += len(rows)
+        for t_end, arrived in rows:
+            pushed = driver.last_sample_push_time(s, t_end)
+            if np.isfinite(pushed):
+                lat.append(arrived - pushed)
+    expected = int(elapsed) * n_subjects
+    return RunResult(n_subjects, elapsed, got, expected, st1.skipped - st0.skipped, np.asarray(lat), lateness)
+
+
+def estimator_window(estimator) -> float:
+    return float(estimator.window_s)
+
+
+def load_bench_estimator(model: str | None, device: str):
+    """The bundled model's estimator (or a freshly initialised head of the default layout
+    when no bundled model exists yet: the timings are the same, the numbers meaningless)."""
+    from core.paths import default_model_path
+    from monitor.engine.model import load_estimator
+
+    path = Path(model) if model else default_model_path()
+    if path.is_file():
+        loaded = load_estimator(path, device=device)
+        return loaded.estimator, f"{loaded.name} ({path.name})"
+    from core.encoder import load_encoder
+    from core.estimator import Estimator
+    from core.fusion import FusionHead
+    from core.modalities import DEFAULT_MODALITIES
+    from core.representations import DEFAULT_REPRESENTATIONS
+    from core.device import resolve_device
+
+    dev = resolve_device(device)
+    head = FusionHead(DEFAULT_MODALITIES, DEFAULT_REPRESENTATIONS).to(dev).eval()
+    est = Estimator(load_encoder(None, device=str(dev)), head, DEFAULT_MODALITIES, DEFAULT_REPRESENTATIONS,
+                    device=dev, model_name="untrained-head")
+    return est, "untrained head (no bundled model found)"
+
+
+def pct(x: np.ndarray, q: float) -> float:
+    return float(np.percentile(x, q)) if x.size else float("nan")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="painmon bench realtime", description=__doc__.split("\n\n")[0])
+    p.add_argument("--seconds", type=float, default=20.0, help="measured seconds per run (default 20)")
+    p.add_argument("--max-subjects", type=int, default=8, help="stop the capacity search here (default 8)")
+    p.add_argument("--model", default=None, help="model file (default: bundled)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=None, help="torch threads for the worker (default: torch's)")
+    args = p.parse_args(argv)
+
+    import torch
+
+    estimator, model_desc = load_bench_estimator(args.model, args.device)
+    n_images = len(estimator.modalities) * len(estimator.representations)
+    print(f"model: {model_desc}; {len(estimator.modalities)} modalities x {len(estimator.representations)} "
+          f"representations = {n_images} images per window")
+    print(f"device: {estimator.device}, torch threads: {args.threads or torch.get_num_threads()}, "
+          f"CPU cores: {os.cpu_count()}")
+    tag = f"-bench{os.getpid()}"
+
+    # warm-up outside the measured runs (what Engine.start does by default)
+    from monitor.engine.engine import Engine
+    from core.buffers import BufferHub
+
+    Engine(BufferHub(), estimator=estimator, window_s=estimator_window(estimator)).warmup()
+
+    # (c) baseline timer lateness with nothing running
+    idle = timer_lateness(min(5.0, args.seconds))
+    # (a) + (c): one subject
+    one = run_once(estimator, 1, args.seconds, tag + "a", measure_gui=True, threads=args.threads)
+    rows = [("(a) latency, 1 subject: p50", f"{pct(one.latencies, 50) * 1e3:.0f} ms"),
+            ("(a) latency, 1 subject: p95", f"{pct(one.latencies, 95) * 1e3:.0f} ms"),
+            ("(a) latency, 1 subject: max", f"{one.latencies.max() * 1e3:.0f} ms" if one.latencies.size else "n/a"),
+            ("(a) estimates / expected", f"{one.estimates} / {one.expected} (skipped {one.skipped})")]
+    # (b) capacity search
+    best = 0
+    cap_rows = []
+    for n in range(1, args.max_subjects + 1):
+        r = one if n == 1 else run_once(estimator, n, args.seconds, f"{tag}b{n}", threads=args.threads)
+        ok = r.skipped == 0 and r.estimates >= 0.9 * r.expected and pct(r.latencies, 95) < 1.0
+        cap_rows.append((n, r, ok))
+        print(f"  {n} subject(s): {r.estimates}/{r.expected} estimates, {r.skipped} skipped, "
+              f"p95 latency {pct(r.latencies, 95) * 1e3:.0f} ms -> {'real time' if ok else 'falls behind'}")
+        if not ok:
+            break
+        best = n
+    rows.append(("(b) subjects in real time at 1 Hz", f"{best}" + (" (search limit)" if best == args.max_subjects else "")))
+    busy = one.lateness if one.lateness is not None else np.zeros(0)
+    rows += [
+        ("(c) 10 ms timer lateness, engine idle: p99", f"{pct(idle, 99) * 1e3:.1f} ms"),
+        ("(c) 10 ms timer lateness, engine busy: p99", f"{pct(busy, 99) * 1e3:.1f} ms"),
+        ("(c) 10 ms timer lateness, engine busy: max", f"{busy.max() * 1e3:.1f} ms" if busy.size else "n/a"),
+    ]
+    print()
+    print("| measure | value |")
+    print("|---|---|")
+    for k, v in rows:
+        print(f"| {k} | {v} |")
+    p95 = pct(one.latencies, 95)
+    print(f"\ntargets: p95 latency <= 250 ms for one subject: {'met' if p95 <= 0.25 else 'NOT met'} "
+          f"({p95 * 1e3:.0f} ms); >= 4 subjects in real time: {'met' if best >= 4 else 'NOT met'} ({best})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

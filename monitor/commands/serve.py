@@ -1,0 +1,233 @@
+"""``painmon serve``: the engine without a GUI, for many subjects (a ward, a lab).
+
+Inputs from LSL and/or MQTT, estimates out on LSL and/or MQTT, a health line every few
+seconds, and a clean stop (sources, engine, outlets closed; exit code 0) on SIGINT or
+SIGTERM, so a service manager or container runtime can stop it gracefully. With
+``--shard K/N`` several instances behind one broker split the subjects between them by a
+stable hash of the subject id (see :mod:`monitor.engine.sharding`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import socket
+import signal
+import threading
+import time
+from typing import Callable
+
+log = logging.getLogger("painmon.serve")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="run the engine headless: LSL/MQTT in, estimates out on LSL/MQTT",
+        description="Headless pain estimation for many subjects. Stop with Ctrl+C or SIGTERM.",
+    )
+    src = p.add_argument_group("inputs")
+    src.add_argument("--lsl", action="store_true", help="take signals from LSL streams on the network")
+    src.add_argument("--lsl-type", action="append", default=None, metavar="TYPE",
+                     help="only LSL streams of this type (repeatable; default: any known modality)")
+    src.add_argument("--lsl-name", default=None, metavar="REGEX", help="only LSL streams whose name matches")
+    src.add_argument("--mqtt", default=None, metavar="HOST:PORT", help="take signals from this MQTT broker")
+    src.add_argument("--mqtt-prefix", default="painmon", help="MQTT topic prefix (default: painmon)")
+    out = p.add_argument_group("outputs")
+    out.add_argument("--publish", action="append", choices=("lsl", "mqtt"), default=None,
+                     help="where estimates go (repeatable; default: lsl, plus mqtt when --mqtt is given)")
+    eng = p.add_argument_group("engine")
+    eng.add_argument("--shard", default="1/1", metavar="K/N", help="serve only share K of N of the subjects")
+    eng.add_argument("--model", default=None, metavar="PATH", help="PainMon model file (default: bundled)")
+    eng.add_argument("--encoder", default=None, metavar="PATH", help="encoder weights (e.g. Tiny-BioMoE.pth)")
+    eng.add_argument("--device", default="auto", help="auto|cpu|cuda|mps (default: auto)")
+    eng.add_argument("--window", type=float, default=None, metavar="SEC", help="window length (default: the model's)")
+    eng.add_argument("--hop", type=float, default=1.0, metavar="SEC", help="time between estimates (default 1)")
+    eng.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--duration", type=float, default=None, metavar="SEC", help="stop after this many seconds")
+    p.add_argument("--health-every", type=float, default=5.0, metavar="SEC", help="health log interval (default 5)")
+    p.set_defaults(func=run)
+
+
+def _positive(value: float | None, what: str) -> None:
+    if value is not None and not value > 0:
+        raise SystemExit(f"painmon serve: {what} must be positive, got {value}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from monitor.engine.sharding import Shard
+
+    log.setLevel(logging.INFO)  # health lines are the point of a service, even without -v
+    if not args.lsl and not args.mqtt:
+        print("painmon serve: give at least one input: --lsl and/or --mqtt HOST:PORT")
+        return 2
+    try:
+        shard = Shard.parse(args.shard)
+    except ValueError as exc:
+        print(f"painmon serve: {exc}")
+        return 2
+    if args.lsl_name:
+        try:
+            re.compile(args.lsl_name)
+        except re.error as exc:
+            print(f"painmon serve: --lsl-name {args.lsl_name!r} is not a regular expression: {exc}")
+            return 2
+    for value, what in ((args.window, "--window"), (args.hop, "--hop"), (args.duration, "--duration"),
+                        (args.health_every, "--health-every")):
+        _positive(value, what)
+    publish = set(args.publish or (["lsl"] + (["mqtt"] if args.mqtt else [])))
+    if "mqtt" in publish and not args.mqtt:
+        print("painmon serve: --publish mqtt needs --mqtt HOST:PORT")
+        return 2
+
+    stop = threading.Event()
+    _install_signal_handlers(stop)
+    service = Service(args, shard, publish)
+    try:
+        service.start()
+    except Exception as exc:  # bad model path, broker unreachable, ...: say why, exit non-zero
+        log.error("cannot start: %s", exc)
+        service.stop()
+        return 1
+    try:
+        service.run_until(stop, args.duration, args.health_every)
+    finally:
+        service.stop()
+    log.info("stopped cleanly")
+    return 0
+
+
+def _install_signal_handlers(stop: threading.Event) -> None:
+    def handler(signum, _frame):
+        log.info("received %s: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)
+
+
+def lsl_predicate(shard: Callable[[str], bool], types: list[str] | None, name_pattern: str | None):
+    """Which discovered LSL streams this instance follows: its shard's subjects, of the
+    requested types (LSL type or recognised modality), with a matching name."""
+    wanted = {t.lower() for t in types} if types else None
+    rx = re.compile(name_pattern) if name_pattern else None
+
+    def accept(stream) -> bool:
+        if not shard(stream.subject):
+            return False
+        if wanted is not None and stream.type.lower() not in wanted and (stream.modality or "").lower() not in wanted:
+            return False
+        return rx is None or rx.search(stream.name) is not None
+
+    return accept
+
+
+class Service:
+    """Sources + engine + outputs, started and stopped together."""
+
+    def __init__(self, args: argparse.Namespace, shard: Callable[[str], bool], publish: set[str]):
+        from core.buffers import BufferHub
+
+        self.args = args
+        self.shard = shard
+        self.publish = publish
+        self.hub = BufferHub()
+        self.sources: list = []
+        self.engine = None
+        self.lsl_out = None
+        self.mqtt_out = None
+        self._mqtt_publisher = None
+        self.origin = f"{socket.gethostname()}:{os.getpid()} shard {args.shard}"
+
+    def start(self) -> None:
+        from monitor.engine import Engine
+
+        a = self.args
+        self.engine = Engine(
+            self.hub, model_path=a.model, encoder_path=a.encoder, device=a.device, window_s=a.window,
+            hop_s=a.hop, subjects=self.shard, threads=a.threads,
+        )
+        log.info(
+            "model %s on %s, window %.1f s, hop %.1f s, shard %s",
+            self.engine.model_name, self.engine.estimator.device, self.engine.window_s, self.engine.hop_s,
+            a.shard,
+        )
+        if "lsl" in self.publish:
+            from monitor.outputs import LSLEstimateOutlets
+
+            self.lsl_out = LSLEstimateOutlets(model_name=self.engine.model_name)
+            self.engine.add_callback(self.lsl_out)
+        if "mqtt" in self.publish:
+            from devices.mqtt import MQTTConfig, MQTTPublisher
+            from monitor.outputs import MQTTEstimatePublisher
+
+            cfg = MQTTConfig.from_hostport(a.mqtt, prefix=a.mqtt_prefix)
+            self._mqtt_publisher = MQTTPublisher(cfg)
+            self._mqtt_publisher.start()
+            self.mqtt_out = MQTTEstimatePublisher(self._mqtt_publisher, prefix=a.mqtt_prefix, origin=self.origin)
+            self.engine.add_callback(self.mqtt_out)
+        self.engine.start(warmup=True)
+        for source in self._make_sources():
+            source.start(self.hub)
+            self.sources.append(source)
+            log.info("input: %s", source.describe())
+
+    def _make_sources(self) -> list:
+        a = self.args
+        sources = []
+        if a.lsl:
+            from devices.lsl import LSLSource
+
+            sources.append(LSLSource(predicate=lsl_predicate(self.shard, a.lsl_type, a.lsl_name)))
+        if a.mqtt:
+            from devices.mqtt import MQTTConfig, MQTTSource
+
+            cfg = MQTTConfig.from_hostport(a.mqtt, prefix=a.mqtt_prefix)
+            sources.append(MQTTSource(cfg, subjects=self.shard))
+        return sources
+
+    def run_until(self, stop: threading.Event, duration: float | None, every: float) -> None:
+        t_end = time.monotonic() + duration if duration else float("inf")
+        next_health = time.monotonic() + every
+        while not stop.is_set():
+            now = time.monotonic()
+            if now >= t_end:
+                log.info("duration reached")
+                break
+            stop.wait(min(next_health, t_end) - now)
+            if time.monotonic() >= next_health:
+                self.log_health()
+                next_health += every
+
+    def log_health(self) -> None:
+        st = self.engine.stats()
+        streams = [h for s in self.sources for h in s.health()]
+        connected = sum(1 for h in streams if h.connected)
+        lat = st.last_latency.get("total", float("nan"))
+        log.info(
+            "health: %d subjects, streams %d/%d connected, %d estimates, %d skipped, queue %d, "
+            "latency %.0f ms (mean %.0f ms), errors %d%s",
+            st.subjects, connected, len(streams), st.estimates, st.skipped, st.queue_depth,
+            lat * 1e3, st.mean_total_latency * 1e3, st.errors,
+            "" if st.warm else ", warming up",
+        )
+
+    def stop(self) -> None:
+        for source in self.sources:
+            try:
+                source.stop()
+            except Exception:
+                log.exception("stopping %s failed", source.describe())
+        self.sources = []
+        if self.engine is not None:
+            self.engine.stop()
+        if self.lsl_out is not None:
+            self.lsl_out.close()
+        if self._mqtt_publisher is not None:
+            try:
+                self._mqtt_publisher.stop()
+            except Exception:
+                log.exception("stopping the MQTT publisher failed")
+            self._mqtt_publisher = None

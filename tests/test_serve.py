@@ -1,0 +1,194 @@
+"""``painmon serve`` as a real subprocess: LSL in -> LSL out with a clean SIGTERM stop, and
+two shard instances behind one real mosquitto splitting simulated subjects."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pylsl
+import pytest
+import torch
+
+from monitor.engine.sharding import Shard, shard_of
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory) -> Path:
+    """A real PainMon model file: 2 modalities x 1 representation, 2 s windows, the full
+    Tiny-BioMoE encoder (freshly initialised weights)."""
+    from core.checkpoint import ModelMetadata, save_model
+    from core.encoder.model import TinyBioMoE
+    from core.fusion import FusionHead
+
+    torch.manual_seed(0)
+    head = FusionHead(("EDA", "BVP"), ("waveform",))
+    meta = ModelMetadata(name="serve-test", modalities=["EDA", "BVP"], representations=["waveform"], window_s=2.0)
+    path = tmp_path_factory.mktemp("model") / "serve-test.pt"
+    return save_model(path, head, meta, encoder_state_dict=TinyBioMoE().state_dict())
+
+
+def serve(*args: str) -> subprocess.Popen:
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    return subprocess.Popen(
+        [sys.executable, "-m", "monitor", "serve", "--threads", "1", "--health-every", "1", *args],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+class Output:
+    """Collects a subprocess's output lines on a thread (so its pipe never fills)."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.lines: list[str] = []
+        self._t = threading.Thread(target=self._read, args=(proc,), daemon=True)
+        self._t.start()
+
+    def _read(self, proc: subprocess.Popen) -> None:
+        for line in proc.stdout:
+            self.lines.append(line.rstrip())
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def terminate(proc: subprocess.Popen, timeout: float = 20.0) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise
+
+
+def test_serve_lsl_in_lsl_out_and_clean_sigterm(small_model):
+    from benchmarks.realtime import LSLSimulatorDriver
+
+    tag = f"-srv{uuid.uuid4().hex[:6]}"
+    driver = LSLSimulatorDriver(1, seed=3, prefill_s=2.5, tag=tag)
+    subject = driver.subjects[0]
+    driver.start()
+    proc = serve("--lsl", "--lsl-name", re.escape(tag), "--model", str(small_model), "--device", "cpu")
+    out = Output(proc)
+    try:
+        found = pylsl.resolve_byprop("name", f"PainMon-{subject}", timeout=90.0)
+        assert found, f"no estimate outlet; serve said:\n{out.text}"
+        inlet = pylsl.StreamInlet(found[0])
+        inlet.open_stream(timeout=10.0)
+        assert inlet.info().desc().child_value("model") == "serve-test"
+        rows = []
+        deadline = time.monotonic() + 60.0
+        while len(rows) < 2 and time.monotonic() < deadline:
+            sample, ts = inlet.pull_sample(timeout=1.0)
+            if sample is not None:
+                rows.append((ts, sample))
+        assert len(rows) == 2, out.text
+        for ts, (index, smoothed, p_no, p_low, p_high, quality) in rows:
+            assert 0 <= index <= 100 and p_no + p_low + p_high == pytest.approx(1.0, abs=1e-4)
+            assert ts == pytest.approx(round(ts), abs=1e-6)  # window ends on the 1 s hop grid
+            assert quality > 0.9
+        deadline = time.monotonic() + 10
+        while "health:" not in out.text and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        rc = terminate(proc)
+        driver.stop()
+    assert rc == 0, out.text
+    assert "received SIGTERM" in out.text and "stopped cleanly" in out.text
+    assert re.search(r"health: 1 subjects, streams \d+/\d+ connected, \d+ estimates", out.text), out.text
+
+
+@pytest.fixture
+def keep_signal_handlers():
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
+
+
+def test_serve_refuses_bad_arguments_clearly(capsys, caplog, keep_signal_handlers):
+    from monitor.cli import main
+
+    for args, message in (
+        ((), "give at least one input"),
+        (("--lsl", "--shard", "3/2"), "need 1 <= K <= N"),
+        (("--lsl", "--shard", "two"), "is not K/N"),
+        (("--lsl", "--publish", "mqtt"), "--publish mqtt needs --mqtt"),
+        (("--lsl", "--lsl-name", "(["), "not a regular expression"),
+    ):
+        assert main(["serve", *args]) == 2, args
+        assert message in capsys.readouterr().out, args
+    with pytest.raises(SystemExit, match="--hop must be positive"):
+        main(["serve", "--lsl", "--hop", "0"])
+    assert main(["serve", "--lsl", "--model", "/nonexistent/model.pt", "--duration", "5"]) == 1
+    assert "model file /nonexistent/model.pt not found" in caplog.text
+
+
+def test_shards_split_subjects_exactly_once_over_one_broker(small_model, mosquitto_broker):
+    import paho.mqtt.client as mqtt
+
+    from devices.mqtt import MQTTConfig
+    from devices.simulator import SimulatedWearable
+    from devices.simulator.mqtt_outlets import MQTTSimulator
+
+    n_subjects = 5
+    subjects = [f"sim-{i + 1}" for i in range(n_subjects)]
+    assert {shard_of(s, 2) for s in subjects} == {1, 2}  # both instances have work
+
+    got: dict[str, set[str]] = {s: set() for s in subjects}
+    counts: dict[str, int] = {s: 0 for s in subjects}
+    lock = threading.Lock()
+
+    def on_message(_c, _u, msg):
+        d = json.loads(msg.payload)
+        with lock:
+            got.setdefault(d["subject"], set()).add(d["origin"])
+            counts[d["subject"]] = counts.get(d["subject"], 0) + 1
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    client.on_message = on_message
+    client.connect(mosquitto_broker.host, mosquitto_broker.port)
+    client.subscribe("painmon/+/estimate")
+    client.loop_start()
+    broker = f"{mosquitto_broker.host}:{mosquitto_broker.port}"
+    procs = [
+        serve("--mqtt", broker, "--shard", f"{k}/2", "--model", str(small_model), "--device", "cpu")
+        for k in (1, 2)
+    ]
+    outs = [Output(p) for p in procs]
+    sim = MQTTSimulator(SimulatedWearable(n_subjects, seed=7), MQTTConfig(mosquitto_broker.host, mosquitto_broker.port))
+    sim.start()
+    try:
+        deadline = time.monotonic() + 120.0
+        while time.monotonic() < deadline:
+            with lock:
+                if all(counts[s] >= 3 for s in subjects):
+                    break
+            time.sleep(0.2)
+    finally:
+        sim.stop()
+        rcs = [terminate(p) for p in procs]
+        client.loop_stop()
+        client.disconnect()
+    logs = "\n---\n".join(o.text for o in outs)
+    assert all(counts[s] >= 3 for s in subjects), (counts, logs)
+    assert set(got) == set(subjects)
+    for s in subjects:
+        assert len(got[s]) == 1, f"{s} served by {got[s]}"
+        (origin,) = got[s]
+        assert origin.endswith(f"shard {shard_of(s, 2)}/2")
+        assert Shard.parse(origin.rsplit(" ", 1)[1]).owns(s)
+    assert rcs == [0, 0], logs
