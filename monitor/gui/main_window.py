@@ -2,7 +2,7 @@
 
 Two timers drive the display and nothing else touches the data on the GUI thread:
 
-* the **frame timer** (~30 Hz) redraws the signal plots of the visible subject from the
+* the **frame timer** (~33 Hz) redraws the signal plots of the visible subject from the
   ring buffers, only those whose buffer changed;
 * the **slow timer** (2 Hz) updates vitals, quality dots, warm-up/stale state, the trend,
   the status bar and the replay position.
@@ -41,7 +41,7 @@ from monitor.gui.theme import apply_theme
 
 log = logging.getLogger(__name__)
 
-FRAME_INTERVAL_MS = 33
+FRAME_INTERVAL_MS = 30
 SLOW_INTERVAL_MS = 500
 NOT_CLINICAL = "Research use only — trained on simulated data, not a clinical device."
 

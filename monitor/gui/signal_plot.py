@@ -101,11 +101,13 @@ class SignalRow(QtWidgets.QWidget):
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
-        self.plot.showGrid(x=True, y=True, alpha=0.2)
+        # no grid: grid lines belong to the axes, which would then be repainted (with
+        # their text) on every curve update, ~4x the cost of a frame
         self.plot.setLabel("left", units=None, text=self.units)
         self.plot.getPlotItem().setClipToView(True)
         self.plot.getPlotItem().setDownsampling(auto=True, mode="peak")
-        self.plot.enableAutoRange(axis="y", enable=True)
+        self.plot.disableAutoRange()
+        self._y_range = (np.nan, np.nan)
         self.plot.setXRange(-span_s, 0, padding=0)
         self.plot.setMinimumHeight(70)
         colour = MODALITY_COLOURS.get(modality, "#444444")
@@ -150,6 +152,26 @@ class SignalRow(QtWidgets.QWidget):
                 curve.setData(x, data[:, i], connect="finite")
             else:
                 curve.setData([], [])
+        visible = data[x >= -self.span_s, :n_ch] if data.size else data
+        self._autoscale(visible)
+
+    def _autoscale(self, visible: np.ndarray) -> None:
+        """Per-channel autoscale with hysteresis: the y range changes only when the data
+        leaves it or fills less than half of it. Rescaling every frame would re-layout
+        and repaint the axis (its text is the costliest part of a frame) and make the
+        trace jitter."""
+        finite = visible[np.isfinite(visible)]
+        if finite.size == 0:
+            return
+        lo, hi = float(finite.min()), float(finite.max())
+        cur_lo, cur_hi = self._y_range
+        inside = cur_lo <= lo and hi <= cur_hi
+        span = hi - lo
+        if inside and span >= 0.5 * (cur_hi - cur_lo):
+            return
+        pad = max(0.1 * span, 1e-3 * max(abs(lo), abs(hi), 1.0))
+        self._y_range = (lo - pad, hi + pad)
+        self.plot.setYRange(*self._y_range, padding=0)
 
     def set_quality(self, quality: ChannelQuality) -> None:
         self.quality_dot.set_quality(quality)

@@ -1,0 +1,163 @@
+"""GUI benchmark: the dashboard's frame rate and GUI-thread stalls while inference runs.
+
+The main window runs offscreen with the simulator feeding EDA (4 Hz), BVP (64 Hz), RESP
+(25 Hz) and SpO2 (1 Hz) at their native rates. Two phases in one run, same window:
+
+(a) **signals only**: plots scrolling, vitals, status bar; no engine;
+(b) **signals + engine**: the same, with the engine estimating every second on its worker
+    thread (skipped, and said so, when no model can be loaded).
+
+For each phase it reports the frame rate of the redraw timer, frame-interval percentiles,
+and the longest GUI-thread stall: a 5 ms precise timer measures its own lateness, so any
+moment the GUI thread was busy longer than that shows up. Ratios (b)/(a) say what the
+running model costs the display. Targets: >= 30 fps, no stall > 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+if __package__ in (None, ""):  # run as a script: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+PROBE_MS = 5
+TARGET_FPS = 30.0
+TARGET_STALL_MS = 50.0
+
+
+@dataclass
+class PhaseResult:
+    name: str
+    fps: float
+    frame_p50_ms: float
+    frame_p95_ms: float
+    frame_max_ms: float
+    stall_max_ms: float
+    stall_p99_ms: float
+    estimates: int
+
+
+class StallProbe:
+    """A 5 ms timer on the GUI thread recording how late each tick is."""
+
+    def __init__(self):
+        from PySide6 import QtCore
+
+        self.lateness: list[float] = []
+        self._last = time.perf_counter()
+        self.timer = QtCore.QTimer()
+        self.timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(PROBE_MS)
+        self.timer.timeout.connect(self._tick)
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.lateness.append(max(0.0, (now - self._last) * 1000.0 - PROBE_MS))
+        self._last = now
+
+    def start(self) -> None:
+        self.lateness.clear()
+        self._last = time.perf_counter()
+        self.timer.start()
+
+    def stop(self) -> None:
+        self.timer.stop()
+
+
+def run_phase(app, window, name: str, seconds: float, probe: StallProbe) -> PhaseResult:
+    """Let the event loop run ``seconds`` and summarise frames and stalls."""
+    window.frame_times.clear()
+    n_est = len(window.log)
+    probe.start()
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        app.processEvents()
+        time.sleep(0.001)
+    probe.stop()
+    frames = np.diff(np.array(window.frame_times)) * 1000.0
+    late = np.array(probe.lateness) if probe.lateness else np.zeros(1)
+    fps = (len(window.frame_times) - 1) / (window.frame_times[-1] - window.frame_times[0]) if len(window.frame_times) > 1 else 0.0
+    return PhaseResult(
+        name=name,
+        fps=fps,
+        frame_p50_ms=float(np.percentile(frames, 50)) if frames.size else float("nan"),
+        frame_p95_ms=float(np.percentile(frames, 95)) if frames.size else float("nan"),
+        frame_max_ms=float(frames.max()) if frames.size else float("nan"),
+        stall_max_ms=float(late.max()),
+        stall_p99_ms=float(np.percentile(late, 99)),
+        estimates=len(window.log) - n_est,
+    )
+
+
+def print_table(results: list[PhaseResult]) -> None:
+    print(f"{'phase':<22}{'fps':>7}{'frame p50':>11}{'p95':>8}{'max':>8}{'stall max':>11}{'p99':>8}{'estimates':>11}")
+    for r in results:
+        print(f"{r.name:<22}{r.fps:>7.1f}{r.frame_p50_ms:>9.1f}ms{r.frame_p95_ms:>6.1f}ms{r.frame_max_ms:>6.1f}ms"
+              f"{r.stall_max_ms:>9.1f}ms{r.stall_p99_ms:>6.1f}ms{r.estimates:>11d}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="painmon bench gui", description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=8.0, help="duration of each phase (default 8)")
+    parser.add_argument("--subjects", type=int, default=1, help="simulated subjects (default 1)")
+    parser.add_argument("--model", default=None, help="PainMon model file (default: bundled)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads for the engine (default 2)")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+    import tempfile
+
+    import torch
+
+    from devices.simulator import SimulatedWearable, SimulatorSource
+    from monitor.gui.app import application
+    from monitor.gui.main_window import MainWindow
+    from monitor.gui.session import EngineConfig, Session
+    from monitor.gui.settings import SETTINGS_ENV, GuiSettings
+
+    torch.set_num_threads(max(1, args.threads))
+    os.environ.setdefault(SETTINGS_ENV, str(Path(tempfile.mkdtemp()) / "bench-settings.ini"))
+    app = application()
+    session = Session()
+    window = MainWindow(session, GuiSettings())
+    window.show()
+    source = SimulatorSource(SimulatedWearable(args.subjects, seed=0))
+    window.add_source(source)
+    probe = StallProbe()
+    print(f"GUI benchmark: {args.subjects} subject(s), 4 modalities at native rates, "
+          f"{args.seconds:g} s per phase, platform {app.platformName()}")
+    # let every plot fill once before measuring
+    run_phase(app, window, "warm-up", 2.0, probe)
+    results = [run_phase(app, window, "signals only", args.seconds, probe)]
+
+    session.start_engine(EngineConfig(model_path=args.model, device=args.device), wait=True)
+    engine_note = session.engine_state
+    if session.engine is not None:
+        session.engine.wait_warm(60)
+        run_phase(app, window, "engine warm-up", 3.0, probe)
+        results.append(run_phase(app, window, "signals + engine", args.seconds, probe))
+    print_table(results)
+    if len(results) == 2:
+        a, b = results
+        print(f"ratio engine/no-engine: fps {b.fps / a.fps:.2f}x, frame p95 {b.frame_p95_ms / a.frame_p95_ms:.2f}x, "
+              f"longest stall {b.stall_max_ms / max(a.stall_max_ms, 1e-3):.2f}x")
+    else:
+        print(f"engine not measured: {engine_note}")
+    worst = results[-1]
+    ok = worst.fps >= TARGET_FPS * 0.95 and worst.stall_max_ms <= TARGET_STALL_MS
+    print(f"target >= {TARGET_FPS:g} fps and no stall > {TARGET_STALL_MS:g} ms: {'met' if ok else 'NOT met'} "
+          f"({worst.fps:.1f} fps, longest stall {worst.stall_max_ms:.1f} ms)")
+    window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""The window fed by real sources: an LSL outlet on this machine and a shared XDF replay."""
+
+import threading
+import uuid
+
+import numpy as np
+import pylsl
+import pytest
+
+from monitor.gui.main_window import MainWindow
+from monitor.gui.session import Session
+from monitor.gui.settings import GuiSettings
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("PAINMON_SETTINGS", str(tmp_path / "settings.ini"))
+    w = MainWindow(Session(), GuiSettings())
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    w.close()
+
+
+class PulseOutlet:
+    """A real LSL outlet publishing a 64 Hz BVP-like wave (72 bpm) for one subject."""
+
+    def __init__(self, subject: str, name: str):
+        info = pylsl.StreamInfo(name, "BVP", 1, 64.0, pylsl.cf_float32, f"painmon:{subject}:BVP")
+        info.desc().append_child_value("subject", subject)
+        self.outlet = pylsl.StreamOutlet(info)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        t_next = pylsl.local_clock()
+        while not self._stop.is_set():
+            now = pylsl.local_clock()
+            n = int((now - t_next) * 64)
+            if n > 0:
+                t = t_next + np.arange(n) / 64.0
+                x = np.sin(2 * np.pi * 1.2 * t) + 0.3 * np.sin(4 * np.pi * 1.2 * t + 0.8)
+                for value, ts in zip(x, t):
+                    self.outlet.push_sample([float(value)], float(ts))
+                t_next += n / 64.0
+            self._stop.wait(0.02)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def test_window_shows_a_stream_from_a_real_lsl_outlet(qtbot, window):
+    from devices.lsl import LSLSource
+
+    subject = f"gui-{uuid.uuid4().hex[:8]}"
+    name = f"{subject} BVP"
+    with PulseOutlet(subject, name):
+        assert window.add_source(LSLSource(name=name))
+        qtbot.waitUntil(lambda: subject in window.panels and "BVP" in window.panels[subject].rows, timeout=10000)
+        row = window.panels[subject].rows["BVP"]
+        qtbot.waitUntil(lambda: row.point_count() >= 64 * 2, timeout=10000)
+        window._on_slow()
+        assert row.quality_dot.level == "good"
+        assert "BVP" in window.status.streams_label.text() and "/64 Hz" in window.status.streams_label.text()
+        assert "LSL" in window.status.sources_label.text()
+        # the plotted samples are the outlet's wave, not zeros or a copy of one value
+        _, data = row.curves[0].getData()
+        assert np.nanmax(data) > 0.8 and np.nanmin(data) < -0.5
+
+
+def test_window_replays_a_shared_xdf_file(qtbot, window, xdf_dir):
+    path = xdf_dir / "clock_resets.xdf"
+    assert window.open_recording(path)
+    replay = window.session.replay
+    assert replay is not None and window.replay_bar.source is replay
+    assert not window.replay_bar.isHidden()
+    assert "clock_resets.xdf" in window.replay_bar.name_label.text()
+    qtbot.waitUntil(lambda: "clock_resets" in window.panels and "EEG" in window.panels["clock_resets"].rows, timeout=10000)
+    row = window.panels["clock_resets"].rows["EEG"]
+    qtbot.waitUntil(lambda: row.point_count() >= 50, timeout=10000)
+    assert len(row.curves) == 4  # 8 channels, at most 4 drawn
+    # pause / seek / resume through the replay bar
+    window.replay_bar.toggle()
+    assert replay.paused and window.replay_bar.play_button.text() == "Play"
+    window.replay_bar.seek_fraction(0.5)
+    assert replay.position == pytest.approx(0.5 * replay.duration, abs=2.0)
+    window._on_slow()
+    assert window.replay_bar.slider.value() == pytest.approx(500, abs=5)
+    window.replay_bar.toggle()
+    assert not replay.paused
+    window.replay_bar.loop_box.setChecked(True)
+    assert replay.loop is True
+    window.replay_bar.speed_box.setCurrentIndex(window.replay_bar.speed_box.findData(2.0))
+    assert replay.speed == 2.0
+
+
+def test_opening_a_bad_recording_reports_and_keeps_running(qtbot, window, tmp_path):
+    bad = tmp_path / "not.xdf"
+    bad.write_text("hello")
+    assert not window.open_recording(bad)
+    assert window.session.sources == []
+    assert "not.xdf" in window.statusBar().currentMessage()
