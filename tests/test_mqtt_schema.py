@@ -72,6 +72,10 @@ MALFORMED = [
     (json.dumps(_good(values=["1", "2"])), "bad_type"),
     (json.dumps(_good(values=[True, False])), "bad_type"),
     (json.dumps(_good(values=[1.0, None])), "bad_type"),
+    (json.dumps(_good(values=[1.5, True])), "bad_type"),  # numpy alone would read 1.0
+    (json.dumps(_good(values=[[1.0, 2.0], [3.0, None]])), "bad_type"),
+    (json.dumps(_good(values=[[1.0, "2"]])), "bad_type"),
+    (json.dumps(_good(values=[[[1.0]]])), "bad_type"),
     (json.dumps(_good(values="1,2,3")), "bad_type"),
     (json.dumps(_good(t0="now")), "bad_type"),
     (json.dumps(_good(seq=1.5)), "bad_type"),
@@ -111,6 +115,13 @@ def test_every_malformed_class_has_its_reason(payload, reason):
     with pytest.raises(PayloadError) as info:
         decode_samples(payload)
     assert info.value.reason == reason, info.value
+
+
+def test_labels_that_look_like_literals_do_not_confuse_the_type_check():
+    msg = decode_samples(json.dumps({"t0": 1.0, "fs": 2, "channels": ["true", "false"], "values": [[1, 2], [3, 4]]}))
+    np.testing.assert_array_equal(msg.values, [[1, 2], [3, 4]])
+    big = decode_samples(json.dumps({"t0": 1.0, "fs": 2, "values": [2**70, 1]}))  # beyond int64
+    assert big.values[0, 0] == np.float32(2.0**70)
 
 
 def test_unknown_fields_are_ignored_for_forward_compatibility():
