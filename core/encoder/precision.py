@@ -1,0 +1,58 @@
+"""Which reduced precision a device runs well, so ``precision="auto"`` never picks a slow one."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU has bf16 matrix instructions (AVX512-BF16 or AMX).
+
+    Without them oneDNN emulates bf16 matmuls by converting to fp32, which is slower than plain
+    fp32 (measured on an AVX2-only EPYC), so "auto" must not choose bf16 there.
+    """
+    probe = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    try:
+        if probe is not None and bool(probe()):
+            flags = _cpu_flags()
+            # oneDNN reports "supported" for AVX512-core emulation too; require real bf16 units
+            return not flags or bool({"avx512_bf16", "amx_bf16"} & flags)
+    except RuntimeError:
+        pass
+    return bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: rely on oneDNN's probe alone
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """Validate ``precision`` and turn ``"auto"`` into what runs fastest yet faithfully here."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision != "auto":
+        if precision == "fp16" and device.type == "cpu":
+            raise ValueError("precision 'fp16' is not supported on CPU; use 'bf16' or 'fp32'")
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if device.type == "cpu" and cpu_has_native_bf16():
+        return "bf16"
+    return "fp32"
