@@ -2,7 +2,8 @@
 
 Why block-wise: the offline :func:`devices.simulator.simulate` and the real-time
 :class:`devices.simulator.SimulatedWearable` must produce the same signals, so both call
-:meth:`SubjectGenerator.next_block` on fixed one-second blocks aligned to whole seconds.
+:meth:`SubjectGenerator.next_block` on the same fixed blocks (``BLOCK_S`` = 5 s, aligned
+to multiples of 5 s; large enough that per-block Python overhead stays small).
 Within a block everything is vectorised numpy; state that must be continuous (pulse and
 breathing phases, slow physiological variability, skin-conductance responses and motion
 artefacts still in progress) is carried from block to block.
@@ -45,7 +46,7 @@ LEVEL_DRIVE = np.array([0.0, 0.55, 1.0])
 
 CTRL_FS = 20.0
 """Rate (Hz) of the slow physiological variables; signals interpolate them."""
-BLOCK_S = 1.0
+BLOCK_S = 5.0
 
 _NEEDS = {"BVP": ("amp", "bvp_phase", "resp_phase"), "RESP": ("depth", "resp_phase"),
           "EDA": ("scl",), "SpO2": ("spo2",)}
@@ -108,7 +109,7 @@ class _Events:
 
 
 class SubjectGenerator:
-    """Produces one subject's signals one second at a time, deterministically from ``seed``."""
+    """Produces one subject's signals block by block, deterministically from ``seed``."""
 
     _SLOW = ("hrv", "brv", "ampv", "depthv", "drift", "spo2v")
     _TAUS = {"hrv": 6.0, "brv": 4.0, "ampv": 8.0, "depthv": 5.0, "drift": 60.0, "spo2v": 10.0}
@@ -236,7 +237,7 @@ class SubjectGenerator:
 
     # --- signals --------------------------------------------------------------------
     def next_block(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """The next second of every modality: ``{modality: (times_s, values float32)}``."""
+        """The next block of every modality: ``{modality: (times_s, values float32)}``."""
         t0 = self._block * BLOCK_S
         t1 = t0 + BLOCK_S
         ct, cv = self._control_block(t0)
