@@ -74,6 +74,18 @@ def find_mosquitto() -> str:
     raise RuntimeError("mosquitto not found: apt-get install -y mosquitto")
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: ask Linux to SIGTERM the broker when the test process dies,
+    so a crashed or killed test run leaves no broker behind. (Linux ties this to the thread
+    that started the broker: start brokers from the main thread or a long-lived one.)"""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class MosquittoBroker:
     """One mosquitto process on ``127.0.0.1:port`` with its own config in ``workdir``.
 
@@ -149,7 +161,10 @@ class MosquittoBroker:
             return self
         log = open(self.log_path, "ab")
         self._proc = subprocess.Popen(
-            [find_mosquitto(), "-c", str(self._config)], stdout=log, stderr=subprocess.STDOUT
+            [find_mosquitto(), "-c", str(self._config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
         )
         log.close()
         deadline = time.monotonic() + timeout
