@@ -7,6 +7,7 @@ connect dialog (:func:`discover`), so both agree on what a stream is.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Mapping, Union
 
@@ -113,6 +114,14 @@ def full_info(info: pylsl.StreamInfo, timeout: float = 1.0) -> pylsl.StreamInfo:
         inlet.close_stream()
 
 
+def _try_full_info(info: pylsl.StreamInfo, timeout: float) -> pylsl.StreamInfo | None:
+    try:
+        return full_info(info, timeout)
+    except Exception as exc:  # vanished since it answered; not worth failing the dialog
+        log.info("LSL stream %s did not answer: %s", info.name(), exc)
+        return None
+
+
 def xpath_filter(name: str | None = None, type: str | None = None, source_id: str | None = None,
                  predicate: Predicate | None = None) -> str | None:
     """The LSL XPath predicate for the given filters (None = all streams)."""
@@ -157,13 +166,12 @@ def discover(
         infos = pylsl.resolve_streams(wait_time=timeout)
     else:
         infos = pylsl.resolve_bypred(xpath, minimum=0, timeout=timeout)
+    unique = list({i.uid(): i for i in infos}.values())  # one per outlet even if seen twice
     found = []
-    for info in {i.uid(): i for i in infos}.values():  # one per outlet even if seen twice
-        try:
-            info = full_info(info, timeout)
-        except Exception as exc:  # vanished since it answered; not worth failing the dialog
-            log.info("LSL stream %s did not answer: %s", info.name(), exc)
-            continue
-        found.append(describe(info, subject, modality_overrides))
+    if unique:
+        # fetch the full infos in parallel: one slow or frozen outlet must not delay the rest
+        with ThreadPoolExecutor(max_workers=min(16, len(unique))) as pool:
+            fulls = list(pool.map(lambda i: _try_full_info(i, timeout), unique))
+        found = [describe(f, subject, modality_overrides) for f in fulls if f is not None]
     found = [s for s in found if accepts(s, predicate)]
     return sorted(found, key=lambda s: (s.subject, s.modality or "~", s.name))

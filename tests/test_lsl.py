@@ -81,7 +81,7 @@ def test_source_follows_streams_that_appear_later(tag):
         gsr = _raw_outlet(f"{tag} GSR", "GSR", 2, 32.0, pylsl.cf_int16, f"dev-{tag}-gsr", labels=["gsr_l", "gsr_r"])
         mk = _raw_outlet(f"{tag} events", "Markers", 1, 0.0, pylsl.cf_string, f"dev-{tag}-mk")
         gaze = _raw_outlet(f"{tag} eyes", "Gaze", 2, 60.0, pylsl.cf_float32, f"dev-{tag}-gaze")
-        assert src.wait_for_streams(2, timeout=5.0)
+        assert src.wait_for_streams(2, timeout=10.0)
         spec = hub.spec("bob", "EDA")
         assert spec is not None and spec.channels == ("gsr_l", "gsr_r") and spec.nominal_rate == 32.0
         t0 = pylsl.local_clock()
@@ -113,7 +113,7 @@ def test_out_of_order_samples_are_rejected_and_counted(tag):
     src = LSLSource(source_id=f"dev-{tag}-eda", subject="carol")
     src.start(hub)
     try:
-        assert src.wait_for_streams(1, timeout=5.0)
+        assert src.wait_for_streams(1, timeout=10.0)
         t0 = pylsl.local_clock()
         out.push_chunk(np.array([[1.0], [2.0], [3.0]], np.float32), [t0 + 1, t0 + 2, t0 + 3])
         out.push_chunk(np.array([[9.0], [4.0]], np.float32), [t0 + 2.5, t0 + 4])

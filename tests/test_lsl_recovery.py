@@ -88,7 +88,7 @@ def test_killed_outlet_is_lost_within_2s_and_followed_again_when_restarted(devic
     src = LSLSource(source_id=f"test:{device.tag}", resolve_interval=0.5)
     src.start(hub)
     try:
-        assert src.wait_for_streams(1, timeout=5.0)
+        assert src.wait_for_streams(1, timeout=10.0)
         buf = hub.buffer(f"pat-{device.tag}", "EDA")
         assert _wait(lambda: len(buf) >= 16, 5.0) is not None
         device.kill()
@@ -125,7 +125,7 @@ def test_frozen_outlet_is_lost_within_2s_and_resumes(device):
     src = LSLSource(source_id=f"test:{device.tag}", resolve_interval=0.5)
     src.start(hub)
     try:
-        assert src.wait_for_streams(1, timeout=5.0)
+        assert src.wait_for_streams(1, timeout=10.0)
         buf = hub.buffer(f"pat-{device.tag}", "EDA")
         assert _wait(lambda: len(buf) >= 16, 5.0) is not None
         device.proc.send_signal(signal.SIGSTOP)

@@ -50,7 +50,7 @@ def test_lsl_simulator_streams_follow_conventions_and_values():
     with LSLSimulator(wearable, chunk_interval=0.05) as sim:
         src.start(hub)
         try:
-            assert src.wait_for_streams(10, timeout=8.0)  # 2 subjects x (4 modalities + markers)
+            assert src.wait_for_streams(10, timeout=15.0)  # 2 subjects x (4 modalities + markers)
             bvp = hub.buffer(f"{prefix}-2", "BVP")
             assert _wait(lambda: len(bvp) >= 64 and len(hub.markers(f"{prefix}-1")) >= 2, 5.0)
         finally:
@@ -69,11 +69,13 @@ def test_lsl_simulator_streams_follow_conventions_and_values():
     assert abs(ts[0] - (sim.t_start + k0 / 64)) < 0.01  # timestamp = start + simulation time
     # the marker stream alternates with the schedule, stamped at the change times
     marks = hub.markers(f"{prefix}-1")
-    labels = [m.label for m in marks]
-    assert all(a != b for a, b in zip(labels, labels[1:])) and set(labels) == {"pain:no", "pain:high"}
+    assert {m.label for m in marks} == {"pain:no", "pain:high"}
+    # each marker names the true level at its time: one per change, stamped at the change,
+    # plus the current level announced when the monitor subscribed (it missed the start)
     for m in marks:
-        k = (m.timestamp - sim.t_start) / 0.5
-        assert abs(k - round(k)) < 0.01 and m.label == ("pain:no" if round(k) % 2 == 0 else "pain:high")
+        assert m.label == "pain:" + schedule.level_at(m.timestamp - sim.t_start + 1e-3)
+    on_changes = [m for m in marks if abs((m.timestamp - sim.t_start) / 0.5 - round((m.timestamp - sim.t_start) / 0.5)) < 0.01]
+    assert len(on_changes) >= 2 and len(marks) - len(on_changes) <= 1
     assert not any(h.connected for h in src.health())
 
 

@@ -21,7 +21,9 @@ class LSLSimulator:
     (``t_start + simulation time``, on ``pylsl.local_clock()``), so an inlet sees exactly
     the simulated sampling grid however late the thread wakes up. The marker stream
     ("sim-1 PainLevel", type "Markers") carries ``pain:<level>`` once at the start and at
-    every change of the true level.
+    every change of the true level. LSL delivers nothing pushed before an inlet subscribed,
+    so when a marker stream gets its first consumer the current level is sent once more
+    (stamped now): a monitor started after the simulator still learns the true level.
     """
 
     def __init__(self, wearable: SimulatedWearable, chunk_interval: float = 0.05):
@@ -34,6 +36,7 @@ class LSLSimulator:
         self._stop = threading.Event()
         self.t_start: float = float("nan")
         self.samples_pushed = 0
+        self._had_consumers: dict[tuple[str, str], bool] = {}
         self.error: BaseException | None = None
 
     @property
@@ -68,9 +71,20 @@ class LSLSimulator:
         try:
             while not self._stop.wait(self.chunk_interval):
                 self._push(self.wearable.advance(pylsl.local_clock() - self.t_start))
+                self._announce_to_new_consumers()
         except BaseException as exc:  # report, don't die silently
             self.error = exc
             log.exception("LSL simulator stopped")
+
+    def _announce_to_new_consumers(self) -> None:
+        for subject in self.wearable.subjects:
+            key = (subject, MARKERS)
+            has = self._outlets[key].have_consumers()
+            if has and not self._had_consumers.get(key, False):
+                now = pylsl.local_clock()
+                level = self.wearable.level_at(subject, now - self.t_start)
+                self._outlets[key].push_sample([f"pain:{level}"], now)
+            self._had_consumers[key] = has
 
     def _push(self, chunks: list[SimChunk]) -> None:
         for c in chunks:
