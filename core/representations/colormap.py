@@ -27,5 +27,6 @@ def apply_colormap(values: torch.Tensor, lut: torch.Tensor) -> torch.Tensor:
     """
     n = lut.shape[0]
     idx = (values * n).to(torch.long).clamp_(0, n - 1)
-    rgb = lut[idx]  # (..., H, W, 3)
+    # index_select on the flat index is several times faster than lut[idx] on CPU
+    rgb = lut.index_select(0, idx.reshape(-1)).view(*idx.shape, 3)
     return rgb.movedim(-1, -3)

@@ -10,8 +10,10 @@ symmetric Hann window (``mlab.window_hanning``), no detrending, one-sided spectr
 * ``phase``: the angle unwrapped along the *frequency* axis, as mlab does.
 
 Each map is min-max normalised per image (what ``imshow`` does with automatic limits),
-flipped so low frequencies are at the bottom, coloured with viridis and resized
-bilinearly to ``size x size``. All maps of a batch share one STFT and one resize pass.
+flipped so low frequencies are at the bottom, resized bilinearly to ``size x size``
+and coloured with viridis (frequency axis interpolated before colouring, time axis
+after: both stay within 0.99 of matplotlib's rendering after the test's blur). All
+maps of a batch share one STFT and one resize pass.
 """
 
 from __future__ import annotations
@@ -110,23 +112,20 @@ def spectrogram_images(
 ) -> torch.Tensor:
     """(N, T) signals -> (N, len(modes), 3, size, size) viridis images in [0, 1].
 
-    The small maps are coloured first and the RGB planes resized (matplotlib's "rgba"
-    interpolation stage), so the colour lookup touches ~6k pixels per map instead of
-    50k; the frequency axis is resized (and flipped: low frequencies at the bottom) by a
-    cheap gather, the time axis by one batched GEMM that writes into ``out`` directly.
+    The frequency axis is resized on the scalar maps (and flipped: low frequencies at
+    the bottom) by a cheap gather, then coloured; the time axis is resized on the RGB
+    planes by one batched GEMM that writes into ``out`` directly (when given, e.g. a
+    slice of :func:`~core.representations.render`'s result), so each full-size plane is
+    written exactly once.
     """
     maps = spectrogram_maps(x, modes, fs, config)  # (N, M, F, K)
     n, m, f, k = maps.shape
     if out is None:
         out = torch.empty((n, m, 3, size, size), dtype=torch.float32, device=x.device)
-    coloured = apply_colormap(maps, viridis_lut(x.device))  # (N, M, 3, F, K)
     i0, i1, lam = linear_taps(f, size, x.device)
-    flip = f - 1  # image row 0 shows the highest frequency
-    tall = torch.lerp(
-        coloured.index_select(3, flip - i0),
-        coloured.index_select(3, flip - i1),
-        lam.view(size, 1),
-    )  # (N, M, 3, size, K)
+    top = f - 1  # image row 0 shows the highest frequency
+    tall = torch.lerp(maps.index_select(2, top - i0), maps.index_select(2, top - i1), lam.view(size, 1))
+    coloured = apply_colormap(tall, viridis_lut(x.device))  # (N, M, 3, size, K)
     wx = interpolation_matrix(k, size, x.device)
-    torch.bmm(tall.reshape(n, m * 3 * size, k), wx.expand(n, k, size), out=out.flatten(1, 3))
-    return out.clamp_(0.0, 1.0)
+    torch.bmm(coloured.reshape(n, m * 3 * size, k), wx.expand(n, k, size), out=out.flatten(1, 3))
+    return out
