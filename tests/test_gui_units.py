@@ -108,6 +108,8 @@ def test_status_texts():
     short, tip = format_streams([good, lost], "sim-1")
     assert short == "BVP 63.8/64 Hz" and "sim-2 EDA lost" in tip and "2 dropped" in tip
     assert format_engine("loading", None, math.nan) == "model: loading"
+    markers = StreamHealth(StreamSpec("sim-1", "Markers"), connected=True, samples=3)
+    assert format_stream(markers) == "Markers 3 events"
 
 
 def test_band_colours_follow_index_anchors():

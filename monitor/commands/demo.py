@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--duration", type=float, default=None, metavar="SEC", help="quit after SEC seconds")
     p.add_argument("--screenshot", default=None, metavar="PNG", help="save the window to PNG before quitting")
     p.add_argument("--model", default=None, metavar="PATH", help="PainMon model file (default: bundled)")
-    p.add_argument("--device", default="auto", help="compute device: auto, cpu, cuda, mps (default auto)")
+    p.add_argument("--device", default=None, help="compute device: auto, cpu, cuda, mps (default: from settings, auto)")
     p.set_defaults(func=run)
 
 

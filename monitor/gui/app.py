@@ -51,14 +51,15 @@ def build_window(
     """
     application()
     settings = settings or load_settings()
-    if model_path is not None:
-        settings.model_path = str(model_path)
-    if device is not None:
-        settings.device = device
     session = Session()
     for helper in background or []:
         session.add_background(helper)
     window = MainWindow(session, settings)
+    # command-line choices apply to this run only; they are not written to the settings
+    if model_path is not None:
+        window.engine_overrides["model_path"] = str(model_path)
+    if device is not None:
+        window.engine_overrides["device"] = device
     for source in sources or []:
         window.add_source(source)
     if replay_path is not None:
@@ -103,7 +104,7 @@ def run_monitor(
     sources: list[Source] | None = None,
     replay_path: str | os.PathLike | None = None,
     model_path: str | os.PathLike | None = None,
-    device: str = "auto",
+    device: str | None = None,
     duration: float | None = None,
     screenshot: str | os.PathLike | None = None,
 ) -> int:
@@ -140,7 +141,7 @@ def run_demo(
     duration: float | None = None,
     screenshot: str | os.PathLike | None = None,
     model_path: str | os.PathLike | None = None,
-    device: str = "auto",
+    device: str | None = None,
 ) -> int:
     """Simulated subjects with a scripted pain schedule, over LSL, with the bundled model."""
     if subjects < 1:

@@ -61,6 +61,8 @@ class MainWindow(QtWidgets.QMainWindow):
         """perf_counter() of each frame (the GUI benchmark reads it)."""
         self._closed = False
         self._health_cache: list = []
+        self.engine_overrides: dict[str, str] = {}
+        """Command-line model/device for this run (never saved; Settings… replaces them)."""
         app = QtWidgets.QApplication.instance()
         if app is not None:
             apply_theme(app, self.settings.theme)  # before any plot exists
@@ -413,6 +415,8 @@ class MainWindow(QtWidgets.QMainWindow):
         engine_keys = ("window_s", "hop_s", "model_path", "device")
         restart = any(getattr(old, k) != getattr(new, k) for k in engine_keys)
         self.settings = new
+        if restart:
+            self.engine_overrides.clear()  # the user chose explicitly now
         if new.theme != old.theme:
             self.set_theme(new.theme)
         if new.plot_span_s != old.plot_span_s:
@@ -426,9 +430,9 @@ class MainWindow(QtWidgets.QMainWindow):
     def start_engine(self) -> None:
         """(Re)start the engine with the current settings, off the GUI thread."""
         s = self.settings
-        self.session.start_engine(
-            EngineConfig(model_path=s.model_path or None, device=s.device, window_s=s.window_s, hop_s=s.hop_s)
-        )
+        model = self.engine_overrides.get("model_path") or s.model_path or None
+        device = self.engine_overrides.get("device") or s.device
+        self.session.start_engine(EngineConfig(model_path=model, device=device, window_s=s.window_s, hop_s=s.hop_s))
 
     # --- lifecycle -------------------------------------------------------------------
     def _save(self) -> None:
@@ -440,6 +444,5 @@ class MainWindow(QtWidgets.QMainWindow):
             self._closed = True
             self.frame_timer.stop()
             self.slow_timer.stop()
-            self.session.close()
-            self._save()
+            self.session.close()  # settings were saved when changed; nothing to write here
         super().closeEvent(event)

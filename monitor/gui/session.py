@@ -42,6 +42,9 @@ class EngineConfig:
     device: str = "auto"
     window_s: float | None = None
     hop_s: float = 1.0
+    estimator: object | None = None
+    """A ready :class:`core.estimator.Estimator` instead of loading ``model_path``
+    (embedding applications, tests with a small model)."""
 
 
 class Session:
@@ -156,7 +159,7 @@ class Session:
         try:
             engine = Engine(
                 self.hub, model_path=cfg.model_path or None, device=cfg.device,
-                window_s=cfg.window_s, hop_s=cfg.hop_s,
+                window_s=cfg.window_s, hop_s=cfg.hop_s, estimator=cfg.estimator,
             )
             engine.add_callback(self._on_estimate)
             with self._lock:

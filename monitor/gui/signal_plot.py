@@ -120,6 +120,12 @@ class SignalRow(QtWidgets.QWidget):
         layout.addWidget(self.plot, 1)
 
     # --- configuration ---------------------------------------------------------------
+    def show_time_axis(self, visible: bool) -> None:
+        """Only the bottom row of a subject shows the (shared) time axis."""
+        self.plot.getPlotItem().showAxis("bottom", visible)
+        if visible:
+            self.plot.setLabel("bottom", "seconds")
+
     def set_span(self, span_s: float) -> None:
         self.span_s = span_s
         self.plot.setXRange(-span_s, 0, padding=0)

@@ -15,12 +15,14 @@ from core.streams import StreamHealth
 
 
 def format_stream(h: StreamHealth) -> str:
-    """"BVP 63.8/64 Hz" — measured vs promised rate; "lost" instead when disconnected."""
+    """"BVP 63.8/64 Hz" — measured vs promised rate; "lost" instead when disconnected;
+    "Markers 3 events" for irregular streams."""
     name = h.spec.modality
     if not h.connected:
         return f"{name} {h.status or 'lost'}"
-    nominal = f"{h.spec.nominal_rate:g}" if h.spec.nominal_rate > 0 else "irregular"
-    return f"{name} {h.effective_rate:.1f}/{nominal} Hz"
+    if h.spec.nominal_rate <= 0:  # marker streams: a rate means nothing, the count does
+        return f"{name} {h.samples} events"
+    return f"{name} {h.effective_rate:.1f}/{h.spec.nominal_rate:g} Hz"
 
 
 def format_streams(health: list[StreamHealth], subject: str | None) -> tuple[str, str]:

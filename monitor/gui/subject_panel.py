@@ -105,8 +105,10 @@ class SubjectPanel(QtWidgets.QWidget):
             self.rows[modality] = SignalRow(modality, spec.units if spec else "", self.plot_span_s)
         for row in self.rows.values():
             self.signals_box.removeWidget(row)
-        for i, modality in enumerate(sorted(self.rows, key=modality_order)):
+        order = sorted(self.rows, key=modality_order)
+        for i, modality in enumerate(order):
             self.signals_box.insertWidget(i, self.rows[modality], 1)
+            self.rows[modality].show_time_axis(i == len(order) - 1)
 
     def set_plot_span(self, span_s: float) -> None:
         self.plot_span_s = span_s

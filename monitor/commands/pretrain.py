@@ -1,0 +1,68 @@
+"""``painmon pretrain``: multi-task pretraining / fine-tuning of the Tiny-BioMoE encoder."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "pretrain",
+        help="pretrain or fine-tune the encoder on simulated images (runs under torchrun for DDP)",
+        description="Multi-task training of the Tiny-BioMoE encoder (pain level, modality, representation, rhythm) "
+        "on images of simulated windows. Run several processes with "
+        "`torchrun --nproc-per-node N -m monitor.cli pretrain ...`. Writes OUT/encoder.pt.",
+    )
+    p.add_argument("--dataset", nargs=2, metavar=("KIND", "PATH"), default=None,
+                   help="sim DIR: where simulated pretraining subjects are generated/stored (default OUT/sim)")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--encoder", default=None, help="start from these weights (fine-tuning); default: seed initialisation")
+    p.add_argument("--subjects", type=int, default=8)
+    p.add_argument("--duration", type=float, default=180.0, help="seconds per simulated subject")
+    p.add_argument("--stride", type=float, default=5.0)
+    p.add_argument("--representations", default="waveform,spectrogram_psd")
+    p.add_argument("--batch", type=int, default=8, help="images per step per process")
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--max-steps", type=int, default=None)
+    p.add_argument("--max-minutes", type=float, default=None, help="stop after this much wall time")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from training.pretrain import PretrainOptions, pretrain
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data = args.out / "sim"
+    if args.dataset is not None:
+        kind, path = args.dataset
+        if kind.lower() != "sim":
+            print(f"painmon pretrain: only simulated data is supported for pretraining (got {kind!r})")
+            return 2
+        data = Path(path)
+    opts = PretrainOptions(
+        out=args.out, data=data, seed=args.seed, encoder=args.encoder, subjects=args.subjects, duration_s=args.duration,
+        stride_s=args.stride, representations=tuple(s.strip() for s in args.representations.split(",") if s.strip()),
+        batch=args.batch, lr=args.lr, epochs=args.epochs, max_steps=args.max_steps, max_minutes=args.max_minutes,
+        device=args.device, progress=not args.quiet,
+    )
+    try:
+        result = pretrain(opts)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"painmon pretrain: {exc}")
+        return 2
+    if result.encoder_path is not None:
+        first = sum(result.losses[:20]) / max(1, len(result.losses[:20]))
+        last = sum(result.losses[-20:]) / max(1, len(result.losses[-20:]))
+        print(f"Pretrained {result.steps} steps ({result.images} images, {result.minutes:.1f} min): "
+              f"loss {first:.3f} -> {last:.3f}")
+        print(f"Encoder: {result.encoder_path}")
+    return 0

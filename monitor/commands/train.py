@@ -1,0 +1,95 @@
+"""``painmon train``: train (and evaluate) a fusion head; write the model and a report."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a fusion head on AI4PAIN / XDF / simulated data (model + report into --out)",
+        description="Train a PainMon model: windows -> cached Tiny-BioMoE embeddings -> fusion head, "
+        "with subject-wise evaluation, ablations and a markdown/PNG report in --out.",
+    )
+    p.add_argument("--dataset", nargs=2, metavar=("KIND", "PATH"), required=True,
+                   help="ai4pain DIR | xdf FILE_OR_DIR | sim DIR (simulated subjects are generated into DIR once)")
+    p.add_argument("--out", type=Path, required=True, help="run folder: model.pt, report.md, plots, metrics.json")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=60, help="head training epochs")
+    p.add_argument("--encoder", default=None,
+                   help="encoder weights: Tiny-BioMoE.pth, a painmon-encoder file from `painmon pretrain`, a PainMon "
+                   "model, or 'init[:SEED]' (untrained). Default: released weights if supplied, else the bundled model's")
+    p.add_argument("--modalities", default="EDA,BVP,RESP,SpO2")
+    p.add_argument("--representations", default="waveform,spectrogram_psd")
+    p.add_argument("--within", choices=("add", "concat"), default="add")
+    p.add_argument("--across", choices=("add", "concat", "attention"), default="attention")
+    p.add_argument("--hidden", type=int, default=128)
+    p.add_argument("--modality-dropout", type=float, default=0.25)
+    p.add_argument("--window", type=float, default=10.0, help="window length (s)")
+    p.add_argument("--stride", type=float, default=2.0, help="seconds between training windows")
+    p.add_argument("--evaluation", choices=("split", "loso"), default="split",
+                   help="fixed subject split or leave-one-subject-out (ignored when held-out subjects exist)")
+    p.add_argument("--test-fraction", type=float, default=0.25)
+    p.add_argument("--test-subjects", default="", help="comma-separated subjects held out (fixed split)")
+    p.add_argument("--no-ablations", action="store_true")
+    p.add_argument("--rest", choices=("skip", "no"), default="skip", help="AI4PAIN 'rest' segments: skip, or label no pain")
+    p.add_argument("--sim-subjects", type=int, default=12)
+    p.add_argument("--sim-test-subjects", type=int, default=4)
+    p.add_argument("--sim-duration", type=float, default=240.0, help="seconds per simulated subject")
+    p.add_argument("--cache", type=Path, default=None, help="embedding cache folder (default OUT/cache)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--export", type=Path, default=None, help="also copy the model here (e.g. assets/models/painmon-default.pt)")
+    p.add_argument("--name", default="painmon-model")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(s.strip() for s in text.split(",") if s.strip())
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from core.modalities import get_modality
+    from training.ai4pain import DatasetLayoutError
+    from training.pipeline import DATASET_KINDS, TrainOptions, run_training
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    kind, path = args.dataset
+    if kind.lower() not in DATASET_KINDS:
+        print(f"painmon train: unknown dataset kind {kind!r}; use one of {', '.join(DATASET_KINDS)}")
+        return 2
+    try:
+        modalities = tuple(get_modality(m).name for m in _csv(args.modalities))
+    except KeyError as exc:
+        print(f"painmon train: {exc}")
+        return 2
+    opts = TrainOptions(
+        dataset=kind.lower(), path=Path(path), out=args.out, seed=args.seed, epochs=args.epochs, encoder=args.encoder,
+        modalities=modalities, representations=_csv(args.representations), within=args.within, across=args.across,
+        hidden=args.hidden, modality_dropout=args.modality_dropout, window_s=args.window, stride_s=args.stride,
+        evaluation=args.evaluation, test_fraction=args.test_fraction, test_subjects=_csv(args.test_subjects),
+        ablations=not args.no_ablations, cache_dir=args.cache, device=args.device, export=args.export, name=args.name,
+        rest=args.rest, sim_subjects=args.sim_subjects, sim_test_subjects=args.sim_test_subjects,
+        sim_duration_s=args.sim_duration, progress=not args.quiet,
+    )
+    try:
+        result = run_training(opts)
+    except (DatasetLayoutError, ValueError, FileNotFoundError) as exc:
+        print(f"painmon train: {exc}")
+        return 2
+    m = result.evaluation.metrics
+    print(f"Evaluation ({result.evaluation.scheme}): accuracy {m['accuracy']:.3f}, macro-F1 {m['macro_f1']:.3f}, "
+          f"index-level correlation {m['index_corr']:.3f} on {m['n']} windows")
+    for name, a in result.ablations.items():
+        print(f"  {name:<36} accuracy {a['accuracy']:.3f}  macro-F1 {a['macro_f1']:.3f}")
+    print(f"Model:  {result.model_path}")
+    print(f"Report: {result.report_path}")
+    if result.export_path:
+        print(f"Exported to {result.export_path}")
+    return 0
