@@ -188,6 +188,8 @@ class RunResult:
     skipped: int
     latencies: np.ndarray
     lateness: np.ndarray | None = None
+    stages: dict[str, float] = field(default_factory=dict)
+    """Mean seconds per engine stage (per batch) over the run's estimates."""
 
 
 def run_once(
@@ -208,6 +210,8 @@ def run_once(
     for s in driver.subjects:
         outlets.outlet(s)
     engine.add_callback(outlets)
+    stage_log: list[dict[str, float]] = []
+    engine.add_callback(lambda est: stage_log.append(dict(est.latency)))
     listener = EstimateListener(driver.subjects)
     listener.connect()
     source = LSLSource(predicate=lambda ds: ds.subject in mine)
@@ -244,14 +248,15 @@ def run_once(
             if np.isfinite(pushed):
                 lat.append(arrived - pushed)
     expected = int(elapsed) * n_subjects
-    return RunResult(n_subjects, elapsed, got, expected, st1.skipped - st0.skipped, np.asarray(lat), lateness)
+    stages = {k: float(np.mean([d[k] for d in stage_log if k in d])) for k in ("preprocess", "represent", "encode", "fuse", "batch")}
+    return RunResult(n_subjects, elapsed, got, expected, st1.skipped - st0.skipped, np.asarray(lat), lateness, stages)
 
 
 def estimator_window(estimator) -> float:
     return float(estimator.window_s)
 
 
-def load_bench_estimator(model: str | None, device: str):
+def load_bench_estimator(model: str | None, device: str, precision: str = "auto"):
     """The bundled model's estimator (or a freshly initialised head of the default layout
     when no bundled model exists yet: the timings are the same, the numbers meaningless)."""
     from core.paths import default_model_path
@@ -259,7 +264,7 @@ def load_bench_estimator(model: str | None, device: str):
 
     path = Path(model) if model else default_model_path()
     if path.is_file():
-        loaded = load_estimator(path, device=device)
+        loaded = load_estimator(path, device=device, precision=precision)
         return loaded.estimator, f"{loaded.name} ({path.name})"
     from core.encoder import load_encoder
     from core.estimator import Estimator
@@ -270,7 +275,7 @@ def load_bench_estimator(model: str | None, device: str):
 
     dev = resolve_device(device)
     head = FusionHead(DEFAULT_MODALITIES, DEFAULT_REPRESENTATIONS).to(dev).eval()
-    est = Estimator(load_encoder(None, device=str(dev)), head, DEFAULT_MODALITIES, DEFAULT_REPRESENTATIONS,
+    est = Estimator(load_encoder(None, device=str(dev), precision=precision), head, DEFAULT_MODALITIES, DEFAULT_REPRESENTATIONS,
                     device=dev, model_name="untrained-head")
     return est, "untrained head (no bundled model found)"
 
@@ -286,16 +291,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default=None, help="model file (default: bundled)")
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=None, help="torch threads for the worker (default: torch's)")
+    p.add_argument("--precision", default="auto", help="encoder precision: auto|fp32|bf16|fp16 (default auto)")
     args = p.parse_args(argv)
 
     import torch
 
-    estimator, model_desc = load_bench_estimator(args.model, args.device)
+    estimator, model_desc = load_bench_estimator(args.model, args.device, args.precision)
     n_images = len(estimator.modalities) * len(estimator.representations)
     print(f"model: {model_desc}; {len(estimator.modalities)} modalities x {len(estimator.representations)} "
           f"representations = {n_images} images per window")
     print(f"device: {estimator.device}, torch threads: {args.threads or torch.get_num_threads()}, "
-          f"CPU cores: {os.cpu_count()}")
+          f"CPU cores: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.1f}")
     tag = f"-bench{os.getpid()}"
 
     # warm-up outside the measured runs (what Engine.start does by default)
@@ -308,10 +314,12 @@ def main(argv: list[str] | None = None) -> int:
     idle = timer_lateness(min(5.0, args.seconds))
     # (a) + (c): one subject
     one = run_once(estimator, 1, args.seconds, tag + "a", measure_gui=True, threads=args.threads)
+    stage_text = ", ".join(f"{k} {v * 1e3:.0f}" for k, v in one.stages.items())
     rows = [("(a) latency, 1 subject: p50", f"{pct(one.latencies, 50) * 1e3:.0f} ms"),
             ("(a) latency, 1 subject: p95", f"{pct(one.latencies, 95) * 1e3:.0f} ms"),
             ("(a) latency, 1 subject: max", f"{one.latencies.max() * 1e3:.0f} ms" if one.latencies.size else "n/a"),
-            ("(a) estimates / expected", f"{one.estimates} / {one.expected} (skipped {one.skipped})")]
+            ("(a) estimates / expected", f"{one.estimates} / {one.expected} (skipped {one.skipped})"),
+            ("(a) mean ms per stage, 1 subject", stage_text)]
     # (b) capacity search
     best = 0
     cap_rows = []
@@ -337,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     for k, v in rows:
         print(f"| {k} | {v} |")
     p95 = pct(one.latencies, 95)
+    print(f"load average after: {os.getloadavg()[0]:.1f} (other processes share this machine's cores)")
     print(f"\ntargets: p95 latency <= 250 ms for one subject: {'met' if p95 <= 0.25 else 'NOT met'} "
           f"({p95 * 1e3:.0f} ms); >= 4 subjects in real time: {'met' if best >= 4 else 'NOT met'} ({best})")
     return 0
