@@ -240,3 +240,13 @@ def test_cuda_matches_cpu():
     gpu = render(x, device="cuda")
     assert gpu.device.type == "cuda"
     torch.testing.assert_close(gpu.cpu(), cpu, atol=2e-3, rtol=0)
+
+
+def test_out_buffer_is_filled_and_checked():
+    x = torch.from_numpy(np.random.default_rng(5).standard_normal((2, 2, T)).astype(np.float32))
+    buf = torch.full((2, 2, 4, 3, SIZE, SIZE), -1.0)
+    result = render(x, out=buf)
+    assert result is buf
+    torch.testing.assert_close(buf, render(x))
+    with pytest.raises(ValueError, match="out must be"):
+        render(x, out=torch.empty((2, 2, 3, 3, SIZE, SIZE)))
