@@ -23,13 +23,15 @@ RATES = {"EDA": 4.0, "BVP": 64.0}
 
 
 def small_estimator(modalities=("EDA", "BVP"), representations=("waveform",)):
+    """The real (fast-path, fp32) Tiny-BioMoE encoder, untrained, with a reduced head."""
+    from core.encoder import load_encoder
     from core.estimator import Estimator
-    from core.encoder.model import TinyBioMoE
     from core.fusion import FusionHead
 
     torch.manual_seed(0)
     head = FusionHead(modalities, representations).eval()
-    return Estimator(TinyBioMoE().eval(), head, modalities, representations, model_name="unit-small", window_s=2.0)
+    encoder = load_encoder(None, device="cpu", precision="fp32")
+    return Estimator(encoder, head, modalities, representations, model_name="unit-small", window_s=2.0)
 
 
 @pytest.fixture(scope="module")
@@ -261,3 +263,44 @@ def test_bad_chunk_is_rejected_and_counted_without_losing_the_stream(estimator):
 def test_invalid_configuration_is_refused(estimator):
     with pytest.raises(ValueError, match="must be positive"):
         Engine(BufferHub(), estimator=estimator, hop_s=0.0)
+
+
+def test_end_to_end_default_configuration_from_a_model_file(tmp_path):
+    """The full default layout (4 modalities x 4 representations, 10 s windows) loaded from
+    a PainMon model file, fed by the simulated wearable at its device rates."""
+    from core.checkpoint import ModelMetadata, save_model
+    from core.encoder import TinyBioMoE
+    from core.fusion import FusionHead
+    from core.modalities import DEFAULT_MODALITIES
+    from core.representations import DEFAULT_REPRESENTATIONS
+    from devices.simulator import SimulatedWearable
+
+    torch.manual_seed(1)
+    head = FusionHead(DEFAULT_MODALITIES, DEFAULT_REPRESENTATIONS)
+    meta = ModelMetadata(name="e2e-default", modalities=list(DEFAULT_MODALITIES),
+                         representations=list(DEFAULT_REPRESENTATIONS), window_s=10.0)
+    path = save_model(tmp_path / "m.pt", head, meta, encoder_state_dict=TinyBioMoE().state_dict())
+
+    hub = BufferHub()
+    engine = Engine(hub, model_path=path, device="cpu", realtime=False)
+    assert engine.window_s == 10.0 and engine.modalities == DEFAULT_MODALITIES
+    got = Collector()
+    engine.add_callback(got)
+    engine.start(warmup=False)
+    sim = SimulatedWearable(1, seed=2)
+    specs = {s.modality: s for s in sim.specs(markers=False)}
+    t1 = np.floor(now())
+    t0 = t1 - 11.0
+    try:
+        for ch in sim.advance(11.0):
+            if ch.values is not None:
+                hub.push(specs[ch.modality], ch.values, t0 + ch.times)
+        assert got.wait(lambda items: len(items) >= 1, 120)
+    finally:
+        engine.stop()
+    e = got.items[0]
+    assert e.subject == "sim-1" and e.model == "e2e-default" and e.valid and e.missing == ()
+    assert e.t_end == pytest.approx(np.ceil(t0 + 10.0))
+    assert set(e.quality) == set(DEFAULT_MODALITIES) and min(e.quality.values()) > 0.8
+    assert 0.0 <= e.index <= 100.0
+    assert e.latency["encode"] > 0 and e.latency["represent"] > 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 import uuid
 
 import pylsl
@@ -92,3 +93,45 @@ def test_json_has_no_nan_and_names_classes():
     assert estimate_topic("sim-1") == "painmon/sim-1/estimate"
     assert estimate_topic("bed 4", "ward") == "ward/bed 4/estimate"
     assert not any(isinstance(v, float) and math.isnan(v) for v in d.values())
+
+
+def test_mqtt_estimate_json_received_by_a_real_subscriber(mosquitto_broker):
+    import threading
+
+    import paho.mqtt.client as mqtt
+
+    from devices.mqtt import MQTTConfig, MQTTPublisher
+    from monitor.outputs import MQTTEstimatePublisher
+
+    received: list[tuple[str, dict]] = []
+    subscribed = threading.Event()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    client.on_message = lambda _c, _u, msg: received.append((msg.topic, json.loads(msg.payload)))
+    client.on_subscribe = lambda *_a: subscribed.set()
+    client.connect(mosquitto_broker.host, mosquitto_broker.port)
+    client.subscribe("ward/+/estimate")
+    client.loop_start()
+    publisher = MQTTPublisher(MQTTConfig(mosquitto_broker.host, mosquitto_broker.port, prefix="ward"))
+    publisher.start()
+    try:
+        assert subscribed.wait(10) and publisher.wait_connected(10)
+        out = MQTTEstimatePublisher(publisher, prefix="ward", origin="test-host:1 shard 1/1")
+        out(make_estimate("bed-3", 100.0, index=12.5))
+        out(make_estimate("bed-4", 101.0, index=float("nan"), valid=False))
+        out(make_estimate("bed/5", 101.0))  # no valid topic for this id: counted, not raised
+        assert publisher.flush(10)
+        deadline = time.monotonic() + 10
+        while len(received) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        publisher.stop()
+        client.loop_stop()
+        client.disconnect()
+    by_topic = dict(received)
+    assert set(by_topic) == {"ward/bed-3/estimate", "ward/bed-4/estimate"}
+    a, b = by_topic["ward/bed-3/estimate"], by_topic["ward/bed-4/estimate"]
+    assert a["subject"] == "bed-3" and a["index"] == 12.5 and a["t_end"] == 100.0
+    assert a["origin"] == "test-host:1 shard 1/1" and a["probs"]["low"] == pytest.approx(0.56)
+    assert b["index"] is None and b["valid"] is False
+    assert out.sent == 2 and out.failed == 1
+

@@ -28,7 +28,7 @@ def small_model(tmp_path_factory) -> Path:
     """A real PainMon model file: 2 modalities x 1 representation, 2 s windows, the full
     Tiny-BioMoE encoder (freshly initialised weights)."""
     from core.checkpoint import ModelMetadata, save_model
-    from core.encoder.model import TinyBioMoE
+    from core.encoder import TinyBioMoE
     from core.fusion import FusionHead
 
     torch.manual_seed(0)
