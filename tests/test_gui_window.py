@@ -224,3 +224,29 @@ def test_closing_stops_source_and_recorder_and_loses_nothing(qtbot, window, tmp_
     for modality, total in totals.items():
         assert recorded[modality] == total, modality  # every sample the hub received
     assert recorded["PainIndex"] == 5
+
+
+def test_settings_dialog_validates_then_applies_and_persists(qtbot, window):
+    from monitor.gui.settings_dialog import SettingsDialog
+
+    push_signals(window.session)
+    qtbot.waitUntil(lambda: "sim-1" in window.panels and len(window.panels["sim-1"].rows) == 4, timeout=3000)
+    dialog = SettingsDialog(window.settings, window)
+    qtbot.addWidget(dialog)
+    dialog.window_box.setValue(8.0)
+    dialog.hop_box.setValue(9.0)  # longer than the window
+    dialog.accept()
+    assert "hop" in dialog.error_label.text() and dialog.result() != dialog.DialogCode.Accepted
+    dialog.hop_box.setValue(0.5)
+    dialog.theme_box.setCurrentText("dark")
+    dialog.span_box.setCurrentIndex(dialog.span_box.findData(120.0))
+    dialog.device_box.setCurrentText("cpu")
+    dialog.accept()
+    assert dialog.result() == dialog.DialogCode.Accepted
+    window.apply_settings(dialog.result_settings())
+    saved = load_settings()
+    assert (saved.window_s, saved.hop_s, saved.theme, saved.plot_span_s, saved.device) == (8.0, 0.5, "dark", 120.0, "cpu")
+    row = window.panels["sim-1"].rows["EDA"]
+    assert row.plot.viewRange()[0][0] == pytest.approx(-120.0)
+    assert row.plot.backgroundBrush().color().name() == "#151515"  # dark theme applied in place
+    assert window.session.engine_state == "off"  # no engine was running: none is started

@@ -104,6 +104,7 @@ class SignalRow(QtWidgets.QWidget):
         # no grid: grid lines belong to the axes, which would then be repainted (with
         # their text) on every curve update, ~4x the cost of a frame
         self.plot.setLabel("left", units=None, text=self.units)
+        self.plot.getAxis("left").enableAutoSIPrefix(False)  # "a.u. (x0.001)" confuses readers
         self.plot.getPlotItem().setClipToView(True)
         self.plot.getPlotItem().setDownsampling(auto=True, mode="peak")
         self.plot.disableAutoRange()

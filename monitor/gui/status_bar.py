@@ -21,7 +21,7 @@ def format_stream(h: StreamHealth) -> str:
     if not h.connected:
         return f"{name} {h.status or 'lost'}"
     if h.spec.nominal_rate <= 0:  # marker streams: a rate means nothing, the count does
-        return f"{name} {h.samples} events"
+        return f"{name} {h.samples} event{'' if h.samples == 1 else 's'}"
     return f"{name} {h.effective_rate:.1f}/{h.spec.nominal_rate:g} Hz"
 
 
