@@ -11,7 +11,7 @@ class RepresentationConfig:
 
     Defaults suit a 10 s window at 100 Hz (1000 samples): ``nfft = 256`` gives 0.39 Hz
     frequency bins (129 rows: breathing and EDA still get a few rows of their own) and
-    ``noverlap = 240`` a 16-sample (0.16 s) hop, i.e. 48 frames across the window, so
+    ``noverlap = 240`` a 16-sample (0.16 s) hop, i.e. 47 frames across the window, so
     the 224-pixel-wide image is not a handful of blocks. A model must be trained and run
     with the same settings; checkpoints should record them.
     """
