@@ -35,16 +35,18 @@ CHUNK_S = 0.064
 
 @dataclass
 class PushLog:
-    """When each stream's samples were pushed: (last timestamp of chunk, push time)."""
+    """When each chunk of one stream was pushed: its first and last timestamps, push time."""
 
+    first_ts: list[float] = field(default_factory=list)
     last_ts: list[float] = field(default_factory=list)
     pushed_at: list[float] = field(default_factory=list)
 
     def push_time_of(self, t: float) -> float:
         """Push time of the chunk holding the newest sample with timestamp <= t."""
-        i = int(np.searchsorted(self.last_ts, t - 1e-9, side="left"))  # first chunk whose last ts >= t
-        # the sample <= t may be in chunk i (if its first ts <= t) or end chunk i-1
-        if i >= len(self.last_ts):
+        i = int(np.searchsorted(self.last_ts, t + 1e-9, side="left"))  # first chunk ending at/after t
+        if i < len(self.last_ts) and self.first_ts[i] > t + 1e-9:
+            i -= 1  # that chunk starts after t: the sample is the previous chunk's last
+        if not 0 <= i < len(self.last_ts):
             return float("nan")
         return self.pushed_at[i]
 
@@ -98,6 +100,7 @@ class LSLSimulatorDriver:
             ts = self.t0 + ch.times
             out.push_chunk(ch.values.reshape(-1, 1).astype(np.float32).tolist(), ts.tolist())
             log = self.logs[key]
+            log.first_ts.append(float(ts[0]))
             log.last_ts.append(float(ts[-1]))
             log.pushed_at.append(pylsl.local_clock())
 
