@@ -47,6 +47,38 @@ STARTUP_POLL_S = 0.1
 STARTUP_S = 2.0
 
 
+class PresenceProbe:
+    """Asks the network which of some stream uids still answer, within a hard deadline.
+
+    At most one query runs at a time; while an earlier one is still stuck in liblsl, a new
+    query returns None at once ("don't know") rather than piling up threads.
+    """
+
+    def __init__(self) -> None:
+        self._busy = threading.Lock()
+
+    def query(self, uids: list[str], timeout: float) -> set[str] | None:
+        if not self._busy.acquire(blocking=False):
+            return None
+        result: list[set[str]] = []
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                pred = " or ".join(f"uid='{u}'" for u in uids)
+                found = pylsl.resolve_bypred(pred, minimum=len(uids), timeout=timeout)
+                result.append({i.uid() for i in found})
+            except Exception:
+                log.exception("LSL presence query failed")
+            finally:
+                done.set()
+                self._busy.release()
+
+        threading.Thread(target=run, name="painmon-lsl-presence", daemon=True).start()
+        done.wait(timeout + 0.25)
+        return result[0] if result else set()
+
+
 class LSLSource(Source):
     """Source of all LSL streams matching the filters (name / type / source_id / predicate).
 
@@ -86,6 +118,7 @@ class LSLSource(Source):
         self._thread: threading.Thread | None = None
         self._workers: dict[str, threading.Thread] = {}
         self._opening: set[str] = set()
+        self._probe = PresenceProbe()
         self._hub: BufferHub | None = None
         self.error: BaseException | None = None
 
@@ -182,16 +215,21 @@ class LSLSource(Source):
     def _check_silent(self, now: float) -> None:
         """Ask the network whether silent streams' outlets still exist; report absent ones lost.
 
-        One resolve for all silent streams, so many vanishing at once (a whole device)
-        still costs only ``PRESENCE_TIMEOUT_S``.
+        One query for all silent streams, so many vanishing at once (a whole device) still
+        costs only ``PRESENCE_TIMEOUT_S``. liblsl's resolve can overrun its timeout by
+        seconds (seen with a frozen outlet), so the query runs in a helper thread with a
+        hard deadline: no answer in time counts as absent.
         """
         with self._lock:
             silent = [f for f in self._followed.values()
                       if f.active and f.connected and f.silent_for(now) > f.silence_limit()]
         if not silent:
             return
-        pred = " or ".join(f"uid='{f.uid}'" for f in silent)
-        present = {i.uid() for i in pylsl.resolve_bypred(pred, minimum=len(silent), timeout=PRESENCE_TIMEOUT_S)}
+        present = self._probe.query([f.uid for f in silent], PRESENCE_TIMEOUT_S)
+        if present is None:  # an earlier query is still stuck (it already reported its streams)
+            return
+        log.debug("presence check of %d silent stream(s): %d answered in %.2f s",
+                  len(silent), len(present), clock.now() - now)
         now = clock.now()
         with self._lock:
             for f in silent:

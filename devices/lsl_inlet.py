@@ -143,7 +143,7 @@ class FollowedStream:
     def pull(self, hub: BufferHub, lock, timeout: float = 0.1) -> int:
         """Wait up to ``timeout`` for data, then move what is waiting into ``hub``.
 
-        The wait happens outside ``lock``; storing and bookkeeping inside it. Raises
+        The wait and the push into the hub happen outside ``lock``; bookkeeping inside it. Raises
         :class:`StreamLost` when liblsl reports the outlet gone.
         """
         assert self.inlet is not None
@@ -153,14 +153,27 @@ class FollowedStream:
                                                  as_numpy=True)
         except pylsl.util.LostError as exc:
             raise StreamLost(str(exc)) from exc
-        n = 0 if stamps is None else len(stamps)
+        if stamps is None or len(stamps) == 0:
+            with lock:
+                self._update_rate(clock.now(), 0)
+            return 0
         now = clock.now()
         with lock:
-            delivered = self._deliver(hub, data, np.asarray(stamps, dtype=np.float64), now) if n else 0
-            self._update_rate(now, delivered)
-        return delivered
+            data, stamps = self._screen(data, np.asarray(stamps, dtype=np.float64))
+        if stamps.size:
+            # outside the lock: hub listeners may be slow or may ask this source for health
+            if self.is_markers:
+                labels = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in data[:, 0]]
+                hub.push_markers(self.spec.subject, labels, stamps, source=self.spec.name)
+            else:
+                hub.push(self.spec, data, stamps)
+        with lock:
+            self._count(stamps, now)
+            self._update_rate(now, int(stamps.size))
+        return int(stamps.size)
 
-    def _deliver(self, hub: BufferHub, data: np.ndarray, stamps: np.ndarray, now: float) -> int:
+    def _screen(self, data: np.ndarray, stamps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Drop (and count) samples not after every earlier one; count a gap before the chunk."""
         h = self.health
         last = h.last_timestamp
         finite = np.isfinite(stamps)
@@ -175,23 +188,22 @@ class FollowedStream:
             log.warning("LSL stream %s: rejected %d samples with out-of-order or invalid timestamps",
                         self.spec.name, bad)
             data, stamps = data[keep], stamps[keep]
-        if stamps.size == 0:
-            return 0
-        if not np.isnan(last) and stamps[0] - last > self.gap_threshold:
+        if stamps.size and not np.isnan(last) and stamps[0] - last > self.gap_threshold:
             h.gaps += 1
             log.info("LSL stream %s: gap of %.2f s", self.spec.name, stamps[0] - last)
-        if self.is_markers:
-            labels = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in data[:, 0]]
-            hub.push_markers(self.spec.subject, labels, stamps, source=self.spec.name)
-        else:
-            hub.push(self.spec, data, stamps)
+        if stamps.size:
+            h.last_timestamp = float(stamps[-1])
+        return data, stamps
+
+    def _count(self, stamps: np.ndarray, now: float) -> None:
+        if not stamps.size:
+            return
+        h = self.health
         h.samples += int(stamps.size)
-        h.last_timestamp = float(stamps[-1])
         h.last_received = now
         self._last_data_at = now
         if h.status != "connected" and h.connected:
             h.status = "connected"
-        return int(stamps.size)
 
     def _update_rate(self, now: float, n: int) -> None:
         if n:
@@ -201,10 +213,12 @@ class FollowedStream:
         if self._arrivals:
             span = max(now - self._arrivals[0][0], 1.0)
             self.health.effective_rate = sum(c for _, c in self._arrivals) / span
+        else:
+            self.health.effective_rate = 0.0
 
     def snapshot(self, now: float) -> StreamHealth:
         """A copy of the health with a status text that says how long a loss has lasted."""
         h = replace(self.health, reject_reasons=self.health.reject_reasons.copy())
-        if not h.connected and not np.isnan(self._lost_at):
+        if h.status == "lost" and not np.isnan(self._lost_at):
             h.status = f"lost {now - self._lost_at:.1f} s ago"
         return h
