@@ -111,6 +111,38 @@ def test_serve_lsl_in_lsl_out_and_clean_sigterm(small_model):
     assert re.search(r"health: 1 subjects, streams \d+/\d+ connected, \d+ estimates", out.text), out.text
 
 
+def test_shards_partition_subjects_stably():
+    ids = [f"bed-{i}" for i in range(200)] + ["sim-1", "Ünïcode-7"]
+    shards = [Shard(k, 3) for k in (1, 2, 3)]
+    for s in ids:
+        assert sum(sh.owns(s) for sh in shards) == 1  # disjoint and covering
+    sizes = [sum(sh.owns(s) for s in ids) for sh in shards]
+    assert min(sizes) > 40  # a fair spread, not all on one machine
+    # stable across processes and versions: CRC-32, not Python's salted hash()
+    assert shard_of("sim-1", 2) == 2 and shard_of("sim-4", 2) == 1
+    assert Shard.parse(" 2 / 3 ") == Shard(2, 3) and str(Shard(2, 3)) == "2/3"
+    for bad in ("0/3", "4/3", "1/0", "a/b", ""):
+        with pytest.raises(ValueError):
+            Shard.parse(bad)
+
+
+def test_lsl_stream_selection_by_shard_type_and_name():
+    from devices.lsl_discovery import DiscoveredStream
+    from monitor.commands.serve import lsl_predicate
+
+    def stream(subject, typ, name):
+        return DiscoveredStream(name, typ, "", (), 4.0, "float32", "host", subject, typ if typ != "GSR" else "EDA")
+
+    mine = lsl_predicate(Shard(2, 2), ["GSR", "BVP"], r"^sim-")
+    assert mine(stream("sim-1", "BVP", "sim-1 BVP"))
+    assert mine(stream("sim-1", "GSR", "sim-1 GSR"))  # by LSL type
+    assert not mine(stream("sim-1", "RESP", "sim-1 RESP"))  # type not asked for
+    assert not mine(stream("sim-4", "BVP", "sim-4 BVP"))  # the other shard's subject
+    assert not mine(stream("sim-1", "BVP", "lab sim-1 BVP"))  # name does not match
+    everything = lsl_predicate(Shard(1, 1), None, None)
+    assert everything(stream("x", "EDA", "anything"))
+
+
 @pytest.fixture
 def keep_signal_handlers():
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
