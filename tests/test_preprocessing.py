@@ -271,3 +271,15 @@ def test_chain_is_configuration():
     out = StreamPreprocessor("BVP", fs, chain=custom).process(5.0 + np.sin(2 * np.pi * 20.0 * t), t)
     assert np.ptp(out.values[1000:, 0]) > 1.8  # 20 Hz kept: no low-pass left
     assert abs(float(out.values[1000:, 0].mean())) < 0.1  # offset removed by the high-pass
+
+
+def test_warnings_are_rate_limited_but_counted(caplog):
+    fs = 10.0
+    pre = StreamPreprocessor("RESP", fs)
+    t = T0 + np.arange(5) / fs  # 0.4 s: a repeat is stale data, not a clock reset
+    pre.process(np.zeros(5), t)
+    with caplog.at_level("WARNING", logger="core.preprocessing.stream"):
+        for _ in range(5):  # the same stale chunk again and again
+            pre.process(np.zeros(5), t)
+    assert pre.stats.rejected_timestamps == 25 and pre.stats.clock_resets == 0
+    assert len([r for r in caplog.records if r.levelname == "WARNING"]) == 1

@@ -250,3 +250,14 @@ def test_out_buffer_is_filled_and_checked():
     torch.testing.assert_close(buf, render(x))
     with pytest.raises(ValueError, match="out must be"):
         render(x, out=torch.empty((2, 2, 3, 3, SIZE, SIZE)))
+
+
+def test_render_after_inference_mode_use():
+    """The engine renders under torch.inference_mode(); cached tables built there must
+    not break later renders in normal mode (training in the same process)."""
+    x = torch.from_numpy(np.random.default_rng(6).standard_normal((1, 2, 777)).astype(np.float32))
+    with torch.inference_mode():
+        first = render(x)
+    again = render(x.clone().requires_grad_())
+    assert not again.is_inference() and not again.requires_grad
+    torch.testing.assert_close(again, first)

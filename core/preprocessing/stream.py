@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,6 +52,10 @@ between them; grid points there are flagged as interpolated."""
 
 ANTIALIAS_FRACTION = 0.4
 """Anti-alias cutoff as a fraction of the working rate (40 Hz at 100 Hz)."""
+
+WARN_INTERVAL_S = 10.0
+"""A misbehaving stream logs a warning at most this often (the rest go to DEBUG); the
+counters in :class:`PreprocessStats` keep the full tally."""
 
 
 @dataclass
@@ -145,6 +150,7 @@ class StreamPreprocessor:
         self._aa_unit = sps.sosfilt_zi(self._aa_sos) if self._aa_sos is not None else None
         self._chain_unit = sps.sosfilt_zi(self._chain_sos) if self._chain_sos is not None else None
         self.stats = PreprocessStats()
+        self._last_warning = -math.inf
         self.reset()
 
     # ------------------------------------------------------------------ state
@@ -233,15 +239,25 @@ class StreamPreprocessor:
                 last = t
             elif t < last - self.max_gap:
                 keep[i] = reset[i] = True
-                last = t
                 self.stats.clock_resets += 1
-                log.warning("%s: timestamps jumped back by %.3f s: new segment", self.modality, self._last_t - t)
+                self._warn("%s: timestamps jumped back by %.3f s: new segment", self.modality, last - t)
+                last = t
         rejected = int(n - keep.sum())
         if rejected:
             self.stats.rejected_timestamps += rejected
-            log.warning("%s: rejected %d samples with non-finite or non-increasing timestamps", self.modality, rejected)
+            self._warn("%s: rejected %d samples with non-finite or non-increasing timestamps", self.modality, rejected)
         self._last_t = last
         return keep, reset
+
+    def _warn(self, msg: str, *args: object) -> None:
+        """Warn, but at most every :data:`WARN_INTERVAL_S` (a broken device sends junk at
+        its full rate, and the log must stay readable)."""
+        t = time.monotonic()
+        if t - self._last_warning >= WARN_INTERVAL_S:
+            self._last_warning = t
+            log.warning(msg, *args)
+        else:
+            log.debug(msg, *args)
 
     def _fill_bad(self, data: np.ndarray, bad: np.ndarray) -> np.ndarray:
         """Replace bad values of partly bad rows by the channel's last good value."""
