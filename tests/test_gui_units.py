@@ -134,3 +134,18 @@ def test_break_gaps_inserts_nan_only_at_gaps():
     assert np.isfinite(np.delete(y, 10)).all()
     x2, _ = break_gaps(np.arange(10) * 0.1, np.ones((10, 1)))
     assert x2.size == 10
+
+
+def test_estimate_log_handles_out_of_order_and_trims_in_batches():
+    log = EstimateLog(max_per_subject=100)
+    for k in range(50):
+        log.add(_est("s", 1000.0 + k, 10.0))
+    for k in range(30):  # a replay restarted: time went back
+        log.add(_est("s", 900.0 + k, 20.0))
+    np.testing.assert_array_equal(log.trend("s", since=1045.0).t, [1045.0, 1046.0, 1047.0, 1048.0, 1049.0])
+    assert len(log.trend("s", since=920.0).t) == 50 + 10
+    for k in range(200):
+        log.add(_est("s", 2000.0 + k, 30.0))
+    assert 100 <= len(log.estimates("s")) <= 110
+    assert log.latest("s").t_end == 2199.0
+    assert log.trend("s", since=2190.0).t.size == 10

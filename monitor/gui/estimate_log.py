@@ -7,11 +7,11 @@ days does not grow without limit; the recording, not this log, is the complete r
 
 from __future__ import annotations
 
+import bisect
 import csv
 import math
 import os
-from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -31,38 +31,66 @@ class TrendArrays:
     valid: np.ndarray
 
 
+@dataclass
+class _SubjectLog:
+    """One subject's estimates plus their end times, kept sorted for bisection."""
+
+    items: list[Estimate] = field(default_factory=list)
+    t: list[float] = field(default_factory=list)
+    ordered: bool = True
+    """False once an estimate arrived out of time order (a replay that restarted)."""
+
+
 class EstimateLog:
-    """Estimates in arrival order per subject, with a change counter for cheap redraws."""
+    """Estimates in arrival order per subject, with a change counter for cheap redraws.
+
+    The trend asks for "the last N minutes" twice a second; with a day of estimates a scan
+    would cost tens of milliseconds on the GUI thread, so the end times are kept in a list
+    and the start of the range is found by bisection.
+    """
 
     def __init__(self, max_per_subject: int = MAX_PER_SUBJECT):
-        self._by_subject: dict[str, deque[Estimate]] = {}
+        self._by_subject: dict[str, _SubjectLog] = {}
         self._max = max_per_subject
         self.version = 0
         """Incremented on every change; plots redraw only when it moved."""
 
     def add(self, est: Estimate) -> None:
-        self._by_subject.setdefault(est.subject, deque(maxlen=self._max)).append(est)
+        log = self._by_subject.setdefault(est.subject, _SubjectLog())
+        if log.t and est.t_end < log.t[-1]:
+            log.ordered = False
+        log.items.append(est)
+        log.t.append(est.t_end)
+        if len(log.items) > self._max + self._max // 10:  # trim in batches, not per estimate
+            drop = len(log.items) - self._max
+            del log.items[:drop], log.t[:drop]
+            log.ordered = all(a <= b for a, b in zip(log.t, log.t[1:]))
         self.version += 1
 
     def subjects(self) -> list[str]:
         return sorted(self._by_subject)
 
     def latest(self, subject: str) -> Estimate | None:
-        items = self._by_subject.get(subject)
-        return items[-1] if items else None
+        log = self._by_subject.get(subject)
+        return log.items[-1] if log and log.items else None
 
     def estimates(self, subject: str | None = None) -> list[Estimate]:
         if subject is not None:
-            return list(self._by_subject.get(subject, ()))
-        out = [e for items in self._by_subject.values() for e in items]
+            log = self._by_subject.get(subject)
+            return list(log.items) if log else []
+        out = [e for log in self._by_subject.values() for e in log.items]
         return sorted(out, key=lambda e: (e.t_end, e.subject))
 
     def __len__(self) -> int:
-        return sum(len(v) for v in self._by_subject.values())
+        return sum(len(v.items) for v in self._by_subject.values())
 
     def trend(self, subject: str, since: float = -math.inf) -> TrendArrays:
         """Arrays of the estimates with ``t_end >= since``."""
-        items = [e for e in self._by_subject.get(subject, ()) if e.t_end >= since]
+        log = self._by_subject.get(subject) or _SubjectLog()
+        if log.ordered:
+            items = log.items[bisect.bisect_left(log.t, since):]
+        else:
+            items = [e for e in log.items if e.t_end >= since]
         return TrendArrays(
             t=np.array([e.t_end for e in items], dtype=np.float64),
             index=np.array([e.index for e in items], dtype=np.float64),

@@ -46,8 +46,8 @@ class SubjectPanel(QtWidgets.QWidget):
         self.subject = subject
         self.plot_span_s = plot_span_s
         self.rows: dict[str, SignalRow] = {}
-        self._trend_version = -1
-        self._markers_seen = -1
+        self._trend_key: tuple | None = None
+        self._trend_ref = float("nan")
 
         self.signals_box = QtWidgets.QVBoxLayout()
         self.signals_box.setSpacing(2)
@@ -117,7 +117,7 @@ class SubjectPanel(QtWidgets.QWidget):
 
     def set_trend_span(self, span_min: float) -> None:
         self.trend.set_span(span_min)
-        self._trend_version = -1
+        self._trend_key = None
 
     # --- updates ---------------------------------------------------------------------
     def refresh_signals(self, hub: BufferHub, t_ref: float) -> int:
@@ -165,8 +165,15 @@ class SubjectPanel(QtWidgets.QWidget):
         self.refresh_trend(hub, log, t_ref)
 
     def refresh_trend(self, hub: BufferHub, log: EstimateLog, t_ref: float) -> None:
+        """Redraw the trend when an estimate or marker arrived, or once the time moved by a
+        second (an hour of trend costs ~20 ms to draw; a sub-second shift is invisible)."""
         since = t_ref - 60.0 * self.trend.span_min
-        self.trend.update_trend(log.trend(self.subject, since), hub.markers(self.subject, since), t_ref)
+        markers = hub.markers(self.subject, since)
+        key = (log.version, len(markers), markers[-1] if markers else None)
+        if key == self._trend_key and abs(t_ref - self._trend_ref) < 1.0:
+            return
+        self._trend_key, self._trend_ref = key, t_ref
+        self.trend.update_trend(log.trend(self.subject, since), markers, t_ref)
 
     def show_estimate(self, est: Estimate) -> None:
         self.estimate_view.show_estimate(est)
