@@ -15,7 +15,7 @@ import pylsl
 
 from core.buffers import BufferHub
 from core.streams import MARKERS
-from devices.lsl import LSLSource
+from devices.lsl import LSLSource, discover
 from devices.simulator import LSLSimulator, PainSchedule, SimulatedWearable, SubjectProfile, simulate, subject_seed
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,6 +55,9 @@ def test_lsl_simulator_streams_follow_conventions_and_values():
             assert _wait(lambda: len(bvp) >= 64 and len(hub.markers(f"{prefix}-1")) >= 2, 5.0)
         finally:
             src.stop()
+        found = discover(timeout=0.5, predicate=f"starts-with(source_id, 'painmon:{prefix}-')")
+        assert {s.uid for s in found} == sim.uids() and len(sim.uids()) == 10
+    assert {h.spec.name for h in src.health()} == set(sim.stream_names())
     specs = {(s.subject, s.modality): s for s in src.streams()}
     assert set(specs) == {(f"{prefix}-{i}", m) for i in (1, 2) for m in ("EDA", "BVP", "RESP", "SpO2", MARKERS)}
     eda = specs[(f"{prefix}-1", "EDA")]

@@ -46,6 +46,12 @@ class LSLSimulator:
     def stream_names(self) -> list[str]:
         return [spec.name for spec in self.wearable.specs()]
 
+    def uids(self) -> set[str]:
+        """uids of this simulator's outlets (after :meth:`start`): lets a consumer follow
+        exactly these, not a same-named simulation elsewhere on the network
+        (``LSLSource(predicate=lambda s: s.uid in sim.uids())``)."""
+        return {outlet.get_info().uid() for outlet in self._outlets.values()}
+
     def start(self) -> None:
         """Create the outlets and start pushing (returns at once)."""
         if self.running:
