@@ -99,14 +99,15 @@ class _FastSpectral(nn.Module):
 
     def __init__(self, sg: SpectralGating) -> None:
         super().__init__()
-        w = torch.view_as_complex(sg.complex_weight.detach().float().contiguous())  # (H, Wr, C)
-        self.register_buffer("weight", w.permute(2, 0, 1).contiguous(), persistent=False)
+        w = sg.complex_weight.detach().float()  # (H, Wr, C, 2) real pairs
+        # kept as real pairs: Module.to(dtype) would drop the imaginary part of a complex buffer
+        self.register_buffer("weight", w.permute(2, 0, 1, 3).contiguous(), persistent=False)
         self.grid = sg.grid
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         b, h, w, c = u.shape
         planes = u.permute(0, 3, 1, 2).contiguous()
-        spec = torch.fft.rfft2(planes, norm="ortho") * self.weight
+        spec = torch.fft.rfft2(planes, norm="ortho") * torch.view_as_complex(self.weight)
         out = torch.fft.irfft2(spec, s=(h, w), norm="ortho")
         return out.permute(0, 2, 3, 1)
 
@@ -461,8 +462,13 @@ class FastTinyBioMoE(nn.Module):
             return self._embed(x)
 
     def _apply(self, fn, recurse: bool = True):
-        # a device/dtype move invalidates a compiled graph specialised to the old tensors
-        self._compiled_forward = None
+        probe = fn(torch.zeros(1))
+        if probe.dtype != torch.float32:
+            raise TypeError(
+                f"FastTinyBioMoE computes in its build precision ({self.precision}); changing its dtype to "
+                f"{probe.dtype} is not supported - use load_encoder(..., precision=...) instead"
+            )
+        self._compiled_forward = None  # a compiled graph is specialised to the old tensors
         return super()._apply(fn, recurse)
 
 
