@@ -24,9 +24,11 @@ class RepresentationConfig:
     """Waveform line thickness in pixels."""
     margin: float = 2.0
     """Pixels kept free above the maximum and below the minimum of the waveform."""
-    db_range: float = 120.0
-    """PSD values more than this many dB below the image's maximum are floored, so
-    exact zeros (-inf dB) and float noise cannot squash the rest of the image."""
+    db_range: float = 160.0
+    """PSD values more than this many dB below the image's maximum are floored, so exact
+    zeros (-inf dB, e.g. a zero-padded or constant signal) cannot squash the rest of the
+    image. 160 dB lies below float32 rounding noise (~140 dB), so real signals, even an
+    SpO2 trace sitting at 97 %, keep mlab's full range."""
 
     def __post_init__(self) -> None:
         if self.nfft < 2:
