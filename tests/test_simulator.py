@@ -295,3 +295,15 @@ def test_simulator_source_feeds_hub_on_shared_clock():
     assert labels[:3] == ["pain:no", "pain:high", "pain:no"]
     health = {h.spec.modality: h for h in src.health()}
     assert health["BVP"].samples == data.shape[0] and not health["BVP"].connected
+
+
+def test_simulate_command_writes_a_dataset(tmp_path, capsys):
+    from monitor.cli import main
+
+    out = tmp_path / "ds"
+    assert main(["simulate", "--write-dataset", str(out), "--subjects", "2", "--duration", "40",
+                 "--seed", "5", "--schedule", "no:10,high:10", "--segment", "5"]) == 0
+    assert "wrote 2 subject(s)" in capsys.readouterr().out
+    header = (out / "Eda" / "sim-2.csv").read_text().splitlines()[0]
+    assert header == ",".join(["baseline"] * 2 + ["high"] * 2 + ["baseline"] * 2 + ["high"] * 2)
+    assert json.loads((out / "dataset.json").read_text())["subjects"][1]["seed"] == 5002

@@ -125,6 +125,10 @@ def _stream(args: argparse.Namespace, wearable, publisher) -> int:
     print(f"simulating {', '.join(wearable.subjects)} on {where} (seed {args.seed}); Ctrl-C to stop", flush=True)
     for spec in wearable.specs():
         print(f"  {spec.name:<20} {spec.modality:<8} {spec.nominal_rate:g} Hz", flush=True)
+    mqtt = getattr(publisher, "publisher", None)
+    if mqtt is not None and not mqtt.wait_connected(3.0):
+        print(f"broker {args.mqtt} not reachable yet ({mqtt.stats().last_error or 'no answer'}); "
+              "retrying, data are queued meanwhile", flush=True)
     last = {s: None for s in wearable.subjects}
     try:
         while not stop.wait(0.2):
