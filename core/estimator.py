@@ -85,6 +85,7 @@ class Estimator:
         render: RenderFn | None = None,
         encoder_batch: int = DEFAULT_ENCODER_BATCH,
         min_modalities: int = 1,
+        render_config: object | None = None,
     ):
         if not modalities:
             raise EstimatorError("the model names no modalities")
@@ -104,6 +105,8 @@ class Estimator:
 
             render = default_render
         self._render = render
+        self.render_config = render_config
+        """:class:`core.representations.RepresentationConfig` the model was trained with (None: defaults)."""
         self.encoder_batch = max(1, int(encoder_batch))
         self.min_modalities = max(1, int(min_modalities))
 
@@ -127,11 +130,13 @@ class Estimator:
             with torch.inference_mode():
                 signals = self._stack_signals(windows, pairs)  # (K, T)
                 t1 = time.perf_counter()
+                extra = {"config": self.render_config} if self.render_config is not None else {}
                 images = self._render(
                     torch.from_numpy(signals)[:, None, :],
                     self.representations,
                     fs=self.working_rate,
                     device=self.device,
+                    **extra,
                 )  # (K, 1, R, 3, 224, 224)
                 images = images.reshape(len(pairs) * n_rep, *images.shape[-3:])
                 t2 = time.perf_counter()

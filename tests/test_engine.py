@@ -14,6 +14,7 @@ import torch
 from core.buffers import BufferHub
 from core.clock import now
 from core.estimate import Estimate
+from core.estimator import ModalityWindow, SubjectWindow
 from core.streams import StreamSpec
 from monitor.engine import Engine
 
@@ -304,3 +305,41 @@ def test_end_to_end_default_configuration_from_a_model_file(tmp_path):
     assert set(e.quality) == set(DEFAULT_MODALITIES) and min(e.quality.values()) > 0.8
     assert 0.0 <= e.index <= 100.0
     assert e.latency["encode"] > 0 and e.latency["represent"] > 0
+
+
+def test_model_file_settings_reach_the_estimator(tmp_path, caplog):
+    """The representation settings recorded in a model are used; a preprocessing chain
+    that differs from the running one is warned about; unknown settings are refused."""
+    import dataclasses
+
+    from core.checkpoint import ModelLoadError, ModelMetadata, save_model
+    from core.encoder import TinyBioMoE
+    from core.fusion import FusionHead
+    from core.preprocessing import chain_for
+    from core.representations import RepresentationConfig
+    from monitor.engine.model import check_chains, load_estimator, representation_config
+
+    def model(name, preprocessing):
+        head = FusionHead(("EDA", "BVP"), ("spectrogram_psd",))
+        meta = ModelMetadata(name=name, modalities=["EDA", "BVP"], representations=["spectrogram_psd"],
+                             window_s=4.0, preprocessing=preprocessing)
+        return save_model(tmp_path / f"{name}.pt", head, meta, encoder_state_dict=TinyBioMoE().state_dict())
+
+    chains = {m: dataclasses.asdict(chain_for(m)) for m in ("EDA", "BVP")}
+    rep = dataclasses.asdict(RepresentationConfig(nfft=128, noverlap=120))
+    with caplog.at_level("WARNING"):
+        est = load_estimator(model("same", {"chains": chains, "representation_config": rep}), device="cpu").estimator
+    assert est.render_config == RepresentationConfig(nfft=128, noverlap=120)
+    assert est.window_s == 4.0 and "other preprocessing" not in caplog.text
+    changed = dict(chains, BVP=dict(chains["BVP"], flat_max_s=123.0))
+    with caplog.at_level("WARNING"):
+        assert check_chains({"chains": changed}, ["EDA", "BVP"], tmp_path) == ["BVP"]
+    assert "other preprocessing for BVP" in caplog.text
+    with pytest.raises(ModelLoadError, match="unusable representation settings"):
+        representation_config({"representation_config": {"nfft": 64, "hop_mode": "x"}}, tmp_path)
+    # and the settings are really used: the estimate differs from default-settings images
+    w = [SubjectWindow("a", 4.0, {m: ModalityWindow(np.sin(np.arange(400) / (3.0 + i)).astype(np.float32))
+                                  for i, m in enumerate(("EDA", "BVP"))})]
+    custom = est.estimate(w)[0].probs
+    est.render_config = None
+    assert not np.allclose(custom, est.estimate(w)[0].probs, atol=1e-6)

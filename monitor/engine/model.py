@@ -59,6 +59,8 @@ def load_estimator(
             f"model {path} carries no encoder weights; pass --encoder PATH (e.g. Tiny-BioMoE.pth)"
         )
     encoder = load_encoder(enc_src, device=str(dev), precision=precision)
+    render_config = representation_config(meta.preprocessing, path)
+    check_chains(meta.preprocessing, meta.modalities, path)
     est = Estimator(
         encoder,
         loaded.head,
@@ -68,6 +70,47 @@ def load_estimator(
         model_name=meta.name,
         working_rate=meta.working_rate,
         window_s=meta.window_s,
+        render_config=render_config,
     )
     log.info("model %s (%s x %s) on %s", meta.name, meta.modalities, meta.representations, dev)
     return LoadedEstimator(est, float(meta.window_s), float(meta.working_rate), meta.name, path)
+
+
+def representation_config(preprocessing: dict, path: Path):
+    """The image settings the model was trained with (None when it does not say: defaults).
+
+    Images rendered with other settings look different to the encoder, so a model must
+    run with its own; a setting this version does not know is an error, not a guess."""
+    from core.checkpoint import ModelLoadError
+    from core.representations import RepresentationConfig
+
+    d = (preprocessing or {}).get("representation_config")
+    if not d:
+        return None
+    try:
+        return RepresentationConfig(**d)
+    except (TypeError, ValueError) as exc:
+        raise ModelLoadError(f"{path}: unusable representation settings {d}: {exc}") from exc
+
+
+def check_chains(preprocessing: dict, modalities, path: Path) -> list[str]:
+    """Warn about modalities whose preprocessing chain differs from the one the model was
+    trained with (the model still runs: the chains are part of the code, not the model)."""
+    import dataclasses
+    import json
+
+    from core.preprocessing import chain_for
+
+    recorded = (preprocessing or {}).get("chains") or {}
+    differ = []
+    for m in modalities:
+        if m not in recorded:
+            continue
+        now = json.loads(json.dumps(dataclasses.asdict(chain_for(m)), default=list))
+        was = json.loads(json.dumps(recorded[m], default=list))
+        if now != was:
+            differ.append(m)
+    if differ:
+        log.warning("model %s was trained with other preprocessing for %s than this version applies; "
+                    "its estimates may be off", path, ", ".join(differ))
+    return differ
