@@ -98,6 +98,7 @@ def test_source_follows_streams_that_appear_later(tag):
         assert [(m.label, round(m.timestamp - t0, 3)) for m in hub.markers("bob")] == [("pain:high", 0.5), ("pain:no", 1.5)]
         assert _wait(lambda: f"dev-{tag}-gaze" in src.ignored)  # its worker may still be connecting
         assert hub.spec("bob", "EMG") is None and all(h.spec.name != f"{tag} eyes" for h in src.health())
+        assert _wait(lambda: sum(h.samples for h in src.health()) == 66)  # counted just after the push
         health = {h.spec.modality: h for h in src.health()}
         assert health["EDA"].connected and health["EDA"].samples == 64 and health["EDA"].gaps == 0
         assert health[MARKERS].samples == 2 and health["EDA"].effective_rate > 0
