@@ -192,18 +192,24 @@ class StreamPreprocessor:
         if n == 0:
             return Processed.empty(self.n_channels)
 
-        keep, reset = self._screen_timestamps(ts)
-        data, ts, reset = data[keep], ts[keep], reset[keep]
-        bad = ~np.isfinite(data) | (data < self.valid_range[0]) | (data > self.valid_range[1])
-        self.stats.bad_values += int(bad.sum())
-        usable = ~bad.all(axis=1)
-        dropped = int((~usable).sum())
-        if dropped:
-            self.stats.dropped_rows += dropped
-            # a clock reset on a dropped row still separates what comes after it
-            carried = np.cumsum(reset)
-            first_reset = np.diff(np.concatenate([[0], carried[usable]])) > 0
-            data, ts, bad, reset = data[usable], ts[usable], bad[usable], first_reset
+        screened = self._screen_timestamps(ts)
+        reset: np.ndarray | None = None
+        if screened is not None:  # rare: some rows refused or a clock reset
+            keep, reset = screened
+            data, ts, reset = data[keep], ts[keep], reset[keep]
+        lo, hi = self.valid_range
+        bad = ~((data >= lo) & (data <= hi))  # NaN compares False: bad too; so is +-inf
+        if bad.any():
+            self.stats.bad_values += int(bad.sum())
+            usable = ~bad.all(axis=1)
+            dropped = int((~usable).sum())
+            if dropped:
+                self.stats.dropped_rows += dropped
+                if reset is not None:
+                    # a clock reset on a dropped row still separates what comes after it
+                    carried = np.cumsum(reset)
+                    reset = np.diff(np.concatenate([[0], carried[usable]])) > 0
+                data, ts, bad = data[usable], ts[usable], bad[usable]
         if ts.shape[0] == 0:
             return Processed.empty(self.n_channels)
 
@@ -222,13 +228,16 @@ class StreamPreprocessor:
         return out
 
     # ------------------------------------------------------------------ steps
-    def _screen_timestamps(self, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Which rows to keep, and which of them start a new timeline (clock reset)."""
+    def _screen_timestamps(self, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Which rows to keep, and which of them start a new timeline (clock reset);
+        None when the chunk is clean (finite, increasing, after the last one)."""
         n = ts.shape[0]
+        first, last_t = float(ts[0]), float(ts[-1])
+        # NaN fails ">", and an inf inside breaks the increase; so this is a full check
+        if first > self._last_t and math.isfinite(last_t) and (n == 1 or bool((np.diff(ts) > 0).all())):
+            self._last_t = last_t
+            return None
         reset = np.zeros(n, bool)
-        if np.isfinite(ts).all() and ts[0] > self._last_t and (n == 1 or (np.diff(ts) > 0).all()):
-            self._last_t = float(ts[-1])
-            return np.ones(n, bool), reset
         keep = np.zeros(n, bool)
         last = self._last_t
         for i, t in enumerate(ts):  # rare path: jitter reversals, NaN times, resets
@@ -261,6 +270,9 @@ class StreamPreprocessor:
 
     def _fill_bad(self, data: np.ndarray, bad: np.ndarray) -> np.ndarray:
         """Replace bad values of partly bad rows by the channel's last good value."""
+        if not bad.any():
+            self._hold[:] = data[-1]
+            return data
         values = data.copy()
         idx = np.arange(values.shape[0])
         for c in range(self.n_channels):
@@ -279,28 +291,29 @@ class StreamPreprocessor:
     def _flat(self, values: np.ndarray, ts: np.ndarray) -> np.ndarray:
         """Flag samples once a run of identical values has lasted ``flat_max_s``."""
         limit = self.chain.flat_max_s
-        flat = np.zeros(values.shape, bool)
         if limit is None:
-            return flat
-        idx = np.arange(ts.shape[0])
-        for c in range(self.n_channels):
-            x = values[:, c]
-            changed = np.empty(x.shape[0], bool)
-            changed[0] = not (x[0] == self._flat_val[c])
-            changed[1:] = x[1:] != x[:-1]
-            run_idx = np.maximum.accumulate(np.where(changed, idx, -1))
-            start = np.where(run_idx >= 0, ts[run_idx.clip(0)], self._flat_start[c])
-            flat[:, c] = (ts - start) >= limit
-            self._flat_val[c] = x[-1]
-            self._flat_start[c] = start[-1]
+            return np.zeros(values.shape, bool)
+        n = ts.shape[0]
+        changed = np.empty(values.shape, bool)
+        changed[0] = ~(values[0] == self._flat_val)  # NaN state (start): a change
+        changed[1:] = values[1:] != values[:-1]
+        idx = np.arange(n)[:, None]
+        run_idx = np.maximum.accumulate(np.where(changed, idx, -1), axis=0)
+        start = np.where(run_idx >= 0, ts[run_idx.clip(0)], self._flat_start[None, :])
+        flat = (ts[:, None] - start) >= limit
+        self._flat_val = values[-1].copy()
+        self._flat_start = start[-1].copy()
         self.stats.flat_samples += int(flat.sum())
         return flat
 
-    def _segment_starts(self, ts: np.ndarray, reset: np.ndarray) -> np.ndarray:
+    def _segment_starts(self, ts: np.ndarray, reset: np.ndarray | None) -> np.ndarray:
         """Rows that begin a new contiguous segment (after a long gap or a reset)."""
         prev = self._last_kept_t if self._last_kept_t is not None else -math.inf
-        dt = np.diff(np.concatenate([[prev], ts]))
-        starts = reset | (dt > self.max_gap)
+        starts = np.empty(ts.shape[0], bool)
+        starts[0] = ts[0] - prev > self.max_gap
+        starts[1:] = np.diff(ts) > self.max_gap
+        if reset is not None:
+            starts |= reset
         if self._prev is None:
             starts[0] = True
         return starts
@@ -350,9 +363,9 @@ class StreamPreprocessor:
             return Processed(
                 np.repeat(v[:1], grid.shape[0], 0).astype(np.float32), grid, np.repeat(f[:1], grid.shape[0], 0)
             )
-        i = np.clip(np.searchsorted(t, grid, side="right") - 1, 0, t.shape[0] - 2)
+        i = np.minimum(np.maximum(np.searchsorted(t, grid, side="right") - 1, 0), t.shape[0] - 2)
         tl, tr = t[i], t[i + 1]
-        w = np.clip((grid - tl) / (tr - tl), 0.0, 1.0)[:, None]
+        w = np.minimum(np.maximum((grid - tl) / (tr - tl), 0.0), 1.0)[:, None]
         vals = v[i] + w * (v[i + 1] - v[i])
         flags = (f[i] & (w < 1.0)) | (f[i + 1] & (w > 0.0)) | gaps[i][:, None]
         return Processed(vals.astype(np.float32), grid, flags)
