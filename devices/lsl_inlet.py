@@ -22,6 +22,7 @@ Design choices:
 from __future__ import annotations
 
 import logging
+import threading
 from collections import deque
 from dataclasses import replace
 
@@ -140,7 +141,7 @@ class FollowedStream:
         if self.health.samples and self.spec.nominal_rate > 0:
             self.health.status = "no data"
 
-    def pull(self, hub: BufferHub, lock, timeout: float = 0.1) -> int:
+    def pull(self, hub: BufferHub, lock: threading.Lock, timeout: float = 0.1) -> int:
         """Wait up to ``timeout`` for data, then move what is waiting into ``hub``.
 
         The wait and the push into the hub happen outside ``lock``; bookkeeping inside it. Raises

@@ -53,6 +53,8 @@ def test_lsl_simulator_streams_follow_conventions_and_values():
             assert src.wait_for_streams(10, timeout=15.0)  # 2 subjects x (4 modalities + markers)
             bvp = hub.buffer(f"{prefix}-2", "BVP")
             assert _wait(lambda: len(bvp) >= 64 and len(hub.markers(f"{prefix}-1")) >= 2, 5.0)
+            rate = lambda: next(h.effective_rate for h in src.health() if h.spec.name == f"{prefix}-2 BVP")  # noqa: E731
+            assert _wait(lambda: 0.75 * 64 < rate() < 1.25 * 64, 5.0), rate()  # effective vs nominal
         finally:
             src.stop()
         found = discover(timeout=0.5, predicate=f"starts-with(source_id, 'painmon:{prefix}-')")
