@@ -4,6 +4,7 @@ cutting, the real Tiny-BioMoE architecture and fusion head (a reduced 2-modality
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
@@ -87,7 +88,7 @@ class Collector:
 
 def test_offline_engine_cuts_every_aligned_window_of_each_subject(estimator):
     hub = BufferHub()
-    engine = Engine(hub, estimator=estimator, window_s=2.0, hop_s=0.5, realtime=False)
+    engine = Engine(hub, estimator=estimator, window_s=2.0, hop_s=0.5, realtime=False, stall_s=1.0)
     got = Collector()
     engine.add_callback(got)
     engine.start(warmup=False)
@@ -100,7 +101,7 @@ def test_offline_engine_cuts_every_aligned_window_of_each_subject(estimator):
         want_a = list(np.arange(t0 + 2.0, t1 + 1e-9, 0.5))
         want_b = list(np.arange(t0 + 3.0, t1 + 1e-9, 0.5))
         assert got.wait(lambda items: len(items) >= len(want_a) + len(want_b), 60)
-        time.sleep(2.5)  # the streams go stale: no further (empty) windows may follow
+        time.sleep(1.3)  # the streams go stale: no further (empty) windows may follow
     finally:
         engine.stop()
     a, b = got.of("a"), got.of("b")
@@ -273,18 +274,21 @@ def test_end_to_end_default_configuration_from_a_model_file(tmp_path):
     from core.encoder import TinyBioMoE
     from core.fusion import FusionHead
     from core.modalities import DEFAULT_MODALITIES
-    from core.representations import DEFAULT_REPRESENTATIONS
+    from core.representations import DEFAULT_REPRESENTATIONS, RepresentationConfig
     from devices.simulator import SimulatedWearable
 
     torch.manual_seed(1)
     head = FusionHead(DEFAULT_MODALITIES, DEFAULT_REPRESENTATIONS)
+    rep = RepresentationConfig(nfft=128, noverlap=112)  # recorded settings must reach the renderer
     meta = ModelMetadata(name="e2e-default", modalities=list(DEFAULT_MODALITIES),
-                         representations=list(DEFAULT_REPRESENTATIONS), window_s=10.0)
+                         representations=list(DEFAULT_REPRESENTATIONS), window_s=10.0,
+                         preprocessing={"representation_config": dataclasses.asdict(rep)})
     path = save_model(tmp_path / "m.pt", head, meta, encoder_state_dict=TinyBioMoE().state_dict())
 
     hub = BufferHub()
     engine = Engine(hub, model_path=path, device="cpu", realtime=False)
     assert engine.window_s == 10.0 and engine.modalities == DEFAULT_MODALITIES
+    assert engine.estimator.render_config == rep
     got = Collector()
     engine.add_callback(got)
     engine.start(warmup=False)
@@ -307,39 +311,32 @@ def test_end_to_end_default_configuration_from_a_model_file(tmp_path):
     assert e.latency["encode"] > 0 and e.latency["represent"] > 0
 
 
-def test_model_file_settings_reach_the_estimator(tmp_path, caplog):
-    """The representation settings recorded in a model are used; a preprocessing chain
-    that differs from the running one is warned about; unknown settings are refused."""
-    import dataclasses
-
-    from core.checkpoint import ModelLoadError, ModelMetadata, save_model
-    from core.encoder import TinyBioMoE
-    from core.fusion import FusionHead
+def test_model_settings_checks_and_their_effect(estimator, tmp_path, caplog):
+    """Recorded representation settings are parsed (unknown ones refused) and change the
+    images; a preprocessing chain that differs from the running one is warned about."""
+    from core.checkpoint import ModelLoadError
     from core.preprocessing import chain_for
     from core.representations import RepresentationConfig
-    from monitor.engine.model import check_chains, load_estimator, representation_config
-
-    def model(name, preprocessing):
-        head = FusionHead(("EDA", "BVP"), ("spectrogram_psd",))
-        meta = ModelMetadata(name=name, modalities=["EDA", "BVP"], representations=["spectrogram_psd"],
-                             window_s=4.0, preprocessing=preprocessing)
-        return save_model(tmp_path / f"{name}.pt", head, meta, encoder_state_dict=TinyBioMoE().state_dict())
+    from monitor.engine.model import check_chains, representation_config
 
     chains = {m: dataclasses.asdict(chain_for(m)) for m in ("EDA", "BVP")}
-    rep = dataclasses.asdict(RepresentationConfig(nfft=128, noverlap=120))
     with caplog.at_level("WARNING"):
-        est = load_estimator(model("same", {"chains": chains, "representation_config": rep}), device="cpu").estimator
-    assert est.render_config == RepresentationConfig(nfft=128, noverlap=120)
-    assert est.window_s == 4.0 and "other preprocessing" not in caplog.text
-    changed = dict(chains, BVP=dict(chains["BVP"], flat_max_s=123.0))
-    with caplog.at_level("WARNING"):
+        assert check_chains({"chains": chains}, ["EDA", "BVP"], tmp_path) == []
+        changed = dict(chains, BVP=dict(chains["BVP"], flat_max_s=123.0))
         assert check_chains({"chains": changed}, ["EDA", "BVP"], tmp_path) == ["BVP"]
     assert "other preprocessing for BVP" in caplog.text
+    rep = {"nfft": 128, "noverlap": 120}
+    assert representation_config({"representation_config": rep}, tmp_path) == RepresentationConfig(**rep)
+    assert representation_config({}, tmp_path) is None
     with pytest.raises(ModelLoadError, match="unusable representation settings"):
         representation_config({"representation_config": {"nfft": 64, "hop_mode": "x"}}, tmp_path)
-    # and the settings are really used: the estimate differs from default-settings images
+    # the settings are really used: other images, other estimate
+    from core.estimator import Estimator
+
+    spec_est = Estimator(estimator.encoder, type(estimator.head)(("EDA", "BVP"), ("spectrogram_psd",)).eval(),
+                         ("EDA", "BVP"), ("spectrogram_psd",), window_s=4.0)
     w = [SubjectWindow("a", 4.0, {m: ModalityWindow(np.sin(np.arange(400) / (3.0 + i)).astype(np.float32))
                                   for i, m in enumerate(("EDA", "BVP"))})]
-    custom = est.estimate(w)[0].probs
-    est.render_config = None
-    assert not np.allclose(custom, est.estimate(w)[0].probs, atol=1e-6)
+    default = spec_est.estimate(w)[0].probs
+    spec_est.render_config = RepresentationConfig(**rep)
+    assert not np.allclose(default, spec_est.estimate(w)[0].probs, atol=1e-6)
