@@ -231,6 +231,8 @@ def test_short_window_is_zero_padded_like_mlab():
     x = np.sin(np.arange(100) / 3.0).astype(np.float32)[None, None]
     out = render(x, fs=FS)
     assert out.shape == (1, 1, 4, 3, SIZE, SIZE) and bool(torch.isfinite(out).all())
+    small = render(x, fs=FS, size=64)  # other image sizes work the same way
+    assert small.shape == (1, 1, 4, 3, 64, 64) and float(small.min()) >= 0 and float(small.max()) <= 1
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA-only part: no CUDA device here")
