@@ -210,8 +210,19 @@ def test_wrong_shapes_raise_clear_errors():
         StreamPreprocessor("BVP", 0.0)
     with pytest.raises(KeyError, match="unknown modality"):
         StreamPreprocessor("EEG", 256.0)
+    with pytest.raises(ValueError, match="must be numeric"):
+        pre.process(np.array([["a", "b"]]), np.array([1.0]))
     # nothing was consumed by the refused chunks
     assert pre.stats.samples_in == 0
+
+
+def test_open_valid_range_still_refuses_inf():
+    chain = ChainSpec(valid_range=(-np.inf, np.inf))
+    t = T0 + np.arange(50) / 10.0
+    x = np.sin(t)
+    x[20] = np.inf
+    out = StreamPreprocessor("RESP", 10.0, chain=chain).process(x, t)
+    assert np.isfinite(out.values).all() and out.flags.any()
 
 
 def test_multichannel_partial_nan_uses_last_good_value():

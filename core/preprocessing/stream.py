@@ -175,14 +175,17 @@ class StreamPreprocessor:
         needs the sample after a grid point), so latency is at most one input period
         plus the filters' delay.
         """
-        data = np.asarray(data, dtype=np.float64)
+        try:
+            data = np.asarray(data, dtype=np.float64)
+            ts = np.asarray(timestamps, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{self.modality}: samples and timestamps must be numeric ({exc})") from exc
         if data.ndim == 1 and self.n_channels == 1:
             data = data[:, None]
         if data.ndim != 2 or data.shape[1] != self.n_channels:
             raise ValueError(
                 f"{self.modality}: expected data of shape (n, {self.n_channels}), got {data.shape}"
             )
-        ts = np.asarray(timestamps, dtype=np.float64).reshape(-1)
         if ts.shape[0] != data.shape[0]:
             raise ValueError(
                 f"{self.modality}: {data.shape[0]} samples but {ts.shape[0]} timestamps"
@@ -198,7 +201,9 @@ class StreamPreprocessor:
             keep, reset = screened
             data, ts, reset = data[keep], ts[keep], reset[keep]
         lo, hi = self.valid_range
-        bad = ~((data >= lo) & (data <= hi))  # NaN compares False: bad too; so is +-inf
+        bad = ~((data >= lo) & (data <= hi))  # NaN compares False: bad too
+        if not (math.isfinite(lo) and math.isfinite(hi)):  # an open range must still refuse inf
+            bad |= ~np.isfinite(data)
         if bad.any():
             self.stats.bad_values += int(bad.sum())
             usable = ~bad.all(axis=1)
