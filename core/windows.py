@@ -9,7 +9,7 @@ so the image renderer never sees NaN) *and* says how much of it is real.
 
 Quality of a channel = fraction of grid points that have a real, unflagged sample within
 half a sample period. Flagged samples (interpolated over bad input, out of range, flat
-line — see :mod:`core.preprocessing`) count as bad, so flat lines and artefacts lower the
+line, clipping — see :mod:`core.preprocessing`) count as bad, so flat lines, clipping and artefacts lower the
 score too. A window is valid when channel 0's quality reaches :data:`VALID_QUALITY`;
 the model uses channel 0 of each modality, the other channels' qualities are reported for
 display only.
@@ -117,7 +117,7 @@ def cut_window(
         if missing >= flagged:
             reason = f"{missing:.0%} of window missing (gap or stream not started)"
         else:
-            reason = f"{flagged:.0%} of window flagged (interpolated, artefact or flat)"
+            reason = f"{flagged:.0%} of window flagged (interpolated, artefact, flat or clipped)"
     return WindowSignal(
         signal=out[:, 0].copy(),
         quality=q0,

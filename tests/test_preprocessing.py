@@ -294,3 +294,23 @@ def test_warnings_are_rate_limited_but_counted(caplog):
             pre.process(np.zeros(5), t)
     assert pre.stats.rejected_timestamps == 25 and pre.stats.clock_resets == 0
     assert len([r for r in caplog.records if r.levelname == "WARNING"]) == 1
+
+
+def test_clipping_is_flagged_but_quantised_peaks_are_not():
+    fs = 64.0
+    x, t = _stream(fs, 20.0, lambda t, r: np.sin(2 * np.pi * 1.2 * t), jitter=0.0)
+    pre = StreamPreprocessor("BVP", fs)
+    out = pre.process(np.clip(x, -0.8, 0.8), t)  # a saturated PPG front end
+    assert pre.stats.clipped_samples > 0
+    frac = out.flags[:, 0].mean()
+    assert 0.03 < frac < 0.3  # the late part of each plateau, causally
+    # a clean signal, even coarsely quantised at a high rate, has no clipping flags
+    fs = 2048.0
+    x, t = _stream(fs, 5.0, lambda t, r: np.round(2047 * np.sin(2 * np.pi * 1.2 * t)), jitter=0.0)
+    clean = StreamPreprocessor("BVP", fs)
+    assert not clean.process(x, t).flags.any() and clean.stats.clipped_samples == 0
+    # and the chunked result is the same as the whole
+    x, t = _stream(64.0, 20.0, lambda t, r: np.clip(np.sin(2 * np.pi * 1.2 * t), -0.8, 0.8), jitter=0.0)
+    whole = StreamPreprocessor("BVP", 64.0).process(x, t)
+    chunked = _feed(StreamPreprocessor("BVP", 64.0), x, t, max_chunk=10)
+    np.testing.assert_array_equal(chunked.flags, whole.flags)

@@ -71,6 +71,10 @@ class ChainSpec:
     flat_max_s: float | None = None
     """A run of identical raw values longer than this is a disconnected/stuck sensor;
     samples beyond it are flagged. None: flat signals are normal (SpO2, temperature)."""
+    clip_min_s: float | None = None
+    """A plateau of identical raw values at the stream's running maximum or minimum
+    lasting this long is clipping (sensor or converter at its rail); samples beyond it are
+    flagged. None: not checked (SpO2 sits at its 100 % maximum legitimately)."""
     max_gap_s: float = 1.0
     """Gaps up to this long are bridged by interpolation (and flagged); longer ones stay
     gaps. Never less than 2.5 input sample periods (a 1 Hz oximeter must not break at
@@ -92,11 +96,13 @@ CHAINS: dict[str, ChainSpec] = {
     "BVP": ChainSpec(
         filters=(FilterSpec("bandpass", (0.5, 8.0), 2),),
         flat_max_s=2.0,
+        clip_min_s=0.1,
         notes="cardiac band: 30-240 bpm fundamental plus harmonics; removes baseline wander",
     ),
     "RESP": ChainSpec(
         filters=(FilterSpec("bandpass", (0.08, 1.0), 2),),
         flat_max_s=10.0,
+        clip_min_s=0.5,
         notes="breathing 5-60 breaths/min; removes belt drift and cardiac/motion ripple",
     ),
     "SpO2": ChainSpec(
@@ -107,11 +113,13 @@ CHAINS: dict[str, ChainSpec] = {
     "ECG": ChainSpec(
         filters=(FilterSpec("bandpass", (0.5, 40.0), 2),),
         flat_max_s=1.0,
+        clip_min_s=0.05,
         notes="diagnostic-ish band; needs a working rate above 84 Hz for the 40 Hz edge",
     ),
     "EMG": ChainSpec(
         filters=(FilterSpec("bandpass", (20.0, 450.0), 2),),
         flat_max_s=1.0,
+        clip_min_s=0.05,
         notes="surface EMG; meaningful only with a working rate of ~1 kHz",
     ),
     "TEMP": ChainSpec(

@@ -14,7 +14,8 @@ Order of operations, per chunk:
 2. values: NaN/inf and samples outside the plausible range are bad. A row bad in every
    channel is dropped (its time becomes a gap); a partly bad row is filled from the last
    good value of the bad channel. Runs of identical raw values longer than the chain's
-   ``flat_max_s`` (a stuck or disconnected sensor) are flagged;
+   ``flat_max_s`` (a stuck or disconnected sensor) are flagged, and so are plateaus at the
+   stream's running maximum/minimum lasting ``clip_min_s`` (clipping);
 3. segments: consecutive samples further apart than the gap threshold are not bridged;
    each segment restarts the filters from the steady state of its first value (no
    start-up transient);
@@ -107,6 +108,8 @@ class PreprocessStats:
     dropped_rows: int = 0
     """Rows bad in every channel (their time became a gap)."""
     flat_samples: int = 0
+    clipped_samples: int = 0
+    """Samples held at the stream's running maximum/minimum (a saturated sensor/ADC)."""
     bridged_gaps: int = 0
     """Intervals with missing samples that were interpolated (and flagged)."""
     segments: int = 0
@@ -162,6 +165,8 @@ class StreamPreprocessor:
         self._hold = np.full(ch, np.nan)
         self._flat_val = np.full(ch, np.nan)
         self._flat_start = np.full(ch, np.nan)
+        self._run_max = np.full(ch, -np.inf)
+        self._run_min = np.full(ch, np.inf)
         self._prev: tuple[float, np.ndarray, np.ndarray] | None = None
         self._next_k = 0
         self._aa_zi: np.ndarray | None = None
@@ -219,7 +224,7 @@ class StreamPreprocessor:
             return Processed.empty(self.n_channels)
 
         values = self._fill_bad(data, bad)
-        flags = bad | self._flat(values, ts)
+        flags = bad | self._stuck(values, ts)
         starts = self._segment_starts(ts, reset)
         bounds = list(np.flatnonzero(starts)) + [ts.shape[0]]
         parts = []
@@ -293,11 +298,18 @@ class StreamPreprocessor:
                 self._hold[c] = data[good_idx[-1], c]
         return values
 
-    def _flat(self, values: np.ndarray, ts: np.ndarray) -> np.ndarray:
-        """Flag samples once a run of identical values has lasted ``flat_max_s``."""
-        limit = self.chain.flat_max_s
-        if limit is None:
-            return np.zeros(values.shape, bool)
+    def _stuck(self, values: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        """Flag flat lines and clipping: runs of identical raw values.
+
+        A run is flagged from the moment it has lasted the chain's ``flat_max_s`` (stuck or
+        disconnected sensor), or ``clip_min_s`` when its value is the stream's running
+        maximum or minimum (a sensor or converter at its rail). Causal, so only the part
+        of a plateau after the limit is flagged; the window quality drops accordingly.
+        """
+        flat_lim, clip_lim = self.chain.flat_max_s, self.chain.clip_min_s
+        out = np.zeros(values.shape, bool)
+        if flat_lim is None and clip_lim is None:
+            return out
         n = ts.shape[0]
         changed = np.empty(values.shape, bool)
         changed[0] = ~(values[0] == self._flat_val)  # NaN state (start): a change
@@ -305,11 +317,21 @@ class StreamPreprocessor:
         idx = np.arange(n)[:, None]
         run_idx = np.maximum.accumulate(np.where(changed, idx, -1), axis=0)
         start = np.where(run_idx >= 0, ts[run_idx.clip(0)], self._flat_start[None, :])
-        flat = (ts[:, None] - start) >= limit
+        lasted = ts[:, None] - start
         self._flat_val = values[-1].copy()
         self._flat_start = start[-1].copy()
-        self.stats.flat_samples += int(flat.sum())
-        return flat
+        if flat_lim is not None:
+            flat = lasted >= flat_lim
+            self.stats.flat_samples += int(flat.sum())
+            out |= flat
+        if clip_lim is not None:
+            top = np.maximum(np.maximum.accumulate(values, axis=0), self._run_max)
+            bottom = np.minimum(np.minimum.accumulate(values, axis=0), self._run_min)
+            self._run_max, self._run_min = top[-1].copy(), bottom[-1].copy()
+            clipped = (lasted >= clip_lim) & ((values >= top) | (values <= bottom)) & ~out
+            self.stats.clipped_samples += int(clipped.sum())
+            out |= clipped
+        return out
 
     def _segment_starts(self, ts: np.ndarray, reset: np.ndarray | None) -> np.ndarray:
         """Rows that begin a new contiguous segment (after a long gap or a reset)."""
