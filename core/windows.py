@@ -9,8 +9,8 @@ so the image renderer never sees NaN) *and* says how much of it is real.
 
 Quality of a channel = fraction of grid points that have a real, unflagged sample within
 half a sample period. Flagged samples (interpolated over bad input, out of range, flat
-line, clipping — see :mod:`core.preprocessing`) count as bad, so flat lines, clipping and artefacts lower the
-score too. A window is valid when channel 0's quality reaches :data:`VALID_QUALITY`;
+line, clipping — see :mod:`core.preprocessing`) count as bad, so those lower the score
+too. A window is valid when channel 0's quality reaches :data:`VALID_QUALITY`;
 the model uses channel 0 of each modality, the other channels' qualities are reported for
 display only.
 """
