@@ -147,6 +147,10 @@ def test_shape_range_order_and_numpy_input():
     torch.testing.assert_close(sub[:, :, 1], out[:, :, 0])
 
 
+def test_empty_batch_gives_empty_result():
+    assert render(torch.zeros((0, 4, T))).shape == (0, 4, 4, 3, SIZE, SIZE)
+
+
 def test_batched_equals_one_window_at_a_time():
     rng = np.random.default_rng(2)
     x = torch.from_numpy(rng.standard_normal((3, 2, T)).astype(np.float32))

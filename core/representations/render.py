@@ -90,6 +90,8 @@ def render(
                 f"got {out.dtype} {tuple(out.shape)} on {out.device}"
             )
         result = out
+        if b * c == 0:  # nothing to draw (an FFT of an empty batch is an error in MKL)
+            return result
         out = out.view(b * c, len(names), 3, size, size)
         wave_idx = [r for r, n in enumerate(names) if n == "waveform"]
         if wave_idx:
