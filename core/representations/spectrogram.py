@@ -127,5 +127,6 @@ def spectrogram_images(
     tall = torch.lerp(maps.index_select(2, top - i0), maps.index_select(2, top - i1), lam.view(size, 1))
     coloured = apply_colormap(tall, viridis_lut(x.device))  # (N, M, 3, size, K)
     wx = interpolation_matrix(k, size, x.device)
-    torch.bmm(coloured.reshape(n, m * 3 * size, k), wx.expand(n, k, size), out=out.flatten(1, 3))
+    # view (never a silent copy): the product must land in the caller's tensor
+    torch.bmm(coloured.reshape(n, m * 3 * size, k), wx.expand(n, k, size), out=out.view(n, m * 3 * size, size))
     return out
