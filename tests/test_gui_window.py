@@ -250,3 +250,38 @@ def test_settings_dialog_validates_then_applies_and_persists(qtbot, window):
     assert row.plot.viewRange()[0][0] == pytest.approx(-120.0)
     assert row.plot.backgroundBrush().color().name() == "#151515"  # dark theme applied in place
     assert window.session.engine_state == "off"  # no engine was running: none is started
+
+
+def test_free_text_note_becomes_a_marker(qtbot, window):
+    from PySide6 import QtWidgets
+
+    push_signals(window.session)
+    qtbot.waitUntil(lambda: "sim-1" in window.panels, timeout=3000)
+
+    def answer():
+        dialog = QtWidgets.QApplication.activeModalWidget()
+        assert isinstance(dialog, QtWidgets.QInputDialog)
+        dialog.setTextValue("  gave water  ")
+        dialog.accept()
+
+    QtCore.QTimer.singleShot(50, answer)
+    window.note_action.trigger()  # Ctrl+E: blocks in the dialog until answer() accepts it
+    assert [m.label for m in window.session.hub.markers("sim-1")] == ["note:gave water"]
+
+
+def test_record_stop_from_the_menu_finishes_the_file(qtbot, window, tmp_path):
+    path = tmp_path / "rec.xdf"
+    assert window.start_recording(path)
+    assert window.record_action.text() == "Stop recording"
+    window._on_slow()
+    assert window.status.recording_label.text() == "● REC"
+    push_signals(window.session, modalities=("BVP",), seconds=5.0)
+    window.add_event("user:medication", "sim-1")
+    window.toggle_recording()  # recording: the action stops it (no dialog)
+    assert window.session.recorder is None and window.record_action.text() == "Start recording…"
+    window._on_slow()
+    assert window.status.recording_label.text() == ""
+    streams, _ = pyxdf.load_xdf(str(path), dejitter_timestamps=False, synchronize_clocks=False)
+    by_type = {s["info"]["type"][0]: s for s in streams}
+    assert len(by_type["BVP"]["time_stamps"]) == 5 * 64
+    assert [row[0] for row in by_type["Markers"]["time_series"]] == ["user:medication"]
