@@ -20,6 +20,7 @@ import torch
 
 from core.clock import now
 from core.estimate import CLASS_NAMES, Estimate
+from core.fusion import pain_index
 
 log = logging.getLogger(__name__)
 
@@ -118,70 +119,68 @@ class Estimator:
             return []
         t0 = time.perf_counter()
         present, missing = self._presence(windows)
-        pairs = [(b, m) for b in range(len(windows)) for m in range(len(self.modalities)) if present[b, m]]
         usable = present.sum(axis=1) >= self.min_modalities
-        pairs = [(b, m) for b, m in pairs if usable[b]]
-        n_rep = len(self.representations)
-        emb = torch.zeros(len(windows), len(self.modalities), n_rep, 192, device=self.device)
-        t_render = t_encode = t_fuse = 0.0
+        present &= usable[:, None]
         probs = np.full((len(windows), len(CLASS_NAMES)), np.nan)
         index = np.full(len(windows), np.nan)
-        if pairs:
+        stages = {"represent": 0.0, "encode": 0.0, "fuse": 0.0}
+        if present.any():
             with torch.inference_mode():
-                signals = self._stack_signals(windows, pairs)  # (K, T)
+                pairs = np.argwhere(present)  # (K, 2): (window, modality) to render and encode
                 t1 = time.perf_counter()
-                extra = {"config": self.render_config} if self.render_config is not None else {}
-                images = self._render(
-                    torch.from_numpy(signals)[:, None, :],
-                    self.representations,
-                    fs=self.working_rate,
-                    device=self.device,
-                    **extra,
-                )  # (K, 1, R, 3, 224, 224)
-                images = images.reshape(len(pairs) * n_rep, *images.shape[-3:])
+                images = self._render_images(self._stack_signals(windows, pairs))
                 t2 = time.perf_counter()
-                z = self._encode(images).reshape(len(pairs), n_rep, -1)
+                z = self._encode(images).reshape(len(pairs), len(self.representations), -1)
                 t3 = time.perf_counter()
-                bi = torch.tensor([b for b, _ in pairs])
-                mi = torch.tensor([m for _, m in pairs])
-                emb = emb.to(z.dtype)
-                emb[bi, mi] = z
-                rows = torch.from_numpy(np.flatnonzero(usable))
-                mask = torch.from_numpy(present & usable[:, None]).to(self.device)
-                logits = self.head(emb[rows.to(self.device)], mask[rows.to(self.device)])
-                p = torch.softmax(logits.float(), dim=1).cpu().numpy()
-                probs[rows.numpy()] = p
-                index[rows.numpy()] = 50.0 * p[:, 1] + 100.0 * p[:, 2]
+                rows = np.flatnonzero(usable)
+                p = self._fuse(z, pairs, present, rows, len(windows))
+                probs[rows], index[rows] = p, pain_index(torch.from_numpy(p)).numpy()
                 t4 = time.perf_counter()
-            t_render, t_encode, t_fuse = t2 - t1, t3 - t2, t4 - t3
+            stages = {"represent": t2 - t1, "encode": t3 - t2, "fuse": t4 - t3}
         created = now()
-        out = []
-        for b, w in enumerate(windows):
-            quality = {m: float(mw.quality) for m, mw in w.modalities.items() if m in self.modalities}
-            valid = bool(usable[b])
-            out.append(
-                Estimate(
-                    subject=w.subject,
-                    t_end=float(w.t_end),
-                    index=float(index[b]),
-                    probs=tuple(float(v) for v in probs[b]),  # type: ignore[arg-type]
-                    quality=quality,
-                    missing=missing[b],
-                    valid=valid,
-                    model=self.model_name,
-                    latency={
-                        "preprocess": float(w.preprocess_s),
-                        "represent": t_render,
-                        "encode": t_encode,
-                        "fuse": t_fuse,
-                        "batch": time.perf_counter() - t0,
-                        "total": (created - w.ready_at if not np.isnan(w.ready_at) else 0.0)
-                        + float(w.preprocess_s),
-                    },
-                    created=created,
-                )
+        batch_s = time.perf_counter() - t0
+        return [
+            Estimate(
+                subject=w.subject,
+                t_end=float(w.t_end),
+                index=float(index[b]),
+                probs=tuple(float(v) for v in probs[b]),  # type: ignore[arg-type]
+                quality={m: float(mw.quality) for m, mw in w.modalities.items() if m in self.modalities},
+                missing=missing[b],
+                valid=bool(usable[b]),
+                model=self.model_name,
+                latency={
+                    "preprocess": float(w.preprocess_s),
+                    **stages,
+                    "batch": batch_s,
+                    "total": (created - w.ready_at if np.isfinite(w.ready_at) else batch_s) + float(w.preprocess_s),
+                },
+                created=created,
             )
-        return out
+            for b, w in enumerate(windows)
+        ]
+
+    def _render_images(self, signals: np.ndarray) -> torch.Tensor:
+        """(K, T) signals -> (K * R, 3, 224, 224) images, representation-major per signal."""
+        extra = {"config": self.render_config} if self.render_config is not None else {}
+        images = self._render(
+            torch.from_numpy(signals)[:, None, :],
+            self.representations,
+            fs=self.working_rate,
+            device=self.device,
+            **extra,
+        )  # (K, 1, R, 3, 224, 224)
+        return images.reshape(-1, *images.shape[-3:])
+
+    def _fuse(self, z: torch.Tensor, pairs: np.ndarray, present: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
+        """Scatter the (K, R, D) embeddings into (B, M, R, D), run the head on the usable
+        rows with the presence mask; returns their (len(rows), 3) probabilities."""
+        emb = torch.zeros(n, len(self.modalities), z.shape[1], z.shape[2], dtype=z.dtype, device=z.device)
+        emb[torch.from_numpy(pairs[:, 0]), torch.from_numpy(pairs[:, 1])] = z
+        sel = torch.from_numpy(rows).to(z.device)
+        mask = torch.from_numpy(present).to(z.device)
+        logits = self.head(emb[sel], mask[sel])
+        return torch.softmax(logits.float(), dim=1).cpu().numpy()
 
     # ------------------------------------------------------------------------------------
     def _presence(self, windows: Sequence[SubjectWindow]) -> tuple[np.ndarray, list[tuple[str, ...]]]:
@@ -198,7 +197,7 @@ class Estimator:
             missing.append(tuple(lacks))
         return present, missing
 
-    def _stack_signals(self, windows: Sequence[SubjectWindow], pairs: list[tuple[int, int]]) -> np.ndarray:
+    def _stack_signals(self, windows: Sequence[SubjectWindow], pairs: np.ndarray) -> np.ndarray:
         """Equal-length float32 rows; a window a sample short or long (rounding at the edges)
         is cut or edge-padded to the most common length rather than rejected."""
         sigs = [np.asarray(windows[b].modalities[self.modalities[m]].signal, dtype=np.float32).reshape(-1) for b, m in pairs]

@@ -1,7 +1,7 @@
 """The engine's side of the buffer hub: per-stream causal preprocessing and window cutting.
 
 The hub calls listeners on the *source* thread, which must stay quick, so the listener
-only queues a reference to the chunk; the engine's scheduler thread drains those queues,
+only queues a copy of the chunk; the engine's scheduler thread drains those queues,
 runs each stream's stateful (causal) preprocessor on the new samples exactly once and
 keeps the processed signal, at the model's working rate, in its own ring buffer. Cutting a
 window then reads that buffer by timestamp, so modalities at different device rates line
