@@ -19,7 +19,7 @@ from PySide6 import QtCore, QtWidgets
 
 from devices.source import Source
 from monitor.gui.main_window import MainWindow
-from monitor.gui.session import EngineConfig, Session
+from monitor.gui.session import Session
 from monitor.gui.settings import APPLICATION, ORGANISATION, GuiSettings, load_settings
 
 log = logging.getLogger(__name__)

@@ -60,7 +60,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.frame_times: list[float] = []
         """perf_counter() of each frame (the GUI benchmark reads it)."""
         self._closed = False
-        self._health_cache: list = []
         self.engine_overrides: dict[str, str] = {}
         """Command-line model/device for this run (never saved; Settings… replaces them)."""
         app = QtWidgets.QApplication.instance()
@@ -205,7 +204,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self._sync_subjects()
         session = self.session
         health = session.health()
-        self._health_cache = health
         t_ref = session.newest_time()
         now = clock.now()
         live = not session.paused
@@ -258,7 +256,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def on_error(self, message: str) -> None:
         log.error("%s", message)
         self.statusBar().showMessage(" ".join(message.split()), 15000)
-        if os.environ.get("QT_QPA_PLATFORM") != "offscreen":
+        # a modal box needs someone to click it: not on the offscreen (scripted) platform
+        if QtGui.QGuiApplication.platformName() != "offscreen":
             QtWidgets.QMessageBox.warning(self, "PainMon", message)
 
     # --- events ----------------------------------------------------------------------
