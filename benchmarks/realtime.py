@@ -11,7 +11,8 @@ Measured in one run on this machine:
 (c) **GUI smoothness**: how late a 10 ms timer on the main thread (what a Qt event loop
     experiences) fires with nothing running, with the model computing flat out in a thread
     of the same process, and in a child process — the thread-or-process choice — and
-    while the engine serves one subject.
+    while the engine serves one subject;
+(d) **threads**: images/s of a whole-window pass with 1 torch thread and with all cores.
 
 The simulator pushes 64 ms chunks (like a BLE wearable) and pre-fills one window of
 history so the first estimate comes at once.
@@ -314,7 +315,7 @@ def _process_worker(modalities, representations, n, seconds, threads, done):
         est.estimate(windows)
 
 
-def worker_smoothness(estimator, seconds: float, threads: int | None) -> dict[str, np.ndarray]:
+def worker_smoothness(estimator, seconds: float, threads: int) -> dict[str, np.ndarray]:
     """Main-thread timer lateness while the estimator runs flat out in a thread of this
     process, and in a separate process: the choice the engine's design rests on."""
     import multiprocessing as mp
@@ -325,6 +326,9 @@ def worker_smoothness(estimator, seconds: float, threads: int | None) -> dict[st
     stop = threading.Event()
 
     def loop():
+        import torch
+
+        torch.set_num_threads(threads)
         while not stop.is_set():
             estimator.estimate(windows)
 
@@ -343,6 +347,29 @@ def worker_smoothness(estimator, seconds: float, threads: int | None) -> dict[st
     proc.terminate()
     proc.join(10)
     return out
+
+
+def encoder_threads(estimator, rounds: int = 3) -> dict[int, float]:
+    """Images/s of one window's images (all modalities x representations) by torch thread
+    count, alternating so outside load hits every setting alike (best of ``rounds``)."""
+    import torch
+
+    n = int(round(estimator.window_s * estimator.working_rate))
+    windows = _window_batch(estimator.modalities, n)
+    n_images = len(estimator.modalities) * len(estimator.representations)
+    counts = sorted({1, os.cpu_count() or 1})
+    best = {c: 0.0 for c in counts}
+    saved = torch.get_num_threads()
+    try:
+        for _ in range(rounds):
+            for c in counts:
+                torch.set_num_threads(c)
+                t0 = time.perf_counter()
+                estimator.estimate(windows)
+                best[c] = max(best[c], n_images / (time.perf_counter() - t0))
+    finally:
+        torch.set_num_threads(saved)
+    return best
 
 
 def pct(x: np.ndarray, q: float) -> float:
@@ -365,7 +392,9 @@ def main(argv: list[str] | None = None) -> int:
     n_images = len(estimator.modalities) * len(estimator.representations)
     print(f"model: {model_desc}; {len(estimator.modalities)} modalities x {len(estimator.representations)} "
           f"representations = {n_images} images per window")
-    print(f"device: {estimator.device}, torch threads: {args.threads or torch.get_num_threads()}, "
+    from monitor.engine.engine import default_torch_threads
+
+    print(f"device: {estimator.device}, engine torch threads: {args.threads or default_torch_threads()}, "
           f"CPU cores: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.1f}")
     tag = f"-bench{os.getpid()}"
 
@@ -375,8 +404,10 @@ def main(argv: list[str] | None = None) -> int:
 
     Engine(BufferHub(), estimator=estimator, window_s=estimator_window(estimator)).warmup()
 
+    # (d) model throughput by torch thread count (the engine's default is all cores but one)
+    by_threads = encoder_threads(estimator)
     # (c) main-thread timer lateness: engine idle, model in a thread, model in a process
-    smooth = worker_smoothness(estimator, min(5.0, args.seconds), args.threads)
+    smooth = worker_smoothness(estimator, min(5.0, args.seconds), args.threads or default_torch_threads())
     # (a) + (c): one subject
     one = run_once(estimator, 1, args.seconds, tag + "a", measure_gui=True, threads=args.threads)
     stage_text = ", ".join(f"{k} {v * 1e3:.0f}" for k, v in one.stages.items())
@@ -406,6 +437,9 @@ def main(argv: list[str] | None = None) -> int:
                      f"{pct(x, 99) * 1e3:.1f} / {x.max() * 1e3 if x.size else float('nan'):.1f} ms"))
     rows.append(("(c) same, engine serving 1 subject (thread): p99 / max",
                  f"{pct(busy, 99) * 1e3:.1f} / {busy.max() * 1e3 if busy.size else float('nan'):.1f} ms"))
+    base = by_threads[min(by_threads)]
+    for c, ips in by_threads.items():
+        rows.append((f"(d) whole-window pass with {c} torch thread(s)", f"{ips:.1f} images/s ({ips / base:.2f}x)"))
     print()
     print("| measure | value |")
     print("|---|---|")

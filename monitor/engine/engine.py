@@ -62,13 +62,21 @@ class EngineStats:
     """Mean of ``latency['total']`` over the recent estimates (seconds)."""
 
 
+def default_torch_threads() -> int:
+    """All cores but one for the model: the remaining core keeps the GUI, the sources and
+    the scheduler responsive, and avoids oversubscription — on a busy 2-core machine one
+    encoder thread ran twice as fast as two (``painmon bench realtime`` measures both)."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
 class Engine:
     """Continuous pain estimation for every subject in a :class:`BufferHub`.
 
     Either give ``estimator`` (built by the caller) or let the engine load ``model_path``
     (default: the bundled model) and optionally ``encoder_path``. ``subjects`` restricts
     the subjects served (e.g. a shard). ``realtime=False`` processes every window in order
-    and blocks instead of skipping (offline replay).
+    and blocks instead of skipping (offline replay). ``threads``: torch CPU threads for the
+    model (default: all cores but one, see :func:`default_torch_threads`).
     """
 
     def __init__(
@@ -101,7 +109,8 @@ class Engine:
         if self.window_s <= 0 or self.hop_s <= 0:
             raise ValueError(f"window ({self.window_s} s) and hop ({self.hop_s} s) must be positive")
         self.realtime = realtime
-        self.threads = threads
+        self.threads = int(threads) if threads else default_torch_threads()
+        """torch intra-op threads of the worker (process-wide in torch)."""
         self.max_batch = max_batch
         self._short_tau, self._long_tau = short_tau_s, long_tau_s
         self._wake = threading.Event()
@@ -268,8 +277,8 @@ class Engine:
 
     # --- worker thread ---------------------------------------------------------------
     def _worker_loop(self, warmup: bool) -> None:
-        if self.threads:
-            torch.set_num_threads(int(self.threads))
+        if torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
         if warmup:
             try:
                 self.warmup()
