@@ -23,7 +23,7 @@ import os
 import threading
 import time
 from collections import Counter
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -49,6 +49,8 @@ TICK_S = 0.02
 """Delivery period at finite speeds: chunks as small as a live LSL inlet would give."""
 ASAP_CHUNK_S = 1.0
 """Seconds of data per delivery when replaying as fast as possible."""
+HOLD_POLL_S = 0.01
+"""How often a held as-fast-as-possible replay asks again whether it may go on."""
 SEEK_TOLERANCE_S = 1e-6
 """Samples this close before a seek position still count as at it (float rounding)."""
 MIN_STEP_S = 1e-3
@@ -133,6 +135,9 @@ class ReplayPlayer:
         self.finished = threading.Event()
         """Set when the end is reached without ``loop`` (cleared again by a seek)."""
         self.error: BaseException | None = None
+        self.hold: Callable[[], bool] | None = None
+        """Optional back-pressure for as-fast-as-possible replay: while it returns True
+        no further data are released (e.g. until an offline engine has caught up)."""
 
     # --- properties ---------------------------------------------------------------
     @property
@@ -264,6 +269,9 @@ class ReplayPlayer:
                     if self._paused or self.finished.is_set():
                         self._cond.wait(0.5)
                         continue
+                    if self.asap and self.hold is not None and self.hold():
+                        self._cond.wait(HOLD_POLL_S)  # the consumer asked for a breather
+                        continue
                     target = self._done_until + ASAP_CHUNK_S if self.asap else self._position_locked()
                     batch = self._take_until(target)
                     at_end = self._done_until >= self.duration and self._all_taken()
@@ -393,7 +401,11 @@ class _StreamCounters:
 
 
 class ReplaySource(_PlayerControls, Source):
-    """A recorded session as a live :class:`~devices.source.Source` feeding a hub."""
+    """A recorded session as a live :class:`~devices.source.Source` feeding a hub.
+
+    ``hold``: back-pressure for as-fast-as-possible replay (see :attr:`ReplayPlayer.hold`),
+    so an offline consumer sees every window instead of a flood it must skip.
+    """
 
     name = "replay"
 
@@ -402,9 +414,11 @@ class ReplaySource(_PlayerControls, Source):
         path_or_session: str | os.PathLike | Session,
         speed: float = 1.0,
         loop: bool = False,
+        hold: Callable[[], bool] | None = None,
     ):
         session = _as_session(path_or_session)
         self._player = ReplayPlayer(session, self, speed=speed, loop=loop)
+        self._player.hold = hold
         self._hub: BufferHub | None = None
         self._lock = threading.Lock()
         self._counters = [_StreamCounters() for _ in session.replayable]

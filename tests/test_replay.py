@@ -314,3 +314,25 @@ def test_timestamps_stepping_back_replay_every_sample_in_order(tmp_path):
     data, got = hub.buffer("sim-1", "BVP").snapshot()
     np.testing.assert_array_equal(data[:, 0], np.arange(100))
     np.testing.assert_allclose(got - src.to_clock(0.0) + session.t_start, ts, atol=1e-9)
+
+
+def test_hold_gives_back_pressure_to_fast_replay(tmp_path):
+    """An offline consumer holds an as-fast-as-possible replay until it has caught up."""
+    session = _synthetic(tmp_path, seconds=2.0)
+    hub = BufferHub()
+    consumed = [-math.inf]  # newest timestamp the "consumer" has processed: nothing yet
+
+    def hold() -> bool:
+        buf = hub.buffer("sim-1", "BVP")
+        return buf is not None and buf.total > 0 and buf.last_timestamp - consumed[-1] > 0.5
+
+    src = ReplaySource(session, speed=0, hold=hold)
+    src.start(hub)
+    time.sleep(0.2)
+    buf = hub.buffer("sim-1", "BVP")
+    held = buf.total
+    assert 0 < held < 200 and not src.finished.is_set()  # stopped after the first chunk
+    consumed.append(math.inf)  # consumer caught up for good
+    assert src.wait(5)
+    src.stop()
+    assert buf.total == 200

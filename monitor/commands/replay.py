@@ -38,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--start", type=float, default=0.0, metavar="SEC", help="begin this far into the file")
     p.add_argument("--model", default=None, metavar="PATH", help="PainMon model file (default: bundled)")
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|mps (default: auto)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads for --headless (default: torch's)")
     p.set_defaults(func=run)
 
 
@@ -166,10 +167,28 @@ def _make_engine(hub, args: argparse.Namespace, realtime: bool):
     try:
         from monitor.engine import Engine
 
-        return Engine(hub, model_path=args.model, device=args.device, realtime=realtime)
+        return Engine(hub, model_path=args.model, device=args.device, realtime=realtime, threads=args.threads)
     except Exception as exc:  # no model, no engine yet: replay still shows the data
         _say(f"(no estimates: cannot start the engine: {exc})")
         return None
+
+
+def _engine_lag_hold(source, hub, engine, progress_ts: dict[str, float]):
+    """Back-pressure for as-fast-as-possible replay: hold the data while they run more than
+    a window (plus slack) ahead of the engine's newest estimate, so every window is cut
+    and estimated in order rather than skipped as stale."""
+    lead_s = engine.window_s + 3.0 * engine.hop_s
+
+    def hold() -> bool:
+        newest = max((b.last_timestamp for s in hub.subjects() for m in hub.modalities(s)
+                      if (b := hub.buffer(s, m)) is not None and math.isfinite(b.last_timestamp)),
+                     default=math.nan)
+        if not math.isfinite(newest):
+            return False
+        behind = [progress_ts.get(s, source.to_clock(0.0)) for s in hub.subjects() if hub.modalities(s)]
+        return bool(behind) and newest - min(behind) > lead_s
+
+    return hold
 
 
 def _drain(engine, quiet_s: float = 1.5, limit_s: float = 120.0) -> None:
@@ -201,6 +220,9 @@ def _run_headless(session, args: argparse.Namespace) -> int:
         source.seek(args.start)
     engine = _make_engine(hub, args, realtime=not source.asap)
     lock = threading.Lock()
+    progress_ts: dict[str, float] = {}  # newest estimate window end per subject
+    if engine is not None and source.asap:
+        source._player.hold = _engine_lag_hold(source, hub, engine, progress_ts)
 
     def on_marker(m) -> None:
         with lock:
@@ -208,6 +230,7 @@ def _run_headless(session, args: argparse.Namespace) -> int:
 
     def on_estimate(est) -> None:
         with lock:
+            progress_ts[est.subject] = max(est.t_end, progress_ts.get(est.subject, -math.inf))
             _print_estimate(source, est)
 
     hub.add_marker_listener(on_marker)
