@@ -189,6 +189,11 @@ class BufferHub:
         with self._lock:
             self._marker_listeners.append(fn)
 
+    def remove_marker_listener(self, fn: Callable[[Marker], None]) -> None:
+        with self._lock:
+            if fn in self._marker_listeners:
+                self._marker_listeners.remove(fn)
+
     # --- writing ------------------------------------------------------------------
     def push(self, spec: StreamSpec, data: np.ndarray, timestamps: np.ndarray) -> None:
         """Store a chunk of a numeric stream and notify listeners."""

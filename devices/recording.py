@@ -149,7 +149,7 @@ class SessionRecorder:
             self._accepting = False
         if self.hub is not None:
             self.hub.remove_listener(self.record_chunk)
-            # BufferHub has no remove_marker_listener: _on_marker checks _accepting
+            self.hub.remove_marker_listener(self._on_marker)
         self._stop_event.set()
         if self._thread is not None:
             self._thread.join()
