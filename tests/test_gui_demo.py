@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PySide6 import QtGui
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,3 +37,27 @@ def test_demo_rejects_bad_arguments():
     assert main(["demo", "--subjects", "0"]) == 2
     assert main(["demo", "--screenshot", "x.png"]) == 2  # a screenshot needs --duration
     assert main(["monitor", "--replay", "/does/not/exist.xdf"]) == 2
+
+
+def test_monitor_command_builds_the_sources_it_is_asked_for(monkeypatch):
+    import argparse
+
+    from devices.lsl import LSLSource
+    from devices.mqtt import MQTTSource
+    from monitor.cli import build_parser
+    from monitor.commands.monitor import build_sources, parse_broker
+
+    assert parse_broker("broker.local") == ("broker.local", 1883)
+    assert parse_broker("10.0.0.5:8883") == ("10.0.0.5", 8883)
+    for bad in (":1883", "host:x", "host:70000"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse_broker(bad)
+    monkeypatch.setenv("PAINMON_MQTT_PASSWORD", "s3cret")
+    args = build_parser().parse_args(
+        ["monitor", "--lsl-type", "EDA", "--mqtt", "127.0.0.1:1884", "--mqtt-prefix", "ward3", "--mqtt-user", "nurse"]
+    )
+    lsl, mqtt = build_sources(args)
+    assert isinstance(lsl, LSLSource) and isinstance(mqtt, MQTTSource)
+    assert (mqtt.config.host, mqtt.config.port, mqtt.config.prefix) == ("127.0.0.1", 1884, "ward3")
+    assert (mqtt.config.username, mqtt.config.password) == ("nurse", "s3cret")
+    assert build_sources(build_parser().parse_args(["monitor"])) == []
