@@ -116,7 +116,8 @@ class MainWindow(QtWidgets.QMainWindow):
         act = QtGui.QAction(text, self)
         if shortcut:
             act.setShortcut(QtGui.QKeySequence(shortcut))
-            act.setShortcutContext(QtCore.Qt.ShortcutContext.ApplicationShortcut)
+            # the main window's shortcuts: Space or Ctrl+E must not fire inside a dialog
+            act.setShortcutContext(QtCore.Qt.ShortcutContext.WindowShortcut)
         act.setCheckable(checkable)
         act.triggered.connect(slot)
         menu.addAction(act)
