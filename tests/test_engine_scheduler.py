@@ -118,6 +118,16 @@ def test_new_subject_waits_for_its_other_streams_to_connect():
     assert len(cuts) == 1 and cuts[0].waited_for == ("EDA",)
 
 
+def test_clock_reset_restarts_the_subjects_timeline():
+    s = WindowScheduler(window_s=4.0, hop_s=1.0)
+    feed(s, "a", 100.0, 110.0, received=1.0)
+    assert [c.t_end for c in s.due(1.0)] == [110.0]
+    feed(s, "a", 0.0, 3.0, received=2.0)  # the device restarted its clock at 0
+    assert s.due(2.0) == []  # not a full window on the new timeline yet
+    feed(s, "a", 3.0, 5.0, received=3.0)
+    assert [c.t_end for c in s.due(3.0)] == [5.0]
+
+
 def test_bad_configuration_is_refused():
     with pytest.raises(ValueError, match="must be positive"):
         WindowScheduler(window_s=0.0)

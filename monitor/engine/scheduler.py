@@ -101,7 +101,12 @@ class WindowScheduler:
         if sp is None:
             sp = subj.streams[modality] = StreamProgress(rate=rate, first_ts=first_ts)
         sp.rate = rate
-        if math.isnan(sp.last_ts) or last_ts > sp.last_ts:
+        if not math.isnan(sp.last_ts) and first_ts < sp.last_ts - self.window_s:
+            # the stream's clock went back (device restart, replay from the start): its
+            # timeline starts afresh, and the subject's next window with it
+            sp.last_ts = last_ts
+            subj.next_end = min(subj.next_end, self._grid_ceil(first_ts + self.window_s))
+        elif math.isnan(sp.last_ts) or last_ts > sp.last_ts:
             sp.last_ts = last_ts
         sp.last_received = received
         if math.isnan(subj.next_end):
