@@ -127,16 +127,12 @@ class Estimator:
         if present.any():
             with torch.inference_mode():
                 pairs = np.argwhere(present)  # (K, 2): (window, modality) to render and encode
-                t1 = time.perf_counter()
-                images = self._render_images(self._stack_signals(windows, pairs))
-                t2 = time.perf_counter()
-                z = self._encode(images).reshape(len(pairs), len(self.representations), -1)
+                z = self._embed(self._stack_signals(windows, pairs), stages)
                 t3 = time.perf_counter()
                 rows = np.flatnonzero(usable)
                 p = self._fuse(z, pairs, present, rows, len(windows))
                 probs[rows], index[rows] = p, pain_index(torch.from_numpy(p)).numpy()
-                t4 = time.perf_counter()
-            stages = {"represent": t2 - t1, "encode": t3 - t2, "fuse": t4 - t3}
+                stages["fuse"] = time.perf_counter() - t3
         created = now()
         batch_s = time.perf_counter() - t0
         return [
@@ -159,6 +155,22 @@ class Estimator:
             )
             for b, w in enumerate(windows)
         ]
+
+    def _embed(self, signals: np.ndarray, stages: dict[str, float]) -> torch.Tensor:
+        """(K, T) signals -> (K, R, D) embeddings, rendering and encoding a chunk of
+        signals at a time: memory stays bounded (a 224x224 image is 0.6 MB; a ward's
+        batch rendered at once would be hundreds of MB) and results do not change."""
+        per_chunk = max(1, self.encoder_batch // len(self.representations))
+        out = []
+        for i in range(0, signals.shape[0], per_chunk):
+            t1 = time.perf_counter()
+            images = self._render_images(signals[i : i + per_chunk])
+            t2 = time.perf_counter()
+            out.append(self._encode(images).reshape(images.shape[0] // len(self.representations),
+                                                    len(self.representations), -1))
+            stages["represent"] += t2 - t1
+            stages["encode"] += time.perf_counter() - t2
+        return torch.cat(out, dim=0)
 
     def _render_images(self, signals: np.ndarray) -> torch.Tensor:
         """(K, T) signals -> (K * R, 3, 224, 224) images, representation-major per signal."""

@@ -37,7 +37,7 @@ def est() -> Estimator:
     head = FusionHead(MODS, ("waveform", "spectrogram_psd"), across="attention").eval()
     enc = CountingEncoder(load_encoder(None, device="cpu", precision="fp32"))
     return Estimator(enc, head, MODS, ("waveform", "spectrogram_psd"), model_name="m", window_s=3.0,
-                     encoder_batch=3)
+                     encoder_batch=4)
 
 
 def window(subject: str, mods: dict[str, np.ndarray | None], t_end: float = 10.0) -> SubjectWindow:
@@ -76,7 +76,7 @@ def test_only_present_modalities_are_rendered_and_encoded_in_chunks(est):
     enc.images = enc.calls = 0
     est.estimate([window("a", {"EDA": sig(0.1), "BVP": sig(1.0)}), window("b", {"EDA": sig(0.2)}), window("c", {})])
     assert enc.images == 3 * 2  # 3 present modality windows x 2 representations
-    assert enc.calls == 2  # encoder_batch=3: chunks of 3 + 3
+    assert enc.calls == 2  # encoder_batch=4: 2 signals x 2 representations, then 1 x 2
 
 
 def test_latency_record_and_index_definition(est):
