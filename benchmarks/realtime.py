@@ -382,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-subjects", type=int, default=8, help="stop the capacity search here (default 8)")
     p.add_argument("--model", default=None, help="model file (default: bundled)")
     p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=None, help="torch threads for the worker (default: torch's)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads for the model (default: all cores but one)")
     p.add_argument("--precision", default="auto", help="encoder precision: auto|fp32|bf16|fp16 (default auto)")
     args = p.parse_args(argv)
 
