@@ -188,7 +188,8 @@ class Estimator:
         """Scatter the (K, R, D) embeddings into (B, M, R, D), run the head on the usable
         rows with the presence mask; returns their (len(rows), 3) probabilities."""
         emb = torch.zeros(n, len(self.modalities), z.shape[1], z.shape[2], dtype=z.dtype, device=z.device)
-        emb[torch.from_numpy(pairs[:, 0]), torch.from_numpy(pairs[:, 1])] = z
+        idx = torch.from_numpy(pairs).to(z.device)
+        emb[idx[:, 0], idx[:, 1]] = z
         sel = torch.from_numpy(rows).to(z.device)
         mask = torch.from_numpy(present).to(z.device)
         logits = self.head(emb[sel], mask[sel])
