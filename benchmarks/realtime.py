@@ -12,7 +12,8 @@ Measured in one run on this machine:
     experiences) fires with nothing running, with the model computing flat out in a thread
     of the same process, and in a child process — the thread-or-process choice — and
     while the engine serves one subject;
-(d) **threads**: images/s of a whole-window pass with 1 torch thread and with all cores.
+(d) **threads**: images/s of a whole-window pass with 1 torch thread and with all cores;
+(e) **warm-up**: the first (cold) pass against the next one, why the engine warms up.
 
 The simulator pushes 64 ms chunks (like a BLE wearable) and pre-fills one window of
 history so the first estimate comes at once.
@@ -398,11 +399,13 @@ def main(argv: list[str] | None = None) -> int:
           f"CPU cores: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.1f}")
     tag = f"-bench{os.getpid()}"
 
-    # warm-up outside the measured runs (what Engine.start does by default)
-    from monitor.engine.engine import Engine
+    # (e) the warm-up Engine.start runs: a cold first pass against the next (warm) one
     from core.buffers import BufferHub
+    from monitor.engine.engine import Engine
 
-    Engine(BufferHub(), estimator=estimator, window_s=estimator_window(estimator)).warmup()
+    warm_engine = Engine(BufferHub(), estimator=estimator, window_s=estimator_window(estimator))
+    cold_s = warm_engine.warmup()
+    warm_s = warm_engine.warmup()
 
     # (d) model throughput by torch thread count (the engine's default is all cores but one)
     by_threads = encoder_threads(estimator)
@@ -437,6 +440,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"{pct(x, 99) * 1e3:.1f} / {x.max() * 1e3 if x.size else float('nan'):.1f} ms"))
     rows.append(("(c) same, engine serving 1 subject (thread): p99 / max",
                  f"{pct(busy, 99) * 1e3:.1f} / {busy.max() * 1e3 if busy.size else float('nan'):.1f} ms"))
+    rows.append(("(e) one window, first (cold) pass vs warm pass", f"{cold_s * 1e3:.0f} ms vs {warm_s * 1e3:.0f} ms"))
     base = by_threads[min(by_threads)]
     for c, ips in by_threads.items():
         rows.append((f"(d) whole-window pass with {c} torch thread(s)", f"{ips:.1f} images/s ({ips / base:.2f}x)"))
