@@ -19,7 +19,6 @@ and computes the same embedding with less work:
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -91,25 +90,23 @@ class _FastConvMlp(nn.Module):
 
 
 class _FastSpectral(nn.Module):
-    """The spectral gating filter on (B, H, W, C) tokens, in float32.
+    """The spectral gating filter on (B, H, W, C) tokens, always in float32.
 
-    The complex weight is stored channel-major (C, H, W//2+1) so both FFTs run over contiguous
-    H x W planes of a (B, C, H, W) tensor instead of strided token-major data.
+    The complex weight is converted once per load (not on every call) and kept as real pairs,
+    because ``Module.to(dtype)`` would silently drop the imaginary part of a complex buffer. The
+    FFTs run directly over the token-major layout: measured faster than permuting to contiguous
+    planes, since the permute copies cost more than the strided transforms save.
     """
 
     def __init__(self, sg: SpectralGating) -> None:
         super().__init__()
-        w = sg.complex_weight.detach().float()  # (H, Wr, C, 2) real pairs
-        # kept as real pairs: Module.to(dtype) would drop the imaginary part of a complex buffer
-        self.register_buffer("weight", w.permute(2, 0, 1, 3).contiguous(), persistent=False)
+        self.register_buffer("weight", sg.complex_weight.detach().float().contiguous(), persistent=False)
         self.grid = sg.grid
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
-        b, h, w, c = u.shape
-        planes = u.permute(0, 3, 1, 2).contiguous()
-        spec = torch.fft.rfft2(planes, norm="ortho") * torch.view_as_complex(self.weight)
-        out = torch.fft.irfft2(spec, s=(h, w), norm="ortho")
-        return out.permute(0, 2, 3, 1)
+        _, h, w, _ = u.shape
+        spec = torch.fft.rfft2(u, dim=(1, 2), norm="ortho") * torch.view_as_complex(self.weight)
+        return torch.fft.irfft2(spec, s=(h, w), dim=(1, 2), norm="ortho")
 
 
 class _FastSelfAttention(nn.Module):
@@ -256,6 +253,7 @@ class _FastGroupAttention(nn.Module):
         cga: CascadedGroupAttention = lwa.attn
         self.window, self.resolution = lwa.window, lwa.resolution
         self.heads, self.key_dim, self.d = cga.heads, cga.key_dim, cga.d
+        self.scale = cga.scale
         self.dtype = dtype
         # q/k feed softmax logits that reach the hundreds on real inputs, where bf16's 3 significant
         # digits flip the attention pattern; these projections are <1% of the FLOPs, so stay fp32
@@ -290,7 +288,9 @@ class _FastGroupAttention(nn.Module):
             q, k, v = self.qkvs[i](feat).split([self.key_dim, self.key_dim, self.d], dim=-1)
             q = self.dws[i](q.reshape(bw, sh, sw, self.key_dim).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last))
             q = q.permute(0, 2, 3, 1).reshape(bw, sh * sw, self.key_dim)
-            feat = F.scaled_dot_product_attention(q, k, v, attn_mask=self.bias[i])
+            # explicit baddbmm: SDPA with an additive mask takes a slower generic path on CPU
+            logits = torch.baddbmm(self.bias[i], q, k.transpose(1, 2), alpha=self.scale)
+            feat = torch.bmm(logits.softmax(dim=-1), v)
             outs.append(feat)
         y = self.proj(F.relu(torch.cat(outs, dim=-1)).to(self.dtype))
         y = y.view(bw, sh, sw, c)
@@ -392,7 +392,9 @@ class FastTinyBioMoE(nn.Module):
         dtype = DTYPES[self.precision]
         device = next(ref.parameters()).device
         self._backbone = {k: v.detach().to("cpu", copy=True) for k, v in ref.state_dict().items()}
-        self.ln_img = copy.deepcopy(ref.ln_img).float()  # float64 statistics, see ImageNorm
+        # float32 statistics here: the reference's float64 ones only pin rounding for the parity
+        # fixture, and cost 3x as much; the fast path is held to cosine similarity instead
+        self.ln_img = _Norm(ref.ln_img)
         self.enc1 = _FastSpectralExpert(ref.enc1, dtype, self.onednn)
         # The EfficientViT expert stays float32 in every mode: its cascaded attention turns
         # bf16 rounding in the residual stream into different attention patterns (cosine to the
@@ -416,7 +418,7 @@ class FastTinyBioMoE(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        return self.ln_img.weight.device
+        return self.ln_out.weight.device
 
     def describe(self) -> str:
         """One line for logs and status bars: mode, device and which optimisations are active."""
@@ -445,19 +447,26 @@ class FastTinyBioMoE(nn.Module):
     # -- inference ----------------------------------------------------------------------------
     def _embed(self, x: torch.Tensor) -> torch.Tensor:
         dtype = DTYPES[self.precision]
-        h = self.ln_img(x.float())
-        h = h.contiguous(memory_format=torch.channels_last)
+        h = self.ln_img(x).contiguous(memory_format=torch.channels_last)
         z1 = self.enc1(h.to(dtype))
         z2 = self.enc2(h)
         gated = [self.ln_e(z) * torch.clamp(self.fcn(F.elu(z)), 0.0, 1.0) for z in (z1, z2)]
         return self.ln_out(torch.cat(gated, dim=1))
+
+    def _compile(self):
+        """CPU: inductor with freezing (weights become constants it can prepack for oneDNN).
+        CUDA: CUDA graphs via "reduce-overhead", which removes per-kernel launch cost at small
+        batches. Compiled lazily at the first call, per input shape."""
+        if self.device.type == "cuda":
+            return torch.compile(self._embed, mode="reduce-overhead", dynamic=False)
+        return torch.compile(self._embed, dynamic=False, options={"freezing": True})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_images(x)
         with torch.inference_mode():
             if self.compiled:
                 if self._compiled_forward is None:
-                    self._compiled_forward = torch.compile(self._embed, dynamic=False)
+                    self._compiled_forward = self._compile()
                 return self._compiled_forward(x)
             return self._embed(x)
 
