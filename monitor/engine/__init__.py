@@ -1,7 +1,26 @@
-"""Real-time engine: windows of every subject -> batched inference -> estimates."""
+"""Real-time engine: windows of every subject -> batched inference -> estimates.
 
-from monitor.engine.engine import Engine, EngineStats
+Public API: :class:`Engine` (start/stop/add_callback/stats/warmup), :class:`EngineStats`,
+:func:`load_estimator` (model file -> :class:`core.estimator.Estimator`), :class:`Shard`
+(subject partition for scale-out), and the building blocks :class:`WindowScheduler` and
+:class:`LatestPerKeyQueue`.
+"""
+
+from monitor.engine.engine import Engine, EngineStats, default_torch_threads
+from monitor.engine.model import LoadedEstimator, ModelNotFoundError, load_estimator
 from monitor.engine.queue import LatestPerKeyQueue
 from monitor.engine.scheduler import WindowScheduler
+from monitor.engine.sharding import Shard, shard_of
 
-__all__ = ["Engine", "EngineStats", "LatestPerKeyQueue", "WindowScheduler"]
+__all__ = [
+    "Engine",
+    "EngineStats",
+    "LatestPerKeyQueue",
+    "LoadedEstimator",
+    "ModelNotFoundError",
+    "Shard",
+    "WindowScheduler",
+    "default_torch_threads",
+    "load_estimator",
+    "shard_of",
+]
