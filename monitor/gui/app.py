@@ -60,10 +60,10 @@ def build_window(
         window.engine_overrides["model_path"] = str(model_path)
     if device is not None:
         window.engine_overrides["device"] = device
+    if replay_path is not None:  # first: opening a recording replaces the sources present
+        window.open_recording(replay_path)
     for source in sources or []:
         window.add_source(source)
-    if replay_path is not None:
-        window.open_recording(replay_path)
     if engine:
         window.start_engine()
     return window

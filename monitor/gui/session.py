@@ -123,7 +123,7 @@ class Session:
             for modality in self.hub.modalities(subject):
                 buf = self.hub.buffer(subject, modality)
                 t = buf.last_timestamp if buf is not None else math.nan
-                if math.isfinite(t) and not t <= newest:
+                if math.isfinite(t) and (math.isnan(newest) or t > newest):
                     newest = t
         return newest
 
