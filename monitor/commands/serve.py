@@ -101,7 +101,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _install_signal_handlers(stop: threading.Event) -> None:
     def handler(signum, _frame):
-        log.info("received %s: stopping", signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        if stop.is_set():  # a second signal: the user does not want to wait for a clean stop
+            log.warning("received %s again: exiting at once", name)
+            os._exit(128 + signum)
+        log.info("received %s: stopping (send it again to exit at once)", name)
         stop.set()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
