@@ -21,7 +21,9 @@ import numpy as np
 from core.buffers import BufferHub, RingBuffer
 from core.clock import now
 from core.estimator import ModalityWindow
+from core.preprocessing import StreamPreprocessor
 from core.streams import MARKERS, StreamSpec
+from core.windows import cut_window
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +100,6 @@ class StreamIngest:
             self.listener(spec, data, ts)
 
     def _new_stream(self, spec: StreamSpec) -> _Stream:
-        from core.preprocessing import StreamPreprocessor
-
         rate = spec.nominal_rate if spec.nominal_rate > 0 else self.working_rate
         proc = StreamPreprocessor(spec.modality, rate, n_channels=spec.n_channels, working_rate=self.working_rate)
         capacity = int(np.ceil((self.window_s * 2 + 10.0) * self.working_rate))
@@ -142,9 +142,7 @@ class StreamIngest:
 
     # --- cutting ---------------------------------------------------------------------
     def cut(self, subject: str, t_end: float, window_s: float) -> dict[str, ModalityWindow]:
-        """The processed signal of every stream of ``subject`` over ``[t_end - window_s, t_end)``."""
-        from core.windows import cut_window
-
+        """The processed signal of every stream of ``subject`` in the window ending at ``t_end``."""
         out: dict[str, ModalityWindow] = {}
         with self._lock:
             streams = [st for (s, _), st in self._streams.items() if s == subject]
