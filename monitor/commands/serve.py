@@ -51,9 +51,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _positive(value: float | None, what: str) -> None:
-    if value is not None and not value > 0:
-        raise SystemExit(f"painmon serve: {what} must be positive, got {value}")
+def _not_positive(args: argparse.Namespace) -> str | None:
+    """The first numeric option that is set but not positive, as an error message."""
+    for value, what in ((args.window, "--window"), (args.hop, "--hop"), (args.duration, "--duration"),
+                        (args.health_every, "--health-every"), (args.threads, "--threads")):
+        if value is not None and not value > 0:
+            return f"{what} must be positive, got {value}"
+    return None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,9 +78,10 @@ def run(args: argparse.Namespace) -> int:
         except re.error as exc:
             print(f"painmon serve: --lsl-name {args.lsl_name!r} is not a regular expression: {exc}")
             return 2
-    for value, what in ((args.window, "--window"), (args.hop, "--hop"), (args.duration, "--duration"),
-                        (args.health_every, "--health-every")):
-        _positive(value, what)
+    problem = _not_positive(args)
+    if problem:
+        print(f"painmon serve: {problem}")
+        return 2
     publish = set(args.publish or (["lsl"] + (["mqtt"] if args.mqtt else [])))
     if "mqtt" in publish and not args.mqtt:
         print("painmon serve: --publish mqtt needs --mqtt HOST:PORT")
