@@ -236,6 +236,9 @@ def test_start_stop_idempotent_and_callback_errors_contained(estimator):
     t1 = np.floor(now())
     push_history(hub, "a", t1 - 2.5, t1)
     assert good.wait(lambda items: len(items) >= 1, 60)
+    assert engine.latest("a") is not None
+    engine.forget("a")
+    assert engine.latest("a") is None and engine.scheduler.subjects() == []
     engine.stop()
     engine.stop()
     assert not engine.running

@@ -214,6 +214,16 @@ class Engine:
         log.info("engine warm-up took %.2f s", dt)
         return dt
 
+    def forget(self, subject: str) -> None:
+        """Drop everything kept about ``subject`` (a bed emptied): its streams' processed
+        signal, window timing and trends. New data of that subject starts afresh."""
+        with self._sched_lock:
+            self.scheduler.forget(subject)
+            self.ingest.forget_subject(subject)
+        with self._stats_lock:
+            self._latest.pop(subject, None)
+        self._smoothers.pop(subject, None)
+
     def latest(self, subject: str) -> Estimate | None:
         with self._stats_lock:
             return self._latest.get(subject)
@@ -255,8 +265,10 @@ class Engine:
                     self._counts["errors"] += 1
 
     def _schedule_once(self) -> None:
-        prep = self.ingest.drain()
-        for cut in self.scheduler.due(now()):
+        with self._sched_lock:  # forget() may run on another thread
+            prep = self.ingest.drain()
+            cuts = self.scheduler.due(now())
+        for cut in cuts:
             t0 = time.perf_counter()
             mods = self.ingest.cut(cut.subject, cut.t_end, self.window_s)
             window = SubjectWindow(
