@@ -76,7 +76,10 @@ class FusedConv2d(nn.Module):
         super().__init__()
         if act not in ACTIVATIONS:
             raise ValueError(f"unknown activation {act!r}")
-        self.register_buffer("weight", weight.detach().to(dtype).contiguous(), persistent=False)
+        # channels-last weights match the channels-last activations; a contiguous (OIHW) weight
+        # was re-laid-out by oneDNN on every call (measured as weight-sized copies per forward)
+        w = weight.detach().to(dtype).contiguous(memory_format=torch.channels_last)
+        self.register_buffer("weight", w, persistent=False)
         self.register_buffer("bias", None if bias is None else bias.detach().to(dtype), persistent=False)
         self.stride, self.padding, self.groups, self.act = stride, padding, groups, act
         self.onednn = onednn
