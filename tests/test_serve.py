@@ -197,7 +197,7 @@ def test_shards_split_subjects_exactly_once_over_one_broker(small_model, mosquit
     client.loop_start()
     broker = f"{mosquitto_broker.host}:{mosquitto_broker.port}"
     procs = [
-        serve("--mqtt", broker, "--shard", f"{k}/2", "--model", str(small_model), "--device", "cpu")
+        serve("--mqtt", broker, "--shard", f"{k}/2", "--publish", "mqtt", "--model", str(small_model), "--device", "cpu")
         for k in (1, 2)
     ]
     outs = [Output(p) for p in procs]
