@@ -75,10 +75,10 @@ def test_cache_makes_fusion_variants_cheap_and_runs_are_deterministic(run, caplo
     b = torch.load(root / "out2" / "model.pt", weights_only=True)["head"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     rc = main(["train", "--dataset", "sim", str(root / "data"), "--out", str(root / "out3"), "--cache",
-               str(root / "cache"), "--no-ablations", *BASE, "--across", "concat", "--within", "concat"])
+               str(root / "cache"), "--no-ablations", *BASE, "--across", "attention", "--within", "add"])
     assert rc == 0
     assert sorted(p.name for p in (root / "cache").rglob("*.npz")) == files_before
-    assert load_model(root / "out3" / "model.pt").metadata.fusion["across"] == "concat"
+    assert load_model(root / "out3" / "model.pt").metadata.fusion["across"] == "attention"
 
 
 def test_bad_dataset_is_reported_not_raised(tmp_path, capsys):

@@ -60,7 +60,7 @@ def condition_of(header: str) -> str | None:
     return None
 
 
-def _modality_dirs(root: Path) -> dict[Path, dict[str, Path]]:
+def find_modality_folders(root: Path) -> dict[Path, dict[str, Path]]:
     """Modality folders grouped by their parent (a parent per split), searched 4 levels deep."""
     groups: dict[Path, dict[str, Path]] = {}
     candidates = [p for depth in range(1, 5) for p in sorted(root.glob("/".join(["*"] * depth))) if p.is_dir()]
@@ -130,7 +130,7 @@ def load_ai4pain(root: str | Path, rest: str = "skip", modalities: tuple[str, ..
     root = Path(root)
     if not root.is_dir():
         raise DatasetLayoutError(f"{root} is not a folder; {EXPECTED}")
-    groups = _modality_dirs(root)
+    groups = find_modality_folders(root)
     if not groups:
         found = sorted(p.name for p in root.iterdir())[:10]
         raise DatasetLayoutError(f"no modality folders under {root} (found {found}); {EXPECTED}")

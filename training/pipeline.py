@@ -43,14 +43,15 @@ class TrainOptions:
     path: Path
     out: Path
     seed: int = 0
-    epochs: int = 60
+    epochs: int = 150
     encoder: str | None = None
     modalities: tuple[str, ...] = ("EDA", "BVP", "RESP", "SpO2")
     representations: tuple[str, ...] = ("waveform", "spectrogram_psd")
-    within: str = "add"
-    across: str = "attention"
+    within: str = "concat"
+    across: str = "concat"
+    """Defaults chosen by leave-one-subject-out on simulated training subjects (README)."""
     hidden: int = 128
-    dropout: float = 0.2
+    dropout: float = 0.3
     modality_dropout: float = 0.25
     window_s: float = 10.0
     stride_s: float = 2.0
@@ -95,11 +96,11 @@ def load_recordings(opts: TrainOptions) -> tuple[list[Recording], list[Recording
         recs = load_xdf_sessions(files)
         return recs, [], f"{len(files)} XDF session(s) at {opts.path} ({len({r.subject for r in recs})} subjects)"
     if kind == "sim":
-        from training.ai4pain import _modality_dirs, load_ai4pain
+        from training.ai4pain import find_modality_folders, load_ai4pain
         from training.sim_data import MANIFEST, sim_dataset
 
         path = Path(opts.path)
-        if path.is_dir() and not (path / MANIFEST).exists() and _modality_dirs(path):
+        if path.is_dir() and not (path / MANIFEST).exists() and find_modality_folders(path):
             recs = load_ai4pain(path, rest=opts.rest, modalities=opts.modalities)  # written by the simulator in AI4PAIN layout
             return recs, [], f"simulated dataset (AI4PAIN layout) at {path}"
         train = sim_dataset(path / "train", opts.sim_subjects, opts.sim_duration_s, opts.seed, first=1)

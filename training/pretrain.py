@@ -172,18 +172,20 @@ def _losses(out: dict[str, torch.Tensor], items: ImageItems, idx: np.ndarray) ->
 def pretrain(opts: PretrainOptions) -> PretrainResult:
     """Run pretraining; rank 0 writes ``encoder.pt`` (painmon-encoder format) into ``opts.out``."""
     from core.device import resolve_device
-    from training.encoders import initial_encoder, save_pretrained
-    from training.sim_data import sim_dataset
 
     device = resolve_device(opts.device)
     info = init_distributed(device)
     try:
-        return _pretrain(opts, info, device, initial_encoder, save_pretrained, sim_dataset)
+        return _pretrain(opts, info, device)
     finally:
         shutdown_distributed()
 
 
-def _pretrain(opts, info: DistInfo, device, initial_encoder, save_pretrained, sim_dataset) -> PretrainResult:
+def _pretrain(opts: PretrainOptions, info: DistInfo, device: torch.device) -> PretrainResult:
+    from training.encoders import initial_encoder, save_pretrained
+    from training.progress import Progress
+    from training.sim_data import sim_dataset
+
     torch.manual_seed(opts.seed)
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -206,8 +208,6 @@ def _pretrain(opts, info: DistInfo, device, initial_encoder, save_pretrained, si
     t0 = time.monotonic()
     steps, images, losses = 0, 0, []
     stop = False
-    from training.progress import Progress
-
     per_epoch = len(shard(rng.permutation(len(items)), info, opts.batch)) // opts.batch
     total = per_epoch * opts.epochs if opts.max_steps is None else min(opts.max_steps, per_epoch * opts.epochs)
     bar = Progress(total, f"pretraining (rank {info.rank})", enabled=opts.progress and info.is_main)

@@ -17,15 +17,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="ai4pain DIR | xdf FILE_OR_DIR | sim DIR (simulated subjects are generated into DIR once)")
     p.add_argument("--out", type=Path, required=True, help="run folder: model.pt, report.md, plots, metrics.json")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=int, default=60, help="head training epochs")
+    p.add_argument("--epochs", type=int, default=150, help="head training epochs")
     p.add_argument("--encoder", default=None,
                    help="encoder weights: Tiny-BioMoE.pth, a painmon-encoder file from `painmon pretrain`, a PainMon "
                    "model, or 'init[:SEED]' (untrained). Default: released weights if supplied, else the bundled model's")
     p.add_argument("--modalities", default="EDA,BVP,RESP,SpO2")
     p.add_argument("--representations", default="waveform,spectrogram_psd")
-    p.add_argument("--within", choices=("add", "concat"), default="add")
-    p.add_argument("--across", choices=("add", "concat", "attention"), default="attention")
+    p.add_argument("--within", choices=("add", "concat"), default="concat", help="fusion of representations within a modality")
+    p.add_argument("--across", choices=("add", "concat", "attention"), default="concat", help="fusion across modalities")
     p.add_argument("--hidden", type=int, default=128)
+    p.add_argument("--dropout", type=float, default=0.3)
     p.add_argument("--modality-dropout", type=float, default=0.25)
     p.add_argument("--window", type=float, default=10.0, help="window length (s)")
     p.add_argument("--stride", type=float, default=2.0, help="seconds between training windows")
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     opts = TrainOptions(
         dataset=kind.lower(), path=Path(path), out=args.out, seed=args.seed, epochs=args.epochs, encoder=args.encoder,
         modalities=modalities, representations=_csv(args.representations), within=args.within, across=args.across,
-        hidden=args.hidden, modality_dropout=args.modality_dropout, window_s=args.window, stride_s=args.stride,
+        hidden=args.hidden, dropout=args.dropout, modality_dropout=args.modality_dropout, window_s=args.window, stride_s=args.stride,
         evaluation=args.evaluation, test_fraction=args.test_fraction, test_subjects=_csv(args.test_subjects),
         ablations=not args.no_ablations, cache_dir=args.cache, device=args.device, export=args.export, name=args.name,
         rest=args.rest, sim_subjects=args.sim_subjects, sim_test_subjects=args.sim_test_subjects,
