@@ -103,11 +103,12 @@ def load_recordings(opts: TrainOptions) -> tuple[list[Recording], list[Recording
         if path.is_dir() and not (path / MANIFEST).exists() and find_modality_folders(path):
             recs = load_ai4pain(path, rest=opts.rest, modalities=opts.modalities)  # written by the simulator in AI4PAIN layout
             return recs, [], f"simulated dataset (AI4PAIN layout) at {path}"
-        train = sim_dataset(path / "train", opts.sim_subjects, opts.sim_duration_s, opts.seed, first=1)
+        train = sim_dataset(path / "train", opts.sim_subjects, opts.sim_duration_s, opts.seed, first=1,
+                            show_progress=opts.progress)
         test = []
         if opts.sim_test_subjects:
             test = sim_dataset(path / "test", opts.sim_test_subjects, opts.sim_duration_s, opts.seed,
-                               first=opts.sim_subjects + 1)
+                               first=opts.sim_subjects + 1, show_progress=opts.progress)
         desc = (f"simulated subjects from the PainMon simulator (physiological model, not real people): "
                 f"{opts.sim_subjects} training subjects sim-1..sim-{opts.sim_subjects}, {opts.sim_duration_s:.0f} s each at "
                 f"device rates, random no/low/high pain protocols, seed {opts.seed}; "

@@ -191,11 +191,11 @@ def _pretrain(opts: PretrainOptions, info: DistInfo, device: torch.device) -> Pr
     out.mkdir(parents=True, exist_ok=True)
     data_dir = Path(opts.data)
     if info.is_main:  # one rank simulates and stores; the others read the same files
-        recs = sim_dataset(data_dir, opts.subjects, opts.duration_s, opts.seed, first=1001)
+        recs = sim_dataset(data_dir, opts.subjects, opts.duration_s, opts.seed, first=1001, show_progress=opts.progress)
     if info.distributed:
         torch.distributed.barrier()
     if not info.is_main:
-        recs = sim_dataset(data_dir, opts.subjects, opts.duration_s, opts.seed, first=1001)
+        recs = sim_dataset(data_dir, opts.subjects, opts.duration_s, opts.seed, first=1001, show_progress=opts.progress)
     settings = WindowSettings(tuple(opts.modalities), 10.0, opts.stride_s, 100.0)
     items = build_items(recs, settings, len(opts.representations))
     encoder, start_desc = initial_encoder(opts.encoder, seed=opts.seed)

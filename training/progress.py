@@ -24,7 +24,8 @@ class Progress:
         self.enabled = enabled
         self.done = 0
         self._t0 = time.monotonic()
-        self._last = 0.0
+        self._last = -float("inf")
+        self._drawn = -1  # ``done`` at the last redraw
 
     def update(self, n: int = 1) -> None:
         self.done += n
@@ -34,6 +35,7 @@ class Progress:
             self._draw(now)
 
     def _draw(self, now: float) -> None:
+        self._drawn = self.done
         elapsed = now - self._t0
         frac = self.done / self.total if self.total else 1.0
         width = 24
@@ -46,7 +48,8 @@ class Progress:
 
     def close(self) -> None:
         if self.enabled:
-            self._draw(time.monotonic())
+            if self._drawn != self.done:
+                self._draw(time.monotonic())
             self.stream.write("\n")
             self.stream.flush()
 

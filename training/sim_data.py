@@ -77,7 +77,7 @@ def load_recordings(folder: Path) -> tuple[list[Recording], dict]:
 
 
 def sim_dataset(folder: str | Path, n_subjects: int = 12, duration_s: float = 240.0, seed: int = 0,
-                first: int = 1) -> list[Recording]:
+                first: int = 1, show_progress: bool = True) -> list[Recording]:
     """Subjects ``sim-first`` .. of a simulated dataset, generated once and stored in ``folder``.
 
     If ``folder`` already holds a dataset with the same parameters it is read back; if it
@@ -92,7 +92,8 @@ def sim_dataset(folder: str | Path, n_subjects: int = 12, duration_s: float = 24
             raise ValueError(f"{folder} holds a simulated dataset made with {stored}, not {meta}; use another folder")
         return recs
     recs = [simulate_subject(k, duration_s, seed)
-            for k in progress(range(first, first + n_subjects), n_subjects, f"simulating {n_subjects} subjects")]
+            for k in progress(range(first, first + n_subjects), n_subjects, f"simulating {n_subjects} subjects",
+                             enabled=show_progress)]
     save_recordings(folder, recs, meta)
     log.info("simulated %d subjects x %.0f s into %s", n_subjects, duration_s, folder)
     return recs
