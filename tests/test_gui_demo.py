@@ -23,6 +23,7 @@ def test_demo_runs_for_duration_and_saves_a_screenshot(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "source started: LSL" in proc.stderr
+    assert "model painmon-default" in proc.stderr  # the bundled model was loaded
     image = QtGui.QImage(str(shot))
     assert not image.isNull() and image.width() >= 800
     image = image.convertToFormat(QtGui.QImage.Format.Format_RGB32)

@@ -149,3 +149,16 @@ def test_estimate_log_handles_out_of_order_and_trims_in_batches():
     assert 100 <= len(log.estimates("s")) <= 110
     assert log.latest("s").t_end == 2199.0
     assert log.trend("s", since=2190.0).t.size == 10
+
+
+def test_model_notice_names_the_model_and_its_training_data():
+    from monitor.gui.main_window import model_notice
+    from monitor.gui.session import read_model_info
+
+    info = read_model_info(None)  # the bundled model
+    assert info["name"] == "painmon-default"
+    text, tip = model_notice("x", info)
+    assert text.startswith("Research use only — not a clinical device.")
+    assert "Model: painmon-default, trained on " in text and "simulat" in text
+    assert info["not_clinical"] in tip and info["trained_on"] in tip
+    assert model_notice("small", None)[0].endswith("Model: small")

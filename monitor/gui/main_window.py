@@ -43,7 +43,18 @@ log = logging.getLogger(__name__)
 
 FRAME_INTERVAL_MS = 30
 SLOW_INTERVAL_MS = 500
-NOT_CLINICAL = "Research use only — trained on simulated data, not a clinical device."
+NOT_CLINICAL = "Research use only — not a clinical device."
+
+
+def model_notice(model: str, info: dict | None) -> tuple[str, str]:
+    """Banner text and tooltip naming the model and what it was trained on."""
+    if not info:
+        return f"{NOT_CLINICAL}   Model: {model}", NOT_CLINICAL
+    trained = info.get("trained_on", "")
+    short = trained.split("(")[0].split(":")[0].strip()
+    text = f"{NOT_CLINICAL}   Model: {info.get('name') or model}" + (f", trained on {short}" if short else "")
+    tip = "\n".join(x for x in (info.get("not_clinical"), info.get("description"), trained) if x)
+    return text, tip
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -231,7 +242,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.status.engine_label.setText(format_engine(session.engine_state, stats, delay))
         if stats is not None:
             self.status.device_label.setText(f"device {stats.device}")
-            self.notice.setText(f"{NOT_CLINICAL}   Model: {stats.model}")
+            text, tip = model_notice(stats.model, session.model_info)
+            self.notice.setText(text)
+            self.notice.setToolTip(tip)
         self.status.set_recording(str(session.recorder.path) if session.recording else None)
 
     # --- incoming (GUI thread, via the bridge) ---------------------------------------

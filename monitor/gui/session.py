@@ -54,6 +54,19 @@ def gui_torch_threads() -> int:
     return max(1, (os.cpu_count() or 2) - 1)
 
 
+def read_model_info(model_path: str | None) -> dict | None:
+    """What the model file says about itself (the engine keeps only its name)."""
+    from core.checkpoint import read_checkpoint
+    from core.paths import default_model_path
+
+    try:
+        meta = read_checkpoint(model_path or default_model_path())["metadata"]
+    except Exception:  # the engine loaded it, so this is only the notice's extra detail
+        log.exception("cannot read the model's metadata")
+        return None
+    return {k: str(meta.get(k, "")) for k in ("name", "description", "trained_on", "not_clinical")}
+
+
 class Session:
     """Owns the hub and everything feeding or reading it for one monitor window."""
 
@@ -68,6 +81,9 @@ class Session:
         """"off", "loading", "running" or "error: ..." (shown in the status bar)."""
         self.engine_config = EngineConfig()
         self.recorder = None
+        self.model_info: dict | None = None
+        """Metadata of the loaded model file (name, description, trained_on, not_clinical),
+        for the dashboard's notice; None for a model given as an estimator object."""
         self._engine_thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._closed = False
@@ -169,6 +185,8 @@ class Session:
                 window_s=cfg.window_s, hop_s=cfg.hop_s, estimator=cfg.estimator, threads=cfg.threads,
             )
             engine.add_callback(self._on_estimate)
+            if cfg.estimator is None:
+                self.model_info = read_model_info(cfg.model_path)
             with self._lock:
                 if self._closed:
                     return
