@@ -28,7 +28,7 @@ from training.fit import FitSettings, fit_head
 from training.progress import Progress
 from training.records import Recording
 from training.report import write_report
-from training.windows import WindowSettings, cut_recording
+from training.windows import WindowSettings, cut_recording, window_ends
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +129,6 @@ def embed_recordings(recordings: Sequence[Recording], settings: WindowSettings, 
         "encoder": encoder.fingerprint, "preprocessing": preprocessing_settings(settings.modalities),
     }
     cache = EmbeddingCache(cache_root, key)
-    from training.windows import window_ends
-
     todo = sum(len(window_ends(r, settings)) for r in recordings if not cache.has(r))
     bar = Progress(todo, "embedding windows", enabled=show_progress and todo > 0)
 
