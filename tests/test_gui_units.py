@@ -110,6 +110,9 @@ def test_status_texts():
     assert format_engine("loading", None, math.nan) == "model: loading"
     markers = StreamHealth(StreamSpec("sim-1", "Markers"), connected=True, samples=3)
     assert format_stream(markers) == "Markers 3 events"
+    eda = StreamHealth(StreamSpec("sim-1", "EDA", nominal_rate=4.0), connected=True, samples=9, effective_rate=4.0)
+    short, _ = format_streams([markers, good, eda], "sim-1")
+    assert short == "EDA 4.0/4 Hz · BVP 63.8/64 Hz · Markers 3 events"  # the usual modality order
 
 
 def test_band_colours_follow_index_anchors():

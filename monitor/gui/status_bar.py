@@ -27,7 +27,10 @@ def format_stream(h: StreamHealth) -> str:
 
 def format_streams(health: list[StreamHealth], subject: str | None) -> tuple[str, str]:
     """Short text for one subject's streams and a tooltip listing every stream."""
-    mine = [h for h in health if subject is None or h.spec.subject == subject]
+    from monitor.gui.subject_panel import modality_order
+
+    mine = sorted((h for h in health if subject is None or h.spec.subject == subject),
+                  key=lambda h: modality_order(h.spec.modality))
     short = " · ".join(format_stream(h) for h in mine) or "no streams"
     lines = []
     for h in health:
