@@ -161,10 +161,9 @@ class _FastClassBlock(nn.Module):
         self.fc1 = FusedLinear.from_linear(blk.mlp.fc1, act="gelu", dtype=dtype, onednn=onednn)
         self.fc2 = FusedLinear.from_linear(blk.mlp.fc2, dtype=dtype, onednn=onednn)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+    def forward(self, cls: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         b, n, c = tokens.shape
         d = c // self.heads
-        cls = tokens.mean(dim=1, keepdim=True)
         u = self.norm1(torch.cat([cls, tokens], dim=1)).to(self.dtype)
         k, v = self.kv(u).float().view(b, n + 1, 2, self.heads, d).permute(2, 0, 3, 1, 4)
         q = self.q(u[:, :1].contiguous()).float().view(b, 1, self.heads, d).transpose(1, 2)
@@ -206,8 +205,9 @@ class _FastSpectralExpert(nn.Module):
                 t = snorm(t)
         b, h, w, c = t.shape
         tokens = t.reshape(b, h * w, c)
+        cls = tokens.mean(dim=1, keepdim=True)
         for blk in self.post:
-            cls = blk(tokens)
+            cls = blk(cls, tokens)
         return self.stage_norms[last](cls[:, 0])
 
 
@@ -388,9 +388,12 @@ class FastTinyBioMoE(nn.Module):
 
     # -- construction -------------------------------------------------------------------------
     def _build(self, reference: TinyBioMoE) -> None:
-        ref = reference  # only read: folding copies every tensor it uses
+        device = next(reference.parameters()).device
+        # only read (folding copies every tensor it uses); folding runs in float64, which MPS lacks
+        ref = reference if device.type != "mps" else TinyBioMoE().requires_grad_(False)
+        if ref is not reference:
+            ref.load_state_dict({k: v.to("cpu") for k, v in reference.state_dict().items()})
         dtype = DTYPES[self.precision]
-        device = next(ref.parameters()).device
         self._backbone = {k: v.detach().to("cpu", copy=True) for k, v in ref.state_dict().items()}
         # float32 statistics here: the reference's float64 ones only pin rounding for the parity
         # fixture, and cost 3x as much; the fast path is held to cosine similarity instead
@@ -441,7 +444,8 @@ class FastTinyBioMoE(nn.Module):
         ref = TinyBioMoE()
         result = ref.load_state_dict(state_dict, strict=strict)
         device = self.device
-        self._build(ref.to(device))
+        self._build(ref)  # folded on CPU in float64 (MPS has no float64), then moved
+        self.to(device)
         return result
 
     # -- inference ----------------------------------------------------------------------------
