@@ -225,10 +225,10 @@ class MainWindow(QtWidgets.QMainWindow):
             by_modality = {h.spec.modality: h for h in health if h.spec.subject == subject}
             window_s = session.engine.window_s if session.engine is not None else self.settings.window_s
             panel.refresh_slow(session.hub, self.log, by_modality, t_ref, now, live, window_s, session.engine_state)
-        self._update_status(health, subject, t_ref)
+        self._update_status(health, subject)
         self.replay_bar.update_position()
 
-    def _update_status(self, health, subject: str | None, t_ref: float) -> None:
+    def _update_status(self, health, subject: str | None) -> None:
         session = self.session
         sources = ", ".join(s.describe() for s in session.sources) or "no source"
         self.status.sources_label.setText(sources)
