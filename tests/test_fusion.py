@@ -18,13 +18,13 @@ def test_every_mode_learns_a_separable_problem_and_survives_masking(within, acro
     """Each mode must fit a toy task (class encoded in EDA) and stay finite with modalities masked."""
     torch.manual_seed(0)
     head = FusionHead(MODS, REPS, within=within, across=across, hidden=32, dropout=0.0, modality_dropout=0.0)
-    n = 96
+    n = 60
     y = torch.arange(n) % 3
     emb = torch.randn(n, 4, 3, 192) * 0.1
     emb[:, 0, :, :8] += (y[:, None, None].float() - 1.0) * 2.0  # class signal in EDA only
     opt = torch.optim.Adam(head.parameters(), lr=3e-3)
     mask = torch.ones(n, 4, dtype=torch.bool)
-    for _ in range(60):
+    for _ in range(40):
         opt.zero_grad()
         loss = torch.nn.functional.cross_entropy(head(emb, mask), y)
         loss.backward()

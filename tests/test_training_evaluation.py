@@ -35,7 +35,7 @@ def _dataset(n_subjects=6, per_subject=30, informative=0, seed=0) -> EmbeddedDat
 
 
 CFG = FusionConfig(MODS, REPS, within="add", across="attention", hidden=32, dropout=0.1)
-FIT = FitSettings(epochs=15, seed=0)
+FIT = FitSettings(epochs=10, seed=0)
 
 
 def test_metrics_on_known_predictions():
