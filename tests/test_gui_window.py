@@ -285,3 +285,19 @@ def test_record_stop_from_the_menu_finishes_the_file(qtbot, window, tmp_path):
     by_type = {s["info"]["type"][0]: s for s in streams}
     assert len(by_type["BVP"]["time_stamps"]) == 5 * 64
     assert [row[0] for row in by_type["Markers"]["time_series"]] == ["user:medication"]
+
+
+def test_one_tab_per_subject_and_only_the_visible_one_is_drawn(qtbot, window):
+    push_signals(window.session, "sim-1", modalities=("BVP",))
+    push_signals(window.session, "sim-2", modalities=("BVP", "EDA"))
+    qtbot.waitUntil(lambda: set(window.panels) == {"sim-1", "sim-2"}, timeout=3000)
+    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["sim-1", "sim-2"]
+    first, second = window.panels["sim-1"], window.panels["sim-2"]
+    qtbot.waitUntil(lambda: first.rows["BVP"].point_count() > 0, timeout=3000)
+    qtbot.wait(100)
+    assert second.rows == {}  # hidden tab: not even built until shown
+    window.tabs.setCurrentWidget(second)
+    qtbot.waitUntil(lambda: second.rows["BVP"].point_count() > 0 and second.rows["EDA"].point_count() > 0,
+                    timeout=3000)
+    window.add_event("user:pain-reported")  # events go to the visible subject
+    assert [m.subject for m in window.session.hub.markers()] == ["sim-2"]
