@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.encoder.fused import FusedConv2d, FusedLinear, onednn_fusion_available
-from core.encoder.model import EMBED_DIM, TinyBioMoE, check_images
+from core.encoder.model import TinyBioMoE, check_images
 from core.encoder.precision import DTYPES
 from core.encoder.spectral_expert import SpectralExpert, TokenBlock, SpectralGating
 from core.encoder.window_expert import (
@@ -490,4 +490,4 @@ def fast_encoder(reference: TinyBioMoE, precision: str = "fp32", compile: bool =
     return FastTinyBioMoE(reference, precision=precision, compile=compile).eval()
 
 
-__all__ = ["FastTinyBioMoE", "fast_encoder", "EMBED_DIM"]
+__all__ = ["FastTinyBioMoE", "fast_encoder"]

@@ -12,7 +12,6 @@ embedding matches the released model; :mod:`core.encoder.fast` holds the optimis
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 STEM_HIDDEN = 32
