@@ -65,3 +65,12 @@ def test_sim_dataset_is_stored_and_reloaded_identically(tmp_path):
     held_out = sim_dataset(tmp_path / "t", 1, 30.0, seed=1, first=3)
     assert held_out[0].subject == "sim-3"
     assert not np.allclose(held_out[0].signals["EDA"].values[:100], a[0].signals["EDA"].values[:100])
+
+
+def test_training_subjects_never_coincide_with_demo_subjects():
+    from devices.simulator import subject_seed as live_seed
+    from training.sim_data import subject_seed
+
+    live = {live_seed(s, i) for s in range(20) for i in range(50)}
+    trained = {subject_seed(s, k) for s in range(20) for k in range(1, 1100)}
+    assert not live & trained

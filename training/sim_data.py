@@ -4,7 +4,8 @@ The bundled model is trained on these. Subjects are simulated at realistic devic
 (EDA 4 Hz, BVP 64 Hz, RESP 25 Hz, SpO2 1 Hz) — not directly at 100 Hz — so the windows go
 through the same resampling and filtering as live simulated streams in the demo.
 Subject ``k`` of a dataset with seed ``s`` is seeded with ``subject_seed(s, k)``, so
-held-out subjects (higher ``k``) never share a seed with training subjects.
+held-out subjects (higher ``k``) never share a seed with training subjects, and neither
+shares one with the subjects the live simulator (demo) shows.
 """
 
 from __future__ import annotations
@@ -23,9 +24,17 @@ log = logging.getLogger(__name__)
 MANIFEST = "painmon-sim.json"
 
 
+TRAINING_SEED_BASE = 5_000_000
+"""Offset that keeps training subjects apart from the live simulator's subjects.
+
+The demo and ``painmon simulate`` seed subject ``i`` with ``seed * 1000 + i + 1``
+(:func:`devices.simulator.subject_seed`); training subjects start at this offset so the
+person on the demo screen is never one the bundled model was trained on."""
+
+
 def subject_seed(seed: int, k: int) -> int:
     """Seed of subject ``k`` (1-based) in a dataset drawn with ``seed``."""
-    return int(seed) * 10_000 + int(k)
+    return TRAINING_SEED_BASE + int(seed) * 10_000 + int(k)
 
 
 def simulate_subject(k: int, duration_s: float, seed: int) -> Recording:
