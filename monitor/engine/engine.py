@@ -105,6 +105,9 @@ class Engine:
         self.estimator = estimator
         self.hub = hub
         self.window_s = float(window_s if window_s is not None else estimator.window_s)
+        if abs(self.window_s - estimator.window_s) > 1e-9:
+            log.warning("window %.3g s differs from the %.3g s the model was trained on: "
+                        "its estimates may be off", self.window_s, estimator.window_s)
         self.hop_s = float(hop_s)
         if self.window_s <= 0 or self.hop_s <= 0:
             raise ValueError(f"window ({self.window_s} s) and hop ({self.hop_s} s) must be positive")

@@ -59,6 +59,8 @@ def load_estimator(
             f"model {path} carries no encoder weights; pass --encoder PATH (e.g. Tiny-BioMoE.pth)"
         )
     encoder = load_encoder(enc_src, device=str(dev), precision=precision)
+    if encoder_path is not None:
+        check_encoder_identity(meta, getattr(encoder, "info", None), path)
     render_config = representation_config(meta.preprocessing, path)
     check_chains(meta.preprocessing, meta.modalities, path)
     est = Estimator(
@@ -74,6 +76,28 @@ def load_estimator(
     )
     log.info("model %s (%s x %s) on %s", meta.name, meta.modalities, meta.representations, dev)
     return LoadedEstimator(est, float(meta.window_s), float(meta.working_rate), meta.name, path)
+
+
+def check_encoder_identity(meta, info, path: Path) -> bool:
+    """Warn when the supplied encoder is not the one the fusion head was trained on.
+
+    The head maps one encoder's embedding space to pain classes; another encoder's
+    embeddings (e.g. the released Tiny-BioMoE weights under a head trained on the bundled
+    encoder) give numbers that look plausible but mean nothing, so this must be loud.
+    Returns True when the identities match (or the model records none)."""
+    if info is None or not meta.encoder_fingerprint:
+        return True
+    known = {meta.encoder_fingerprint, (meta.extra or {}).get("encoder_source_fingerprint", "")}
+    if info.fingerprint in known:
+        return True
+    log.warning(
+        "encoder %s (fingerprint %s) is not the encoder model %s was trained with (%s, %s): "
+        "its estimates are not meaningful until the head is retrained on this encoder "
+        "(painmon train ... --encoder %s; see README 'The bundled model')",
+        info.source, info.fingerprint, path, meta.encoder_fingerprint,
+        meta.encoder_description or "no description", info.source,
+    )
+    return False
 
 
 def representation_config(preprocessing: dict, path: Path):
