@@ -41,3 +41,49 @@ def mosquitto_broker(tmp_path: Path):
         yield broker
     finally:
         broker.stop()
+
+
+@pytest.fixture
+def two_torch_threads():
+    """Two torch threads for the test (the suite shares a 2-core machine; also pins the
+    float32 reduction order of the encoder parity runs). Use via ``pytestmark``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def fixture_npz(shared_dir: Path) -> dict:
+    """The encoder parity fixture (``x``, ``y``, ``seed``) from ``shared/encoder``."""
+    import numpy as np
+
+    data = np.load(shared_dir / "encoder" / "parity_seed0.npz")
+    return {k: data[k] for k in data.files}
+
+
+@pytest.fixture(scope="module")
+def parity_sd() -> dict:
+    """The deterministic parity state dict (seed 0) of the reference encoder."""
+    from core.encoder import TinyBioMoE
+    from core.encoder.parity import fill_state_dict
+
+    return fill_state_dict(TinyBioMoE().state_dict(), 0)
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, monkeypatch):
+    """A shown MainWindow on a fresh session, its settings in ``tmp_path`` (modules that need
+    another window define their own ``window`` fixture, which overrides this one)."""
+    from monitor.gui.main_window import MainWindow
+    from monitor.gui.session import Session
+    from monitor.gui.settings import GuiSettings
+
+    monkeypatch.setenv("PAINMON_SETTINGS", str(tmp_path / "settings.ini"))
+    w = MainWindow(Session(), GuiSettings())
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    w.close()

@@ -20,29 +20,14 @@ from core.encoder import (
     load_encoder,
     save_encoder,
 )
-from core.encoder.parity import fill_state_dict, parity_encoder
+from core.encoder.parity import parity_encoder
 
 PARITY_TOL = 1e-4
 
 
-@pytest.fixture(autouse=True)
-def _two_threads():
-    """The suite shares a 2-core machine; also pins the float32 reduction order of the parity run."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def fixture_npz(shared_dir: Path) -> dict[str, np.ndarray]:
-    data = np.load(shared_dir / "encoder" / "parity_seed0.npz")
-    return {k: data[k] for k in data.files}
-
-
-@pytest.fixture(scope="module")
-def parity_sd() -> dict[str, torch.Tensor]:
-    return fill_state_dict(TinyBioMoE().state_dict(), 0)
+# fixture_npz, parity_sd and two_torch_threads (two threads: the suite shares a 2-core
+# machine; also pins the float32 reduction order of the parity run) are in conftest.py
+pytestmark = pytest.mark.usefixtures("two_torch_threads")
 
 
 def _embed(model: torch.nn.Module, x: np.ndarray | torch.Tensor) -> np.ndarray:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -16,23 +14,8 @@ from core.encoder.parity import fill_state_dict
 MIN_COSINE = 0.999
 
 
-@pytest.fixture(autouse=True)
-def _two_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def fixture_npz(shared_dir: Path) -> dict[str, np.ndarray]:
-    data = np.load(shared_dir / "encoder" / "parity_seed0.npz")
-    return {k: data[k] for k in data.files}
-
-
-@pytest.fixture(scope="module")
-def parity_sd() -> dict[str, torch.Tensor]:
-    return fill_state_dict(TinyBioMoE().state_dict(), 0)
+# fixture_npz, parity_sd and two_torch_threads are in conftest.py
+pytestmark = pytest.mark.usefixtures("two_torch_threads")
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,8 @@
 """End to end: simulated wearable -> hub -> real engine (small real model) -> dashboard."""
 
-import pytest
 import torch
 
-from monitor.gui.main_window import MainWindow
-from monitor.gui.session import EngineConfig, Session
-from monitor.gui.settings import GuiSettings
+from monitor.gui.session import EngineConfig
 
 torch.set_num_threads(2)
 
@@ -21,16 +18,6 @@ def small_estimator():
     modalities, representations = ("EDA", "BVP"), ("waveform",)
     head = FusionHead(modalities, representations).eval()
     return Estimator(TinyBioMoE().eval(), head, modalities, representations, model_name="gui-small", window_s=2.0)
-
-
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("PAINMON_SETTINGS", str(tmp_path / "settings.ini"))
-    w = MainWindow(Session(), GuiSettings())
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    w.close()
 
 
 def test_engine_estimates_reach_the_dashboard_and_the_recording(qtbot, window, tmp_path):

@@ -7,20 +7,6 @@ import numpy as np
 import pylsl
 import pytest
 
-from monitor.gui.main_window import MainWindow
-from monitor.gui.session import Session
-from monitor.gui.settings import GuiSettings
-
-
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("PAINMON_SETTINGS", str(tmp_path / "settings.ini"))
-    w = MainWindow(Session(), GuiSettings())
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    w.close()
-
 
 class PulseOutlet:
     """A real LSL outlet publishing a 64 Hz BVP-like wave (72 bpm) for one subject."""
