@@ -6,12 +6,12 @@ people's simulators) may be running on the same machine at the same time.
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import numpy as np
 import pylsl
 import pytest
+from helpers import wait_until
 
 from core.buffers import BufferHub
 from core.streams import MARKERS, StreamSpec
@@ -34,12 +34,7 @@ def _raw_outlet(name, type_, n_ch, rate, fmt, source_id, labels=None):
 
 
 def _wait(cond, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return False
+    return wait_until(cond, timeout, step=0.02)
 
 
 def test_discover_maps_subject_and_modality(tag):

@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+from helpers import wait_until as poll
 from mqtt_broker import MosquittoBroker, paho_client, paho_close, paho_publish
 
 from core.buffers import BufferHub
@@ -14,13 +15,8 @@ from core.clock import now
 from devices.mqtt import MQTTConfig, MQTTSource, encode_samples_binary
 
 
-def wait_until(predicate, timeout: float = 5.0, step: float = 0.01) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return bool(predicate())
+def wait_until(predicate, timeout: float = 5.0) -> bool:
+    return poll(predicate, timeout, step=0.01)
 
 
 class Device:

@@ -10,6 +10,7 @@ import uuid
 
 import pylsl
 import pytest
+from helpers import open_lsl_inlet
 
 from core.estimate import Estimate
 from monitor.outputs import (
@@ -38,20 +39,12 @@ def make_estimate(subject: str, t_end: float, index: float = 42.0, valid: bool =
     )
 
 
-def open_inlet(name: str) -> pylsl.StreamInlet:
-    found = pylsl.resolve_byprop("name", name, timeout=10.0)
-    assert found, f"LSL stream {name} not found"
-    inlet = pylsl.StreamInlet(found[0], max_buflen=10)
-    inlet.open_stream(timeout=5.0)
-    return inlet
-
-
 def test_lsl_outlet_per_subject_carries_channels_model_and_window_end_time():
     subject = f"t-{uuid.uuid4().hex[:8]}"
     outlets = LSLEstimateOutlets(model_name="unit-model")
     try:
         outlets.outlet(subject)  # open first so the inlet connects before samples flow
-        inlet = open_inlet(lsl_outlet_name(subject))
+        inlet = open_lsl_inlet(lsl_outlet_name(subject), max_buflen=10, open_timeout=5.0)
         info = inlet.info(timeout=5.0)
         assert info.type() == "PainIndex" and info.channel_count() == 6
         assert info.channel_format() == pylsl.cf_float32

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pylsl
+from helpers import open_lsl_inlet
 
 from core.streams import MARKERS, StreamSpec
 from devices.replay import LSLRepublisher, Session, SessionStream
@@ -31,14 +32,6 @@ def _session(tmp_path: Path, subject: str) -> Session:
     )
 
 
-def _inlet(name: str) -> pylsl.StreamInlet:
-    found = pylsl.resolve_byprop("name", name, timeout=10.0)
-    assert found, f"LSL stream {name!r} not found"
-    inlet = pylsl.StreamInlet(found[0], max_buflen=30)
-    inlet.open_stream(timeout=10.0)
-    return inlet
-
-
 def _pull(inlet: pylsl.StreamInlet, n: int, timeout: float = 10.0) -> tuple[list, list]:
     samples, stamps = [], []
     end = time.monotonic() + timeout
@@ -56,8 +49,8 @@ def test_inlet_receives_the_republished_session(tmp_path):
     pub.pause()  # outlets exist but send nothing until the inlets are connected
     pub.start()
     try:
-        data_in = _inlet(f"{subject} RESP")
-        marker_in = _inlet(f"{subject} Markers")
+        data_in = open_lsl_inlet(f"{subject} RESP")
+        marker_in = open_lsl_inlet(f"{subject} Markers")
         info = data_in.info(timeout=5.0)
         assert info.type() == "RESP" and info.channel_count() == 2
         assert info.channel_format() == pylsl.cf_int16  # the recorded format, not float

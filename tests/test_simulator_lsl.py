@@ -6,12 +6,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import numpy as np
 import pylsl
+from helpers import wait_until
 
 from core.buffers import BufferHub
 from core.streams import MARKERS
@@ -19,15 +19,6 @@ from devices.lsl import LSLSource, discover
 from devices.simulator import LSLSimulator, PainSchedule, SimulatedWearable, SubjectProfile, simulate, subject_seed
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _wait(cond, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def _source_for(prefix: str) -> LSLSource:
@@ -52,9 +43,9 @@ def test_lsl_simulator_streams_follow_conventions_and_values():
         try:
             assert src.wait_for_streams(10, timeout=15.0)  # 2 subjects x (4 modalities + markers)
             bvp = hub.buffer(f"{prefix}-2", "BVP")
-            assert _wait(lambda: len(bvp) >= 64 and len(hub.markers(f"{prefix}-1")) >= 2, 5.0)
+            assert wait_until(lambda: len(bvp) >= 64 and len(hub.markers(f"{prefix}-1")) >= 2, 5.0)
             rate = lambda: next(h.effective_rate for h in src.health() if h.spec.name == f"{prefix}-2 BVP")  # noqa: E731
-            assert _wait(lambda: 0.75 * 64 < rate() < 1.25 * 64, 5.0), rate()  # effective vs nominal
+            assert wait_until(lambda: 0.75 * 64 < rate() < 1.25 * 64, 5.0), rate()  # effective vs nominal
         finally:
             src.stop()
         found = discover(timeout=0.5, predicate=f"starts-with(source_id, 'painmon:{prefix}-')")
@@ -97,7 +88,7 @@ def test_simulate_command_publishes_lsl_deterministically_with_seed():
     try:
         assert src.wait_for_streams(5, timeout=30.0)
         eda = hub.buffer(f"{prefix}-1", "EDA")
-        assert _wait(lambda: len(eda) >= 32, 10.0)
+        assert wait_until(lambda: len(eda) >= 32, 10.0)
         out, _ = proc.communicate(timeout=30)
     finally:
         proc.kill()

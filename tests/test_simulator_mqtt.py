@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from helpers import wait_until
 
 from core.buffers import BufferHub
 from devices.mqtt import MQTTConfig, MQTTSource
@@ -16,15 +17,6 @@ from devices.simulator import PainSchedule, SimulatedWearable, SubjectProfile, s
 from devices.simulator.mqtt_outlets import MQTTSimulator
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _wait(cond, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_mqtt_simulator_delivers_samples_and_markers(mosquitto_broker):
@@ -37,7 +29,7 @@ def test_mqtt_simulator_delivers_samples_and_markers(mosquitto_broker):
     try:
         time.sleep(0.5)  # let the subscription settle: MQTT does not replay live data
         with MQTTSimulator(wearable, config, chunk_interval=0.05) as sim:
-            assert _wait(lambda: hub.buffer("sim-1", "BVP") is not None and len(hub.buffer("sim-1", "BVP")) >= 128
+            assert wait_until(lambda: hub.buffer("sim-1", "BVP") is not None and len(hub.buffer("sim-1", "BVP")) >= 128
                          and len(hub.markers("sim-1")) >= 3, 10.0)
     finally:
         source.stop()
@@ -63,7 +55,7 @@ def test_simulate_command_mqtt(mosquitto_broker):
          "--subjects", "2", "--seed", "6", "--duration", "4", "--schedule", "no:2,high:2"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=REPO)
     try:
-        assert _wait(lambda: all(hub.buffer(s, "RESP") is not None and len(hub.buffer(s, "RESP")) >= 25
+        assert wait_until(lambda: all(hub.buffer(s, "RESP") is not None and len(hub.buffer(s, "RESP")) >= 25
                                  for s in ("sim-1", "sim-2")), 30.0)
         out, _ = proc.communicate(timeout=30)
     finally:
