@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +83,10 @@ def _health(src):
     return h
 
 
-def test_killed_outlet_is_lost_within_2s_and_followed_again_when_restarted(device):
+@contextmanager
+def _following(device):
+    """Start the device's outlet and an LSLSource following it; yields (source, buffer)
+    once 16 samples have arrived; the source is stopped on exit."""
     device.start()
     hub = BufferHub(seconds=60)
     src = LSLSource(source_id=f"test:{device.tag}", resolve_interval=0.5)
@@ -91,6 +95,13 @@ def test_killed_outlet_is_lost_within_2s_and_followed_again_when_restarted(devic
         assert src.wait_for_streams(1, timeout=10.0)
         buf = hub.buffer(f"pat-{device.tag}", "EDA")
         assert _wait(lambda: len(buf) >= 16, 5.0) is not None
+        yield src, buf
+    finally:
+        src.stop()
+
+
+def test_killed_outlet_is_lost_within_2s_and_followed_again_when_restarted(device):
+    with _following(device) as (src, buf):
         device.kill()
         lost_after = _wait(lambda: not _health(src).connected, 5.0)
         assert lost_after is not None and lost_after < 2.0
@@ -114,21 +125,12 @@ def test_killed_outlet_is_lost_within_2s_and_followed_again_when_restarted(devic
         assert h.gaps == 1 and h.samples == len(buf) and h.status == "stopped"
         after = values[ts_before.size:, 0]
         assert np.all(np.diff(after) == 1)  # the new outlet's samples, in order, none lost after subscribing
-    finally:
-        src.stop()
 
 
 def test_frozen_outlet_is_lost_within_2s_and_resumes(device):
     """No TCP error arrives when a device freezes (or its Wi-Fi drops): the presence check
     notices the silence; when it answers again it is followed again (same uid)."""
-    device.start()
-    hub = BufferHub(seconds=60)
-    src = LSLSource(source_id=f"test:{device.tag}", resolve_interval=0.5)
-    src.start(hub)
-    try:
-        assert src.wait_for_streams(1, timeout=10.0)
-        buf = hub.buffer(f"pat-{device.tag}", "EDA")
-        assert _wait(lambda: len(buf) >= 16, 5.0) is not None
+    with _following(device) as (src, buf):
         device.proc.send_signal(signal.SIGSTOP)
         lost_after = _wait(lambda: not _health(src).connected, 5.0)
         assert lost_after is not None and lost_after < 2.0
@@ -141,5 +143,3 @@ def test_frozen_outlet_is_lost_within_2s_and_resumes(device):
         assert np.all(np.diff(ts) > 0) and not np.any(values == 0)
         # what the outlet pushed while we were not subscribed is a gap, counted once
         assert _health(src).gaps == int(np.sum(np.diff(ts) > 0.25)) <= 1
-    finally:
-        src.stop()

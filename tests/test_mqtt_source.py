@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -74,10 +75,21 @@ def started(broker, hub, **kwargs) -> MQTTSource:
     return source
 
 
-def test_samples_arrive_on_the_local_clock_continuous_and_intact(mosquitto_broker, hub):
-    source = started(mosquitto_broker, hub)
-    client = paho_client(mosquitto_broker)
+@contextmanager
+def connected(broker, hub, **kwargs):
+    """A started MQTTSource (see :func:`started`) and a paho client (the device side) on
+    ``broker``; both closed on exit."""
+    source = started(broker, hub, **kwargs)
+    client = paho_client(broker)
     try:
+        yield source, client
+    finally:
+        paho_close(client)
+        source.stop()
+
+
+def test_samples_arrive_on_the_local_clock_continuous_and_intact(mosquitto_broker, hub):
+    with connected(mosquitto_broker, hub) as (source, client):
         dev = Device(client, "painmon/sim-1/BVP", fs=100.0, n=10)
         dev.send(15)
         assert wait_until(lambda: len(hub.buffer("sim-1", "BVP") or []) == 150)
@@ -93,16 +105,11 @@ def test_samples_arrive_on_the_local_clock_continuous_and_intact(mosquitto_broke
         assert health.connected and health.samples == 150 and health.rejected == 0
         assert health.effective_rate == pytest.approx(100.0, rel=0.4)
         assert source.streams() == [health.spec]
-    finally:
-        paho_close(client)
-        source.stop()
     assert source.status().link == "stopped"
 
 
 def test_multichannel_json_and_binary(mosquitto_broker, hub):
-    source = started(mosquitto_broker, hub)
-    client = paho_client(mosquitto_broker)
-    try:
+    with connected(mosquitto_broker, hub) as (source, client):
         resp = Device(client, "painmon/p2/RESP", fs=50.0, n=5, channels=3)
         resp.send(3)
         eda = Device(client, "painmon/p2/gsr", fs=50.0, n=5)  # alias topic -> EDA
@@ -114,15 +121,10 @@ def test_multichannel_json_and_binary(mosquitto_broker, hub):
         np.testing.assert_array_equal(data, np.concatenate(resp.sent))
         assert hub.spec("p2", "RESP").channels == ("c0", "c1", "c2")
         np.testing.assert_array_equal(hub.buffer("p2", "EDA").snapshot()[0], np.concatenate(eda.sent))
-    finally:
-        paho_close(client)
-        source.stop()
 
 
 def test_malformed_messages_are_counted_and_lose_nothing(mosquitto_broker, hub):
-    source = started(mosquitto_broker, hub)
-    client = paho_client(mosquitto_broker)
-    try:
+    with connected(mosquitto_broker, hub) as (source, client):
         dev = Device(client, "painmon/sim-1/EDA", fs=20.0, n=4)
         dev.send(2)
         assert wait_until(lambda: len(hub.buffer("sim-1", "EDA") or []) == 8)
@@ -158,15 +160,10 @@ def test_malformed_messages_are_counted_and_lose_nothing(mosquitto_broker, hub):
         status = source.status()
         assert status.reject_reasons["unknown_modality"] == 1
         assert status.rejected == len(bad) + 1 and status.ignored == 1 and status.accepted == 4
-    finally:
-        paho_close(client)
-        source.stop()
 
 
 def test_seq_gaps_count_dropped_samples(mosquitto_broker, hub):
-    source = started(mosquitto_broker, hub)
-    client = paho_client(mosquitto_broker)
-    try:
+    with connected(mosquitto_broker, hub) as (source, client):
         dev = Device(client, "painmon/sim-1/BVP", fs=100.0, n=5)
         dev.send(3)
         dev.send(2, skip=2)  # two messages (10 samples) lost between device and broker
@@ -175,9 +172,6 @@ def test_seq_gaps_count_dropped_samples(mosquitto_broker, hub):
         assert health.dropped == 10 and health.gaps == 1
         _, ts = hub.buffer("sim-1", "BVP").snapshot()
         assert ts[15] - ts[14] == pytest.approx(11 / 100.0, abs=0.003)  # the hole stays a hole
-    finally:
-        paho_close(client)
-        source.stop()
 
 
 def test_markers_and_retained_messages(mosquitto_broker, hub):
@@ -201,23 +195,16 @@ def test_markers_and_retained_messages(mosquitto_broker, hub):
 
 
 def test_subject_filter_shards_subjects(mosquitto_broker, hub):
-    source = started(mosquitto_broker, hub, subjects=lambda s: s == "sim-1")
-    client = paho_client(mosquitto_broker)
-    try:
+    with connected(mosquitto_broker, hub, subjects=lambda s: s == "sim-1") as (source, client):
         for subject in ("sim-1", "sim-2"):
             Device(client, f"painmon/{subject}/SpO2", fs=10.0, n=2).send(1)
         assert wait_until(lambda: source.status().messages == 2)
         assert hub.subjects() == ["sim-1"] and source.status().ignored == 1
-    finally:
-        paho_close(client)
-        source.stop()
 
 
 def test_broker_restart_mid_stream_reconnects_and_keeps_data(mosquitto_broker, hub):
     config = MQTTConfig(host=mosquitto_broker.host, port=mosquitto_broker.port, qos=1, reconnect_max=0.5)
-    source = started(mosquitto_broker, hub, config=config)
-    client = paho_client(mosquitto_broker)
-    try:
+    with connected(mosquitto_broker, hub, config=config) as (source, client):
         dev = Device(client, "painmon/sim-1/RESP", fs=50.0, n=5)
         dev.send(4)
         assert wait_until(lambda: len(hub.buffer("sim-1", "RESP") or []) == 20)
@@ -238,9 +225,6 @@ def test_broker_restart_mid_stream_reconnects_and_keeps_data(mosquitto_broker, h
         assert np.all(np.diff(ts) > 0)
         (health,) = source.health()
         assert health.connected and health.gaps == 1 and health.dropped > 0
-    finally:
-        paho_close(client)
-        source.stop()
 
 
 def test_credentials(tmp_path, hub):
@@ -282,9 +266,7 @@ def test_tls_verified_against_the_ca(tmp_path, hub):
 
 
 def test_markers_use_the_clock_of_the_subjects_sample_stream(mosquitto_broker, hub):
-    source = started(mosquitto_broker, hub)
-    client = paho_client(mosquitto_broker)
-    try:
+    with connected(mosquitto_broker, hub) as (source, client):
         dev = Device(client, "painmon/sim-3/EDA", fs=50.0, n=5)
         dev.send(3)
         assert wait_until(lambda: len(hub.buffer("sim-3", "EDA") or []) == 15)
@@ -294,15 +276,10 @@ def test_markers_use_the_clock_of_the_subjects_sample_stream(mosquitto_broker, h
         assert hub.markers("sim-3")[0].timestamp == pytest.approx(now() - 5.0, abs=0.3)
         marker_health = next(h for h in source.health() if h.spec.modality == "Markers")
         assert marker_health.connected and marker_health.samples == 1
-    finally:
-        paho_close(client)
-        source.stop()
 
 
 def test_relabelled_channels_update_the_hubs_spec(mosquitto_broker, hub):
-    source = started(mosquitto_broker, hub)
-    client = paho_client(mosquitto_broker)
-    try:
+    with connected(mosquitto_broker, hub) as (source, client):
         dev = Device(client, "painmon/sim-1/RESP", fs=50.0, n=5, channels=2)
         dev.send(1)
         assert wait_until(lambda: len(hub.buffer("sim-1", "RESP") or []) == 5)
@@ -315,6 +292,3 @@ def test_relabelled_channels_update_the_hubs_spec(mosquitto_broker, hub):
         spec = hub.spec("sim-1", "RESP")
         assert spec.channels == ("chest", "belly") and spec.units == "mV"
         assert source.streams() == [spec]
-    finally:
-        paho_close(client)
-        source.stop()
