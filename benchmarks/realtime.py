@@ -383,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-subjects", type=int, default=8, help="stop the capacity search here (default 8)")
     p.add_argument("--model", default=None, help="model file (default: bundled)")
     p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=None, help="torch threads for the model (default: all cores but one)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads for the model (default: all cores, as painmon serve)")
     p.add_argument("--precision", default="auto", help="encoder precision: auto|fp32|bf16|fp16 (default auto)")
     args = p.parse_args(argv)
 
@@ -408,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     cold_s = warm_engine.warmup()
     warm_s = warm_engine.warmup()
 
-    # (d) model throughput by torch thread count (the engine's default is all cores but one)
+    # (d) model throughput by torch thread count (the engine's default is all cores)
     by_threads = encoder_threads(estimator)
     # (c) main-thread timer lateness: engine idle, model in a thread, model in a process
     smooth = worker_smoothness(estimator, min(5.0, args.seconds), args.threads or default_torch_threads())

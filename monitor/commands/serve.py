@@ -45,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     eng.add_argument("--device", default="auto", help="auto|cpu|cuda|mps (default: auto)")
     eng.add_argument("--window", type=float, default=None, metavar="SEC", help="window length (default: the model's)")
     eng.add_argument("--hop", type=float, default=1.0, metavar="SEC", help="time between estimates (default 1)")
-    eng.add_argument("--threads", type=int, default=None, help="torch CPU threads for the model (default: all cores but one)")
+    eng.add_argument("--threads", type=int, default=None, help="torch CPU threads for the model (default: all cores)")
     p.add_argument("--duration", type=float, default=None, metavar="SEC", help="stop after this many seconds")
     p.add_argument("--health-every", type=float, default=5.0, metavar="SEC", help="health log interval (default 5)")
     p.set_defaults(func=run)
