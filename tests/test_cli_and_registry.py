@@ -41,3 +41,5 @@ def test_painmon_help_and_info():
     assert "info" in out and "bench" in out
     out = subprocess.run([sys.executable, "-m", "monitor", "info", "--device", "cpu"], capture_output=True, text=True, check=True).stdout
     assert "torch" in out and "Device: cpu" in out
+    # the bundled model describes itself: what it was trained on, its encoder, the notice
+    assert "trained on: simulated subjects" in out and "encoder:" in out and "not a medical device" in out

@@ -40,6 +40,27 @@ def run(args: argparse.Namespace) -> int:
     print(f"  CUDA available: {torch.cuda.is_available()}")
     model = default_model_path()
     print(f"Model: {model} ({'present' if model.is_file() else 'missing'})")
+    if model.is_file():
+        _print_model(model)
     enc = released_encoder_path()
     print(f"Released Tiny-BioMoE weights: {enc if enc else 'not supplied (see README)'}")
     return 0
+
+
+def _print_model(path) -> None:
+    """What the model file says about itself: name, training data, encoder identity."""
+    from core.checkpoint import ModelLoadError, ModelMetadata, read_checkpoint
+
+    try:
+        blob = read_checkpoint(path)
+        meta = ModelMetadata.from_dict(blob["metadata"])
+    except ModelLoadError as exc:
+        print(f"  unusable: {exc}")
+        return
+    print(f"  name: {meta.name} (created {meta.created}, PainMon {meta.painmon_version})")
+    print(f"  trained on: {meta.trained_on}")
+    print(f"  inputs: {', '.join(meta.modalities)} x {', '.join(meta.representations)}, "
+          f"{meta.window_s:g} s windows at {meta.working_rate:g} Hz")
+    encoder = "inside the file" if blob.get("encoder") is not None else "not included (needs --encoder)"
+    print(f"  encoder: {meta.encoder_description or 'unknown'} [{meta.encoder_fingerprint}], {encoder}")
+    print(f"  {meta.not_clinical}")
