@@ -24,7 +24,7 @@ def _store(tmp_path) -> QtCore.QSettings:
 
 
 def test_settings_round_trip_through_qsettings(tmp_path):
-    s = GuiSettings(plot_span_s=60.0, trend_span_min=5.0, theme="dark", window_s=8.0, hop_s=0.5,
+    s = GuiSettings(plot_span_s=60.0, trend_span_min=15.0, theme="dark", window_s=8.0, hop_s=0.5,
                     model_path="/x/m.pt", device="cpu", mqtt_port=1884, mqtt_tls=True)
     save_settings(s, _store(tmp_path))
     assert load_settings(_store(tmp_path)) == s  # a fresh store object reads the file back

@@ -190,12 +190,12 @@ def test_view_choices_persist_between_runs(qtbot, window, gui_settings):
     qtbot.waitUntil(lambda: "sim-1" in window.panels and bool(window.panels["sim-1"].rows), timeout=3000)
     [act] = [a for a in window.span_group.actions() if a.text() == "60 s"]
     act.trigger()
-    [act] = [a for a in window.trend_group.actions() if a.text() == "5 min"]
+    [act] = [a for a in window.trend_group.actions() if a.text() == "15 min"]
     act.trigger()
     row = window.panels["sim-1"].rows["BVP"]
     assert row.plot.viewRange()[0][0] == pytest.approx(-60.0)
     loaded = load_settings()
-    assert loaded.plot_span_s == 60.0 and loaded.trend_span_min == 5.0
+    assert loaded.plot_span_s == 60.0 and loaded.trend_span_min == 15.0
     fresh = MainWindow(Session(), loaded)
     qtbot.addWidget(fresh)
     assert [a.text() for a in fresh.span_group.actions() if a.isChecked()] == ["60 s"]

@@ -30,7 +30,7 @@ class GuiSettings:
     """Everything the user can set that should survive a restart."""
 
     plot_span_s: float = 30.0
-    trend_span_min: float = 15.0
+    trend_span_min: float = 5.0
     theme: str = "light"
     window_s: float = 10.0
     """Analysis window of the engine."""
