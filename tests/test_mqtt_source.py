@@ -270,10 +270,14 @@ def test_markers_use_the_clock_of_the_subjects_sample_stream(mosquitto_broker, h
         dev = Device(client, "painmon/sim-3/EDA", fs=50.0, n=5)
         dev.send(3)
         assert wait_until(lambda: len(hub.buffer("sim-3", "EDA") or []) == 15)
-        # an experimenter marks, 5 s late, when the stimulus began (first marker of the session)
-        paho_publish(client, "painmon/sim-3/markers", json.dumps({"t": time.time() - 5.0, "label": "pain:high"}))
+        # an experimenter marks, late, a stimulus that began 5 s before the device's first
+        # sample (first marker of the session): it must land on the samples' clock mapping,
+        # whatever the network delay of either message
+        first_sample_local = hub.buffer("sim-3", "EDA").first_timestamp
+        paho_publish(client, "painmon/sim-3/markers", json.dumps({"t": dev.base_unix - 5.0, "label": "pain:high"}))
         assert wait_until(lambda: len(hub.markers("sim-3")) == 1)
-        assert hub.markers("sim-3")[0].timestamp == pytest.approx(now() - 5.0, abs=0.3)
+        assert hub.markers("sim-3")[0].timestamp == pytest.approx(first_sample_local - 5.0, abs=0.02)
+        assert hub.markers("sim-3")[0].timestamp == pytest.approx(dev.base_local - 5.0, abs=1.0)
         marker_health = next(h for h in source.health() if h.spec.modality == "Markers")
         assert marker_health.connected and marker_health.samples == 1
 
