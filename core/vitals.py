@@ -143,6 +143,32 @@ def _rate_from_peaks(
     return rate, ""
 
 
+def _periodic_vital(
+    name: str,
+    unit: str,
+    values: np.ndarray,
+    times: np.ndarray,
+    now: float | None,
+    seconds: float,
+    band_hz: tuple[float, float],
+    max_cv: float,
+    min_cycles: int,
+    plausible: tuple[float, float],
+) -> Vital:
+    """A rate from the peaks of a periodic signal (heart beats, breaths), with every
+    reliability check of :func:`heart_rate` / :func:`breathing_rate` applied in one place."""
+    v, t = _recent(values, times, seconds)
+    x, fs, problem = _uniform(v, t, seconds)
+    if problem:
+        return Vital(name, math.nan, unit, False, problem)
+    rate, problem = _rate_from_peaks(x, fs, band_hz, max_cv=max_cv, min_cycles=min_cycles)
+    if not problem and not plausible[0] <= rate <= plausible[1]:
+        problem = "implausible rate"
+    if not problem and _stale(t, now):
+        problem = "stale signal"
+    return Vital(name, rate, unit, not problem, problem)
+
+
 def heart_rate(
     values: np.ndarray, times: np.ndarray, now: float | None = None, seconds: float = HR_SECONDS
 ) -> Vital:
@@ -151,16 +177,7 @@ def heart_rate(
     Reliable only with a gap-free window, at least 5 beats, inter-beat intervals that vary
     by < 25 % (motion artefacts make them erratic) and a plausible rate.
     """
-    v, t = _recent(values, times, seconds)
-    x, fs, problem = _uniform(v, t, seconds)
-    if problem:
-        return Vital("HR", math.nan, "bpm", False, problem)
-    rate, problem = _rate_from_peaks(x, fs, (0.6, 3.7), max_cv=0.25, min_cycles=4)
-    if not problem and not HR_RANGE[0] <= rate <= HR_RANGE[1]:
-        problem = "implausible rate"
-    if not problem and _stale(t, now):
-        problem = "stale signal"
-    return Vital("HR", rate, "bpm", not problem, problem)
+    return _periodic_vital("HR", "bpm", values, times, now, seconds, (0.6, 3.7), 0.25, 4, HR_RANGE)
 
 
 def breathing_rate(
@@ -171,16 +188,7 @@ def breathing_rate(
     Breathing is less regular than the heart beat, so intervals may vary by up to 35 %;
     at least 3 breaths are needed.
     """
-    v, t = _recent(values, times, seconds)
-    x, fs, problem = _uniform(v, t, seconds)
-    if problem:
-        return Vital("BR", math.nan, "/min", False, problem)
-    rate, problem = _rate_from_peaks(x, fs, (0.08, 1.0), max_cv=0.35, min_cycles=3)
-    if not problem and not BR_RANGE[0] <= rate <= BR_RANGE[1]:
-        problem = "implausible rate"
-    if not problem and _stale(t, now):
-        problem = "stale signal"
-    return Vital("BR", rate, "/min", not problem, problem)
+    return _periodic_vital("BR", "/min", values, times, now, seconds, (0.08, 1.0), 0.35, 3, BR_RANGE)
 
 
 def skin_conductance_level(
