@@ -25,7 +25,7 @@ from devices.mqtt_config import Backoff, MQTTConfig
 from devices.mqtt_loop import LoopThread
 from devices.mqtt_schema import PayloadError, decode_markers, decode_samples
 from devices.mqtt_stream import StreamTracker
-from devices.mqtt_topics import Topic, TopicError, parse_topic, subscription
+from devices.mqtt_topics import Topic, parse_topic, subscription
 from devices.source import Source, SourceError
 
 log = logging.getLogger(__name__)
@@ -187,7 +187,7 @@ class MQTTSource(Source):
                 self._store_samples(tracker, raw, received)
             with self._lock:
                 self._status.accepted += 1
-        except (PayloadError, TopicError) as exc:
+        except PayloadError as exc:  # TopicError is one too
             self._reject(tracker, topic, exc.reason, exc.detail)
         except Exception as exc:  # a bug must cost one message, not the session
             log.exception("MQTT source: failed on message of %s", topic)

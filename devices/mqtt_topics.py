@@ -12,19 +12,15 @@ from dataclasses import dataclass
 
 from core.modalities import canonical_name, match_modality
 from core.streams import MARKERS
+from devices.mqtt_schema import PayloadError
 
 DEFAULT_PREFIX = "painmon"
 MARKERS_LEAF = "markers"
 ESTIMATE_LEAF = "estimate"
 
 
-class TopicError(ValueError):
-    """A topic outside the scheme; ``reason`` is countable like a payload reason."""
-
-    def __init__(self, reason: str, detail: str = ""):
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-        self.detail = detail
+class TopicError(PayloadError):
+    """A topic outside the scheme: rejected and counted exactly like a bad payload."""
 
 
 @dataclass(frozen=True)
