@@ -61,7 +61,7 @@ class LSLSimulatorDriver:
     def __init__(self, n_subjects: int, seed: int = 0, prefill_s: float = 10.0, tag: str = ""):
         import pylsl
 
-        from devices.lsl_info import stream_info
+        from devices.lsl import stream_info
         from devices.simulator import SimulatedWearable
         from core.streams import MARKERS
 

@@ -140,7 +140,7 @@ def estimate_to_json(est: Estimate, origin: str | None = None) -> str:
 
 def estimate_topic(subject: str, prefix: str = "painmon") -> str:
     """``<prefix>/<subject>/estimate`` (the scheme of :mod:`devices.mqtt_topics`)."""
-    from devices.mqtt_topics import estimate_topic as topic
+    from devices.mqtt import estimate_topic as topic
 
     return topic(prefix, subject)
 

@@ -87,8 +87,7 @@ def test_connect_refuses_an_empty_selection_and_a_bad_broker(qtbot, window):
 
 def test_mqtt_broker_from_the_dialog_feeds_the_window(qtbot, window, mosquitto_broker):
     from devices.mqtt import MQTTConfig
-    from devices.simulator import SimulatedWearable
-    from devices.simulator.mqtt_outlets import MQTTSimulator
+    from devices.simulator import MQTTSimulator, SimulatedWearable
 
     prefix = f"gui{uuid.uuid4().hex[:6]}"
     settings = GuiSettings()

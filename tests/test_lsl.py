@@ -15,8 +15,7 @@ from helpers import wait_until
 
 from core.buffers import BufferHub
 from core.streams import MARKERS, StreamSpec
-from devices.lsl import LSLSource, discover
-from devices.lsl_info import stream_info
+from devices.lsl import LSLSource, discover, stream_info
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ OUTLET = r"""
 import sys, time
 import numpy as np, pylsl
 from core.streams import StreamSpec
-from devices.lsl_info import stream_info
+from devices.lsl import stream_info
 tag = sys.argv[1]
 out = pylsl.StreamOutlet(stream_info(StreamSpec("pat-" + tag, "EDA", ("EDA",), 32.0, "uS", tag + " EDA", "test:" + tag)))
 print("ready", flush=True)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from devices.mqtt_clock import SenderClock
-from devices.mqtt_schema import PayloadError, SampleMessage
-from devices.mqtt_stream import StreamTracker
+from devices.mqtt import PayloadError, SampleMessage
+from devices.mqtt._clock import SenderClock
+from devices.mqtt._stream import StreamTracker
 
 UNIX = 1_718_000_000.0  # sender clock = local clock + this
 

@@ -9,18 +9,19 @@ import numpy as np
 import pytest
 
 from core.streams import MARKERS
-from devices.mqtt_config import MQTTConfig
-from devices.mqtt_schema import (
-    MAX_PAYLOAD_BYTES,
-    MAX_VALUES,
+from devices.mqtt import (
+    MQTTConfig,
     PayloadError,
+    TopicError,
     decode_markers,
     decode_samples,
     encode_markers,
     encode_samples,
     encode_samples_binary,
+    parse_topic,
+    sample_topic,
 )
-from devices.mqtt_topics import TopicError, parse_topic, sample_topic
+from devices.mqtt._schema import MAX_PAYLOAD_BYTES, MAX_VALUES
 
 
 def test_json_single_channel_roundtrip():

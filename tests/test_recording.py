@@ -18,13 +18,15 @@ import pyxdf
 from core.buffers import BufferHub
 from core.estimate import Estimate
 from core.streams import StreamSpec
-from devices.recording import ESTIMATE_CHANNELS, ESTIMATE_TYPE, SessionRecorder
-from devices.replay import ReplaySource, load_session
-from devices.xdf_writer import (
+from core.wire import ESTIMATE_CHANNEL_LABELS, ESTIMATE_STREAM_TYPE
+from devices.replay import ReplaySource
+from devices.xdf import (
+    SessionRecorder,
     StreamInfo,
     XDFWriteError,
     XDFWriter,
     channel_format_for,
+    load_session,
     varlen_int,
 )
 
@@ -150,12 +152,12 @@ def test_round_trip_record_load_replay(tmp_path):
     assert streams["sim-1 BVP"]["info"]["desc"][0]["subject"] == ["sim-1"]
     assert streams["sim-1 BVP"]["footer"]["info"]["sample_count"] == ["256"]
     est_stream = streams["PainMon-sim-1"]
-    assert est_stream["info"]["type"] == [ESTIMATE_TYPE]
+    assert est_stream["info"]["type"] == [ESTIMATE_STREAM_TYPE]
     est = truth["est"]
     np.testing.assert_array_equal(
         est_stream["time_series"][0], [est.index, est.smoothed, *est.probs, est.quality_overall]
     )
-    assert len(ESTIMATE_CHANNELS) == est_stream["time_series"].shape[1]
+    assert len(ESTIMATE_CHANNEL_LABELS) == est_stream["time_series"].shape[1]
 
     # 2. load_session maps streams back to subject/modality with exact values and times
     session = load_session(path)
@@ -257,7 +259,7 @@ import sys, time
 import numpy as np
 from core.buffers import BufferHub
 from core.streams import StreamSpec
-from devices.recording import SessionRecorder
+from devices.xdf import SessionRecorder
 hub = BufferHub()
 SessionRecorder(sys.argv[1], hub, flush_interval=0.5).start()
 spec = StreamSpec("crash", "BVP", ("bvp",), 100.0)

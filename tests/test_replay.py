@@ -15,8 +15,9 @@ import pyxdf
 from core import clock
 from core.buffers import BufferHub
 from core.streams import MARKERS, StreamSpec
-from devices.replay import ReplaySource, Session, SessionLoadError, SessionStream, load_session
+from devices.replay import ReplaySource
 from devices.source import Source, SourceError
+from devices.xdf import Session, SessionLoadError, SessionStream, load_session
 
 
 def _xdf_files(xdf_dir: Path) -> list[Path]:
@@ -273,7 +274,7 @@ def test_loop_repeats_with_increasing_time(tmp_path):
 
 def test_replay_of_a_recording_feeds_a_recorder(tmp_path):
     """Replay -> hub -> SessionRecorder: a re-recorded file has the same samples."""
-    from devices.recording import SessionRecorder
+    from devices.xdf import SessionRecorder
 
     session = _synthetic(tmp_path, seconds=1.0)
     hub = BufferHub()

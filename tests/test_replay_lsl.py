@@ -11,7 +11,8 @@ import pylsl
 from helpers import open_lsl_inlet
 
 from core.streams import MARKERS, StreamSpec
-from devices.replay import LSLRepublisher, Session, SessionStream
+from devices.replay import LSLRepublisher
+from devices.xdf import Session, SessionStream
 from monitor.cli import main
 
 

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import runpy
+
 import numpy as np
 
 from core.modalities import DEFAULT_MODALITIES
-from devices.replay import load_session
-from devices.xdf_sample import make_sample_session, sample_path
+from core.paths import assets_dir
+from devices.xdf import load_session
+
+GENERATOR = assets_dir() / "sessions" / "generate_sample.py"
+_script = runpy.run_path(str(GENERATOR))  # a script, not a module: run it for its functions
+make_sample_session = _script["make_sample_session"]
+sample_path = _script["sample_path"]
 
 
 def test_bundled_sample_session_is_complete():
     path = sample_path()
-    assert path.is_file(), f"{path} missing: run python -m devices.xdf_sample"
+    assert path.is_file(), f"{path} missing: run python assets/sessions/generate_sample.py"
     assert path.stat().st_size < 2_000_000
     session = load_session(path)
     assert session.writer == "PainMon"

@@ -127,7 +127,7 @@ def test_shards_partition_subjects_stably():
 
 
 def test_lsl_stream_selection_by_shard_type_and_name():
-    from devices.lsl_discovery import DiscoveredStream
+    from devices.lsl import DiscoveredStream
     from monitor.commands.serve import lsl_predicate
 
     def stream(subject, typ, name):
@@ -173,8 +173,7 @@ def test_shards_split_subjects_exactly_once_over_one_broker(small_model, mosquit
     import paho.mqtt.client as mqtt
 
     from devices.mqtt import MQTTConfig
-    from devices.simulator import SimulatedWearable
-    from devices.simulator.mqtt_outlets import MQTTSimulator
+    from devices.simulator import MQTTSimulator, SimulatedWearable
 
     n_subjects = 4
     subjects = [f"sim-{i + 1}" for i in range(n_subjects)]

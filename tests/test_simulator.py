@@ -260,7 +260,7 @@ def test_write_dataset_readable_by_training_loader(tmp_path):
     """The training side's AI4PAIN reader (engineer F) loads what the simulator writes."""
     from training.ai4pain import load_ai4pain
 
-    from devices.simulator.dataset import segments
+    from devices.simulator._dataset import segments
 
     recs = write_dataset(tmp_path, n_subjects=2, duration_s=60, seed=1, segment_s=10)
     expected = [(rec.subject, seg) for rec in recs for seg in segments(rec, 10)]

@@ -13,8 +13,14 @@ from helpers import wait_until
 
 from core.buffers import BufferHub
 from devices.mqtt import MQTTConfig, MQTTSource
-from devices.simulator import PainSchedule, SimulatedWearable, SubjectProfile, simulate, subject_seed
-from devices.simulator.mqtt_outlets import MQTTSimulator
+from devices.simulator import (
+    MQTTSimulator,
+    PainSchedule,
+    SimulatedWearable,
+    SubjectProfile,
+    simulate,
+    subject_seed,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -12,7 +12,7 @@ from training.xdf_data import find_xdf, load_xdf_sessions, marker_level
 
 
 def _record(path, rec, with_markers=True):
-    from devices.recording import SessionRecorder
+    from devices.xdf import SessionRecorder
 
     recorder = SessionRecorder(path).start()
     for m, s in rec.signals.items():

@@ -1,6 +1,6 @@
 """Recorded sessions (XDF: LabRecorder's or PainMon's own) as labelled training data.
 
-Files are read by :func:`devices.xdf_reader.load_session` — the same reader replay uses,
+Files are read by :func:`devices.xdf.load_session` — the same reader replay uses,
 so clock synchronisation, subjects and modality recognition are identical. The pain level
 comes from marker streams: ``pain:no`` / ``pain:low`` / ``pain:high`` (also plain
 ``no``/``low``/``high``/``baseline``) set the level from their timestamp on. A marker
@@ -36,7 +36,7 @@ def marker_level(text: str) -> int | None:
 
 def session_recordings(path: Path) -> list[Recording]:
     """One :class:`Recording` per subject of one XDF file that has pain markers."""
-    from devices.xdf_reader import load_session
+    from devices.xdf import load_session
 
     session = load_session(path)
     signals: dict[str, dict[str, Signal]] = {}

@@ -68,7 +68,7 @@ def describe_session(session) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from devices.replay import SessionLoadError, load_session
+    from devices.xdf import SessionLoadError, load_session
 
     if math.isnan(args.speed) or args.speed < 0:
         _say(f"painmon replay: --speed must be >= 0, got {args.speed}")

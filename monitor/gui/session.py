@@ -222,7 +222,7 @@ class Session:
 
     def start_recording(self, path: str | os.PathLike) -> Path:
         """Record raw streams, markers and estimates to an XDF file from now on."""
-        from devices.recording import SessionRecorder
+        from devices.xdf import SessionRecorder
 
         if self.recording:
             raise RuntimeError(f"already recording to {self.recorder.path}")

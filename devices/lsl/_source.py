@@ -25,11 +25,9 @@ import pylsl
 from core import clock
 from core.buffers import BufferHub
 from core.streams import StreamHealth, StreamSpec
-from devices.lsl_discovery import DiscoveredStream, Predicate, accepts, describe, discover, xpath_filter
-from devices.lsl_inlet import FollowedStream, StreamLost, open_inlet
+from devices.lsl._discovery import DiscoveredStream, Predicate, accepts, describe, xpath_filter
+from devices.lsl._inlet import FollowedStream, StreamLost, open_inlet
 from devices.source import Source, SourceError
-
-__all__ = ["LSLSource", "DiscoveredStream", "discover"]
 
 log = logging.getLogger(__name__)
 

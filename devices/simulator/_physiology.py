@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.signal import lfilter
 
-from devices.simulator.profile import SubjectProfile
-from devices.simulator.schedule import PainSchedule
+from devices.simulator._profile import SubjectProfile
+from devices.simulator._schedule import PainSchedule
 
 DEFAULT_RATES: dict[str, float] = {"EDA": 4.0, "BVP": 64.0, "RESP": 25.0, "SpO2": 1.0}
 """Realistic wrist/chest device rates (Hz) used unless a caller asks for others."""

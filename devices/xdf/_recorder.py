@@ -7,7 +7,7 @@ whole XDF chunks to the file, so a crash of the process loses at most the last i
 ``stop()`` drains what is left and writes the stream footers.
 
 Every stream carries PainMon's metadata in its ``<desc>`` (subject, modality, units,
-channel labels) so :func:`devices.replay.load_session` maps it back to the same
+channel labels) so :func:`devices.xdf.load_session` maps it back to the same
 subject/modality; other tools (pyxdf, MNE, EEGLAB) see an ordinary LabRecorder-like file.
 """
 
@@ -25,19 +25,21 @@ import numpy as np
 
 from core import clock
 from core.buffers import BufferHub, Marker
-from core.estimate import CLASS_NAMES, Estimate
+from core.estimate import Estimate
 from core.modalities import canonical_name, get_modality
 from core.streams import MARKERS, StreamSpec
-from devices.xdf_writer import FORMATS, StreamInfo, XDFWriteError, XDFWriter, channel_format_for
+from core.wire import (
+    ESTIMATE_CHANNEL_LABELS,
+    ESTIMATE_SOURCE_KIND,
+    ESTIMATE_STREAM_TYPE,
+    PRODUCT,
+    estimate_stream_name,
+    stream_source_id,
+)
+from devices.xdf._format import FORMATS, XDFWriteError, channel_format_for
+from devices.xdf._writer import StreamInfo, XDFWriter
 
 log = logging.getLogger(__name__)
-
-ESTIMATE_TYPE = "PainIndex"
-"""Stream type of recorded estimates (one stream per subject, named ``PainMon-<subject>``)."""
-ESTIMATE_CHANNELS: tuple[str, ...] = ("index", "smoothed", *(f"p_{c}" for c in CLASS_NAMES), "quality")
-WRITER_NAME = "PainMon"
-"""``<writer>`` of the file header; replay uses it to know timestamps are already ours."""
-
 
 @dataclass
 class RecordedStream:
@@ -80,7 +82,7 @@ def _data_desc(spec: StreamSpec) -> dict:
         "channels": {
             "channel": [{"label": c, "unit": units, "type": spec.modality} for c in spec.channels]
         },
-        "acquisition": {"manufacturer": "PainMon"},
+        "acquisition": {"manufacturer": PRODUCT},
     }
 
 
@@ -126,7 +128,7 @@ class SessionRecorder:
         if self._started:
             raise RuntimeError(f"recorder for {self.path} was already started")
         try:
-            self._writer = XDFWriter(self.path, writer_name=WRITER_NAME)
+            self._writer = XDFWriter(self.path, writer_name=PRODUCT)
         except (OSError, XDFWriteError) as exc:
             raise OSError(f"cannot record to {self.path}: {exc}") from exc
         self._started = True
@@ -220,14 +222,14 @@ class SessionRecorder:
         self.record_markers(marker.subject, [marker.label], [marker.timestamp], marker.source)
 
     def record_estimate(self, est: Estimate) -> None:
-        """Queue one estimate into the subject's ``PainMon-<subject>`` PainIndex stream."""
+        """Queue one estimate into the subject's estimate stream (names from :mod:`core.wire`)."""
         if not math.isfinite(est.t_end):
             self._reject("non-finite timestamps", f"estimate of {est.subject}")
             return
         row = np.array(
             [[est.index, est.smoothed, *est.probs, est.quality_overall]], dtype=np.float64
         )
-        if row.shape[1] != len(ESTIMATE_CHANNELS):
+        if row.shape[1] != len(ESTIMATE_CHANNEL_LABELS):
             self._reject("estimate with wrong number of probabilities", f"estimate of {est.subject}")
             return
         self._enqueue(("estimate", est.subject, row, np.array([est.t_end])))
@@ -330,7 +332,7 @@ class SessionRecorder:
                 channel_count=spec.n_channels,
                 nominal_srate=spec.nominal_rate,
                 channel_format=channel_format_for(dtype),
-                source_id=spec.source_id or f"painmon:{spec.subject}:{spec.modality}",
+                source_id=spec.source_id or stream_source_id(spec.subject, spec.modality),
                 desc=_data_desc(spec),
                 created_at=clock.now(),
             )
@@ -345,25 +347,25 @@ class SessionRecorder:
             channel_count=1,
             nominal_srate=0.0,
             channel_format="string",
-            source_id=f"painmon:{subject}:{MARKERS}",
-            desc={"subject": subject, "modality": MARKERS, "acquisition": {"manufacturer": "PainMon"}},
+            source_id=stream_source_id(subject, MARKERS),
+            desc={"subject": subject, "modality": MARKERS, "acquisition": {"manufacturer": PRODUCT}},
             created_at=clock.now(),
         )
 
     @staticmethod
     def _estimate_info(subject: str) -> StreamInfo:
         return StreamInfo(
-            name=f"PainMon-{subject}",
-            type=ESTIMATE_TYPE,
-            channel_count=len(ESTIMATE_CHANNELS),
+            name=estimate_stream_name(subject),
+            type=ESTIMATE_STREAM_TYPE,
+            channel_count=len(ESTIMATE_CHANNEL_LABELS),
             nominal_srate=0.0,
             channel_format="double64",
-            source_id=f"painmon:{subject}:estimate",
+            source_id=stream_source_id(subject, ESTIMATE_SOURCE_KIND),
             desc={
                 "subject": subject,
-                "modality": ESTIMATE_TYPE,
-                "channels": {"channel": [{"label": c} for c in ESTIMATE_CHANNELS]},
-                "acquisition": {"manufacturer": "PainMon"},
+                "modality": ESTIMATE_STREAM_TYPE,
+                "channels": {"channel": [{"label": c} for c in ESTIMATE_CHANNEL_LABELS]},
+                "acquisition": {"manufacturer": PRODUCT},
             },
             created_at=clock.now(),
         )

@@ -8,9 +8,10 @@ from typing import Sequence
 import numpy as np
 
 from core.streams import MARKERS, StreamSpec
-from devices.simulator.physiology import CHANNEL_LABELS, UNITS, SubjectGenerator, validate_rates
-from devices.simulator.profile import SubjectProfile
-from devices.simulator.schedule import PainSchedule
+from core.wire import stream_source_id
+from devices.simulator._physiology import CHANNEL_LABELS, UNITS, SubjectGenerator, validate_rates
+from devices.simulator._profile import SubjectProfile
+from devices.simulator._schedule import PainSchedule
 
 MARKER_STREAM_SUFFIX = "PainLevel"
 
@@ -30,7 +31,8 @@ def subject_seed(seed: int, index: int) -> int:
 
 
 def source_id(subject: str, modality: str) -> str:
-    return f"painmon:{subject}:{modality}"
+    """The LSL ``source_id`` of a simulated stream (see :func:`core.wire.stream_source_id`)."""
+    return stream_source_id(subject, modality)
 
 
 @dataclass

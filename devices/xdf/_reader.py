@@ -20,9 +20,9 @@ import numpy as np
 from core.buffers import Marker
 from core.modalities import canonical_name, get_modality, match_modality
 from core.streams import MARKERS, StreamSpec
-from devices.recording import ESTIMATE_TYPE, WRITER_NAME
+from core.wire import ESTIMATE_STREAM_TYPE, PRODUCT
 from devices.source import SourceError
-from devices.xdf_writer import MAGIC
+from devices.xdf._format import MAGIC
 
 log = logging.getLogger(__name__)
 
@@ -200,8 +200,8 @@ def _stream_identity(info: dict, default_subject: str) -> tuple[str, str, str]:
     declared = _text(desc, "modality")
     if _text(info, "channel_format") == "string" or stype.lower() in ("markers", "marker"):
         return subject, MARKERS, ""
-    if declared == ESTIMATE_TYPE or stype == ESTIMATE_TYPE:
-        return subject, ESTIMATE_TYPE, units
+    if declared == ESTIMATE_STREAM_TYPE or stype == ESTIMATE_STREAM_TYPE:
+        return subject, ESTIMATE_STREAM_TYPE, units
     modality = canonical_name(declared) if declared else None
     if modality is None:
         modality = match_modality(stype, _channel_labels(desc, n), name)
@@ -229,7 +229,7 @@ def load_session(path: str | os.PathLike, dejitter: bool | None = None) -> Sessi
     _check_magic(path)
     if dejitter is None:
         # the file header comes first; read it alone to decide before parsing samples
-        dejitter = _header_writer(path) != WRITER_NAME
+        dejitter = _header_writer(path) != PRODUCT
     raw_streams, header = _read_xdf(path, dejitter)
     writer = _file_writer(header)
     session = Session(path=path, streams=[], writer=writer)
@@ -282,7 +282,7 @@ def load_session(path: str | os.PathLike, dejitter: bool | None = None) -> Sessi
         )
         if modality == MARKERS:
             session.marker_streams.append(stream)
-        elif modality == ESTIMATE_TYPE:
+        elif modality == ESTIMATE_STREAM_TYPE:
             session.estimate_streams.append(stream)
         else:
             session.streams.append(stream)

@@ -1,6 +1,6 @@
-"""Replay a recorded session as if it were live: into the pipeline, or as LSL outlets.
+"""The replay engine: paces a recorded session's samples onto a sink, as if live.
 
-A :class:`ReplayPlayer` walks through a :class:`~devices.xdf_reader.Session` at a speed
+A :class:`ReplayPlayer` walks through a :class:`~devices.xdf.Session` at a speed
 factor (1 = real time, 0 or ``math.inf`` = as fast as possible), with pause, resume, seek
 and loop, and hands each slice of samples to a sink. :class:`ReplaySource` is the sink that
 feeds a :class:`~core.buffers.BufferHub` (a :class:`~devices.source.Source` like LSL or
@@ -22,28 +22,14 @@ import math
 import os
 import threading
 import time
-from collections import Counter
 from typing import Callable, Protocol
 
 import numpy as np
 
 from core import clock
-from core.buffers import BufferHub
-from core.streams import StreamHealth, StreamSpec
-from devices.source import Source
-from devices.xdf_reader import Session, SessionLoadError, SessionStream, load_session
+from devices.xdf import Session, SessionStream, load_session
 
 log = logging.getLogger(__name__)
-
-__all__ = [
-    "LSLRepublisher",
-    "ReplayPlayer",
-    "ReplaySource",
-    "Session",
-    "SessionLoadError",
-    "SessionStream",
-    "load_session",
-]
 
 TICK_S = 0.02
 """Delivery period at finite speeds: chunks as small as a live LSL inlet would give."""
@@ -65,7 +51,8 @@ class ReplaySink(Protocol):
         their timestamps already shifted onto the shared clock."""
 
 
-def _as_session(path_or_session: str | os.PathLike | Session) -> Session:
+def as_session(path_or_session: str | os.PathLike | Session) -> Session:
+    """A loaded session, reading the file when given a path."""
     if isinstance(path_or_session, Session):
         return path_or_session
     return load_session(path_or_session)
@@ -320,235 +307,3 @@ class ReplayPlayer:
             self._done_until = self.duration
             self.finished.set()
             log.info("replay of %s finished", self.session.path.name)
-
-
-class _PlayerControls:
-    """Controls shared by the replay front-ends, delegated to their player."""
-
-    _player: ReplayPlayer
-
-    @property
-    def session(self) -> Session:
-        return self._player.session
-
-    @property
-    def duration(self) -> float:
-        return self._player.duration
-
-    @property
-    def position(self) -> float:
-        return self._player.position
-
-    @property
-    def finished(self) -> threading.Event:
-        return self._player.finished
-
-    @property
-    def speed(self) -> float:
-        return self._player.speed
-
-    @speed.setter
-    def speed(self, value: float) -> None:
-        self._player.speed = value
-
-    @property
-    def loop(self) -> bool:
-        return self._player.loop
-
-    @loop.setter
-    def loop(self, value: bool) -> None:
-        self._player.loop = bool(value)
-
-    @property
-    def paused(self) -> bool:
-        return self._player.paused
-
-    def pause(self) -> None:
-        self._player.pause()
-
-    def resume(self) -> None:
-        self._player.resume()
-
-    def seek(self, seconds: float) -> None:
-        self._player.seek(seconds)
-
-    def wait(self, timeout: float | None = None) -> bool:
-        return self._player.wait(timeout)
-
-    def to_clock(self, session_seconds: float) -> float:
-        return self._player.to_clock(session_seconds)
-
-    def from_clock(self, timestamp: float) -> float:
-        return self._player.from_clock(timestamp)
-
-    @property
-    def asap(self) -> bool:
-        """Replaying as fast as possible (speed 0 or inf)."""
-        return self._player.asap
-
-
-class _StreamCounters:
-    """What a replayed stream has delivered so far (for :class:`StreamHealth`)."""
-
-    __slots__ = ("samples", "gaps", "last_ts", "last_wall", "recent")
-
-    def __init__(self) -> None:
-        self.samples = 0
-        self.gaps = 0
-        self.last_ts = math.nan
-        self.last_wall = math.nan
-        self.recent: list[tuple[float, int]] = []  # (last timestamp, n) of recent chunks
-
-
-class ReplaySource(_PlayerControls, Source):
-    """A recorded session as a live :class:`~devices.source.Source` feeding a hub.
-
-    ``hold``: back-pressure for as-fast-as-possible replay (see :attr:`ReplayPlayer.hold`),
-    so an offline consumer sees every window instead of a flood it must skip.
-    """
-
-    name = "replay"
-
-    def __init__(
-        self,
-        path_or_session: str | os.PathLike | Session,
-        speed: float = 1.0,
-        loop: bool = False,
-        hold: Callable[[], bool] | None = None,
-    ):
-        session = _as_session(path_or_session)
-        self._player = ReplayPlayer(session, self, speed=speed, loop=loop)
-        self._player.hold = hold
-        self._hub: BufferHub | None = None
-        self._lock = threading.Lock()
-        self._counters = [_StreamCounters() for _ in session.replayable]
-        self._stopped = False
-
-    def describe(self) -> str:
-        return f"replay {self.session.path.name} ({len(self.session.replayable)} streams, {self.duration:.0f} s)"
-
-    def start(self, hub: BufferHub) -> None:
-        if self._hub is not None:
-            raise RuntimeError("ReplaySource already started")
-        self._hub = hub
-        for stream in self.session.replayable:
-            hub.register(stream.spec)
-        self._player.start()
-        log.info("replaying %s at speed %s", self.session.path, self._player.speed)
-
-    def stop(self) -> None:
-        self._stopped = True
-        self._player.stop()
-
-    def streams(self) -> list[StreamSpec]:
-        return [s.spec for s in self.session.replayable]
-
-    def deliver(self, index: int, stream: SessionStream, lo: int, hi: int, timestamps: np.ndarray) -> None:
-        hub = self._hub
-        assert hub is not None
-        if stream.is_marker:
-            hub.push_markers(stream.spec.subject, stream.values[lo:hi], timestamps, source=stream.spec.name)
-        else:
-            hub.push(stream.spec, stream.values[lo:hi], timestamps)
-        self._count(index, stream, timestamps)
-
-    def _count(self, index: int, stream: SessionStream, ts: np.ndarray) -> None:
-        c = self._counters[index]
-        rate = stream.spec.nominal_rate
-        threshold = max(1.0, 5.0 / rate) if rate > 0 else math.inf
-        with self._lock:
-            prev = c.last_ts
-            steps = np.diff(ts) if math.isnan(prev) else np.diff(np.concatenate(([prev], ts)))
-            c.gaps += int(np.count_nonzero(steps > threshold))
-            c.samples += len(ts)
-            c.last_ts = float(ts[-1])
-            c.last_wall = clock.now()
-            c.recent.append((c.last_ts, len(ts)))
-            horizon = c.last_ts - 2.0
-            while len(c.recent) > 1 and c.recent[0][0] < horizon:
-                c.recent.pop(0)
-
-    def health(self) -> list[StreamHealth]:
-        player = self._player
-        if player.error is not None:
-            status = f"error: {player.error}"
-        elif player.finished.is_set():
-            status = "finished"
-        elif self._stopped:
-            status = "stopped"
-        elif not player.running:
-            status = "not started" if self._hub is None else "stopped"
-        elif player.paused:
-            status = "paused"
-        else:
-            status = f"replaying x{player.speed:g}" if not player.asap else "replaying (fast)"
-        out = []
-        with self._lock:
-            for stream, c in zip(self.session.replayable, self._counters):
-                rate = 0.0
-                if len(c.recent) > 1 and stream.spec.nominal_rate > 0:
-                    span = c.recent[-1][0] - c.recent[0][0]
-                    n = sum(k for _, k in c.recent[1:])
-                    rate = n / span if span > 0 else 0.0
-                out.append(
-                    StreamHealth(
-                        spec=stream.spec,
-                        connected=player.running and not player.finished.is_set(),
-                        samples=c.samples,
-                        effective_rate=rate,
-                        gaps=c.gaps,
-                        dropped=0,
-                        rejected=0,
-                        reject_reasons=Counter(),
-                        last_timestamp=c.last_ts,
-                        last_received=c.last_wall,
-                        status=status,
-                    )
-                )
-        return out
-
-
-class LSLRepublisher(_PlayerControls):
-    """Re-publishes a session's streams as LSL outlets (same name, type, channels and
-    description) so other LSL tools can consume a recording as if it were live."""
-
-    def __init__(
-        self,
-        path_or_session: str | os.PathLike | Session,
-        speed: float = 1.0,
-        loop: bool = False,
-        chunk_size: int = 0,
-    ):
-        session = _as_session(path_or_session)
-        self._player = ReplayPlayer(session, self, speed=speed, loop=loop)
-        self._outlets: list = []
-        self._chunk_size = chunk_size
-        self.pushed = [0] * len(session.replayable)
-
-    def start(self) -> None:
-        """Create the outlets, then start pacing samples into them."""
-        from devices.xdf_lsl import make_outlet
-
-        self._outlets = [make_outlet(s, self._chunk_size) for s in self.session.replayable]
-        self._player.start()
-        log.info("re-publishing %s on LSL (%d outlets)", self.session.path, len(self._outlets))
-
-    def stop(self) -> None:
-        self._player.stop()
-        self._outlets = []  # pylsl closes an outlet when its object is collected
-
-    def deliver(self, index: int, stream: SessionStream, lo: int, hi: int, timestamps: np.ndarray) -> None:
-        outlet = self._outlets[index]
-        if stream.is_marker:
-            outlet.push_chunk([[v] for v in stream.values[lo:hi]], timestamps.tolist())
-        else:
-            outlet.push_chunk(stream.values[lo:hi], timestamps.tolist())
-        self.pushed[index] += hi - lo
-
-    def __enter__(self) -> "LSLRepublisher":
-        self.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-

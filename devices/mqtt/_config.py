@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from devices.mqtt_topics import DEFAULT_PREFIX, check_prefix
+from core.wire import DEFAULT_TOPIC_PREFIX, check_prefix
 
 DEFAULT_PORT = 1883
 DEFAULT_TLS_PORT = 8883
@@ -26,7 +26,7 @@ class MQTTConfig:
 
     host: str = "localhost"
     port: int = DEFAULT_PORT
-    prefix: str = DEFAULT_PREFIX
+    prefix: str = DEFAULT_TOPIC_PREFIX
     qos: int = 0
     tls: bool = False
     ca_file: str | None = None

@@ -13,7 +13,7 @@ from dataclasses import replace
 from core import clock
 from core.buffers import BufferHub
 from core.streams import MARKERS, StreamHealth, StreamSpec
-from devices.simulator.wearable import SimChunk, SimulatedWearable
+from devices.simulator._wearable import SimChunk, SimulatedWearable
 from devices.source import Source
 
 log = logging.getLogger(__name__)

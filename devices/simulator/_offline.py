@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from devices.simulator.physiology import BLOCK_S, SubjectGenerator
-from devices.simulator.profile import SubjectProfile
-from devices.simulator.schedule import PainSchedule
+from devices.simulator._physiology import BLOCK_S, SubjectGenerator
+from devices.simulator._profile import SubjectProfile
+from devices.simulator._schedule import PainSchedule
 
 
 @dataclass

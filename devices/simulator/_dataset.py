@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from devices.simulator.offline import SimulatedRecording, simulate
-from devices.simulator.profile import SubjectProfile
-from devices.simulator.schedule import PainSchedule
-from devices.simulator.wearable import subject_id, subject_seed
+from devices.simulator._offline import SimulatedRecording, simulate
+from devices.simulator._profile import SubjectProfile
+from devices.simulator._schedule import PainSchedule
+from devices.simulator._wearable import subject_id, subject_seed
 
 FOLDERS: dict[str, str] = {"BVP": "Bvp", "EDA": "Eda", "RESP": "Resp", "SpO2": "SpO2"}
 """Modality -> AI4PAIN folder name."""

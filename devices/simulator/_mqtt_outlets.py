@@ -8,7 +8,7 @@ import threading
 from core import clock
 from core.streams import MARKERS
 from devices.mqtt import MQTTConfig, MQTTPublisher, encode_markers, encode_samples, marker_topic, sample_topic
-from devices.simulator.wearable import SimChunk, SimulatedWearable
+from devices.simulator._wearable import SimChunk, SimulatedWearable
 
 log = logging.getLogger(__name__)
 

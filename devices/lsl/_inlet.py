@@ -32,7 +32,7 @@ import pylsl
 from core import clock
 from core.buffers import BufferHub
 from core.streams import MARKERS, StreamHealth, StreamSpec
-from devices.lsl_discovery import DiscoveredStream
+from devices.lsl._discovery import DiscoveredStream
 
 log = logging.getLogger(__name__)
 

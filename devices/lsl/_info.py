@@ -14,8 +14,10 @@ from dataclasses import dataclass
 import pylsl
 
 from core.streams import MARKERS, StreamSpec
+from core.wire import DEFAULT_TOPIC_PREFIX, stream_source_id
 
-SOURCE_ID_PREFIX = "painmon:"
+SOURCE_ID_PREFIX = f"{DEFAULT_TOPIC_PREFIX}:"
+"""How PainMon's source ids begin (:func:`core.wire.stream_source_id`)."""
 
 
 def stream_info(spec: StreamSpec, channel_format: int | None = None) -> pylsl.StreamInfo:
@@ -28,7 +30,7 @@ def stream_info(spec: StreamSpec, channel_format: int | None = None) -> pylsl.St
         channel_count=spec.n_channels,
         nominal_srate=0.0 if is_markers else float(spec.nominal_rate),
         channel_format=fmt,
-        source_id=spec.source_id or f"{SOURCE_ID_PREFIX}{spec.subject}:{spec.modality}",
+        source_id=spec.source_id or stream_source_id(spec.subject, spec.modality),
     )
     desc = info.desc()
     desc.append_child_value("subject", spec.subject)

@@ -8,8 +8,8 @@ import threading
 import pylsl
 
 from core.streams import MARKERS
-from devices.lsl_info import stream_info
-from devices.simulator.wearable import SimChunk, SimulatedWearable
+from devices.lsl._info import stream_info
+from devices.simulator._wearable import SimChunk, SimulatedWearable
 
 log = logging.getLogger(__name__)
 

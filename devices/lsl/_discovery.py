@@ -15,7 +15,7 @@ import pylsl
 
 from core.modalities import match_modality
 from core.streams import MARKERS, StreamSpec
-from devices.lsl_info import InfoFields, read_info, subject_from_source_id
+from devices.lsl._info import InfoFields, read_info, subject_from_source_id
 
 log = logging.getLogger(__name__)
 

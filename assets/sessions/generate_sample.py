@@ -1,9 +1,10 @@
 """Make the bundled sample session: a few minutes of simulated subjects, with markers.
 
-Run ``python -m devices.xdf_sample`` to regenerate ``assets/sessions/sample-sim.xdf``
-(the data are the same for the same arguments; only the file's creation times differ).
-It goes through :class:`~devices.recording.SessionRecorder`, so the sample is exactly what
-a PainMon recording of the simulator looks like, and ``painmon replay`` reads it back.
+Run ``python assets/sessions/generate_sample.py`` to regenerate
+``assets/sessions/sample-sim.xdf`` (the data are the same for the same arguments; only the
+file's creation times differ). It goes through :class:`devices.xdf.SessionRecorder`, so the
+sample is exactly what a PainMon recording of the simulator looks like, and
+``painmon replay`` reads it back. A script, not a library module (tests run it with ``runpy``).
 """
 
 from __future__ import annotations
@@ -15,9 +16,22 @@ from pathlib import Path
 
 import numpy as np
 
-from core.paths import assets_dir
-from core.streams import StreamSpec
-from devices.recording import SessionRecorder
+if __package__ in (None, ""):  # run as a script: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from core.paths import assets_dir  # noqa: E402
+from core.streams import StreamSpec  # noqa: E402
+from core.wire import stream_source_id  # noqa: E402
+from devices.simulator import (  # noqa: E402
+    CHANNEL_LABELS,
+    UNITS,
+    PainSchedule,
+    SubjectProfile,
+    simulate,
+    subject_id,
+    subject_seed,
+)
+from devices.xdf import SessionRecorder  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +56,6 @@ def make_sample_session(
     Subject 1 follows the demo's scripted schedule (rest, low, rest, high, ...), the
     others a random protocol, so the sample shows every pain level within three minutes.
     """
-    from devices.simulator import PainSchedule, SubjectProfile, simulate, subject_id, subject_seed
-    from devices.simulator.physiology import CHANNEL_LABELS, UNITS
-
     path = Path(path) if path is not None else sample_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     recorder = SessionRecorder(path).start()
@@ -56,7 +67,7 @@ def make_sample_session(
             rec = simulate(SubjectProfile.random(s_seed), schedule, duration_s, seed=s_seed, subject=sid)
             for modality, (values, fs) in rec.signals.items():
                 spec = StreamSpec(sid, modality, (CHANNEL_LABELS[modality],), fs, UNITS[modality],
-                                  f"{sid} {modality}", f"painmon:{sid}:{modality}")
+                                  f"{sid} {modality}", stream_source_id(sid, modality))
                 times = T0 + np.arange(values.size) / fs
                 step = max(1, int(round(fs)))  # one-second chunks, as a live source sends
                 for k in range(0, values.size, step):

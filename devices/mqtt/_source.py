@@ -21,11 +21,12 @@ import aiomqtt
 from core.buffers import BufferHub
 from core.clock import now
 from core.streams import StreamHealth, StreamSpec
-from devices.mqtt_config import Backoff, MQTTConfig
-from devices.mqtt_loop import LoopThread
-from devices.mqtt_schema import PayloadError, decode_markers, decode_samples
-from devices.mqtt_stream import StreamTracker
-from devices.mqtt_topics import Topic, parse_topic, subscription
+from core.wire import subscription
+from devices.mqtt._config import Backoff, MQTTConfig
+from devices.mqtt._loop import LoopThread
+from devices.mqtt._schema import PayloadError, decode_markers, decode_samples
+from devices.mqtt._stream import StreamTracker
+from devices.mqtt._topics import Topic, parse_topic
 from devices.source import Source, SourceError
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,8 @@ import numpy as np
 
 from core.modalities import REGISTRY
 from core.streams import StreamHealth, StreamSpec
-from devices.mqtt_clock import SenderClock
-from devices.mqtt_schema import PayloadError, SampleMessage
+from devices.mqtt._clock import SenderClock
+from devices.mqtt._schema import PayloadError, SampleMessage
 
 SNAP_S = 0.010
 """A message whose t0 is within this (or half a sample period) of where the previous one

@@ -1,6 +1,6 @@
 """LSL outlets that mirror the streams of an XDF session (used by replay's re-publishing).
 
-Kept apart from :mod:`devices.replay` so that replay into the pipeline never needs liblsl.
+Imported only when re-publishing starts, so that replay into the pipeline never needs liblsl.
 The outlet copies the stream's name, type, channel count, rate, format, source id and
 ``<desc>`` tree, and adds PainMon's ``<subject>`` when the file had none, so PainMon's own
 LSL inlet maps the re-published stream to the same subject and modality.
@@ -12,7 +12,8 @@ import logging
 from typing import Any
 
 from core.streams import MARKERS
-from devices.xdf_reader import SessionStream
+from core.wire import stream_source_id
+from devices.xdf._reader import SessionStream
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def stream_info_for(stream: SessionStream, chunk_size: int = 0):
         channel_count=n_channels,
         nominal_srate=spec.nominal_rate,
         channel_format=fmt,
-        source_id=spec.source_id or f"painmon:{spec.subject}:{spec.modality}",
+        source_id=spec.source_id or stream_source_id(spec.subject, spec.modality),
     )
     desc = dict(stream.desc) if isinstance(stream.desc, dict) else {}
     desc.setdefault("subject", spec.subject)

@@ -18,8 +18,8 @@ from typing import NamedTuple
 
 import aiomqtt
 
-from devices.mqtt_config import Backoff, MQTTConfig
-from devices.mqtt_loop import LoopThread
+from devices.mqtt._config import Backoff, MQTTConfig
+from devices.mqtt._loop import LoopThread
 
 log = logging.getLogger(__name__)
 

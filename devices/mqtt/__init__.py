@@ -1,0 +1,56 @@
+"""MQTT for PainMon: subscribe wearables' messages into the hub, publish to a broker.
+
+What this package offers:
+
+* :class:`MQTTConfig` — broker address (``from_hostport`` parses ``host:port``, ``[v6]:port``,
+  ``mqtt://`` and ``mqtts://``), topic prefix, QoS, TLS and credentials, validated when built;
+* :class:`MQTTSource` — a :class:`devices.source.Source` subscribing to
+  ``<prefix>/<subject>/<modality>`` (and ``.../markers``); :class:`MQTTStatus` of its link;
+* :class:`MQTTPublisher` — thread-safe, queueing, reconnecting publisher (simulator, estimate
+  outputs); :class:`PublisherStats`;
+* the payload schema — :func:`encode_samples` (JSON), :func:`encode_samples_binary` (compact),
+  :func:`encode_markers`, the strict decoders :func:`decode_samples` / :func:`decode_markers`
+  returning :class:`SampleMessage` / :class:`MarkerMessage`, and :class:`PayloadError` (with a
+  countable ``reason``) for anything refused;
+* topics — :func:`sample_topic`, :func:`marker_topic`, :func:`estimate_topic` (defined once in
+  :mod:`core.wire`) and :func:`parse_topic` returning a :class:`Topic` or raising
+  :class:`TopicError` (a :class:`PayloadError`).
+"""
+
+from core.wire import estimate_topic, marker_topic, sample_topic
+from devices.mqtt._config import MQTTConfig
+from devices.mqtt._publisher import MQTTPublisher, PublisherStats
+from devices.mqtt._schema import (
+    MarkerMessage,
+    PayloadError,
+    SampleMessage,
+    decode_markers,
+    decode_samples,
+    encode_markers,
+    encode_samples,
+    encode_samples_binary,
+)
+from devices.mqtt._source import MQTTSource, MQTTStatus
+from devices.mqtt._topics import Topic, TopicError, parse_topic
+
+__all__ = [
+    "MQTTConfig",
+    "MQTTSource",
+    "MQTTStatus",
+    "MQTTPublisher",
+    "PublisherStats",
+    "SampleMessage",
+    "MarkerMessage",
+    "PayloadError",
+    "Topic",
+    "TopicError",
+    "encode_samples",
+    "encode_samples_binary",
+    "decode_samples",
+    "encode_markers",
+    "decode_markers",
+    "sample_topic",
+    "marker_topic",
+    "estimate_topic",
+    "parse_topic",
+]

@@ -1,0 +1,51 @@
+"""Parsing received topics of PainMon's MQTT scheme ``<prefix>/<subject>/<leaf>``.
+
+``<leaf>`` is a modality (``EDA``, ``BVP``, ``RESP``, ``SpO2``; aliases like ``ppg`` or
+``gsr`` are recognised), ``markers`` for events, or ``estimate`` for PainMon's own output.
+Topics are *built* by :mod:`core.wire` (one definition of every name on the wire); parsing
+lives here because a topic outside the scheme is rejected like a bad payload
+(:class:`TopicError` is a :class:`~devices.mqtt.PayloadError`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.modalities import canonical_name, match_modality
+from core.streams import MARKERS
+from core.wire import ESTIMATE_LEAF, MARKERS_LEAF
+from devices.mqtt._schema import PayloadError
+
+
+class TopicError(PayloadError):
+    """A topic outside the scheme: rejected and counted exactly like a bad payload."""
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A parsed topic. ``kind`` is "samples", "markers" or "estimate"."""
+
+    subject: str
+    kind: str
+    modality: str
+    """Canonical modality, :data:`core.streams.MARKERS` for markers, "" for estimates."""
+
+
+def parse_topic(prefix: str, topic: str) -> Topic:
+    """Split a received topic; raise :class:`TopicError` ("bad_topic", "unknown_modality")."""
+    head = prefix + "/"
+    if not topic.startswith(head):
+        raise TopicError("bad_topic", f"{topic!r} not under {prefix!r}")
+    parts = topic[len(head) :].split("/")
+    if len(parts) != 2 or not parts[0] or not parts[1]:
+        raise TopicError("bad_topic", f"{topic!r} is not {prefix}/<subject>/<modality>")
+    subject, leaf = parts
+    lowered = leaf.lower()
+    if lowered == ESTIMATE_LEAF:
+        return Topic(subject, "estimate", "")
+    if lowered == MARKERS_LEAF:
+        return Topic(subject, "markers", MARKERS)
+    modality = canonical_name(leaf) or match_modality(leaf)
+    if modality is None:
+        raise TopicError("unknown_modality", f"{leaf!r} in {topic!r}")
+    return Topic(subject, "samples", modality)
