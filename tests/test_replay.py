@@ -263,7 +263,7 @@ def test_loop_repeats_with_increasing_time(tmp_path):
     hub = BufferHub(seconds=60)
     src = ReplaySource(session, speed=0, loop=True)
     src.start(hub)
-    assert _wait_for(lambda: src._player.loops >= 3)
+    assert _wait_for(lambda: src.loops >= 3)
     assert not src.finished.is_set()
     src.stop()
     data, ts = hub.buffer("sim-1", "BVP").snapshot()

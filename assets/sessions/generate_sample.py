@@ -19,10 +19,10 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from core.paths import assets_dir  # noqa: E402
-from core.streams import StreamSpec  # noqa: E402
-from core.wire import stream_source_id  # noqa: E402
-from devices.simulator import (  # noqa: E402
+from core.paths import assets_dir
+from core.streams import StreamSpec
+from core.wire import stream_source_id
+from devices.simulator import (
     CHANNEL_LABELS,
     UNITS,
     PainSchedule,
@@ -31,7 +31,7 @@ from devices.simulator import (  # noqa: E402
     subject_id,
     subject_seed,
 )
-from devices.xdf import SessionRecorder  # noqa: E402
+from devices.xdf import SessionRecorder
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def make_sample_session(
                 spec = StreamSpec(sid, modality, (CHANNEL_LABELS[modality],), fs, UNITS[modality],
                                   f"{sid} {modality}", stream_source_id(sid, modality))
                 times = T0 + np.arange(values.size) / fs
-                step = max(1, int(round(fs)))  # one-second chunks, as a live source sends
+                step = max(1, round(fs))  # one-second chunks, as a live source sends
                 for k in range(0, values.size, step):
                     recorder.record_chunk(spec, values[k : k + step, None], times[k : k + step])
             labels = [label for _, label in rec.markers]

@@ -7,9 +7,9 @@ connect dialog (:func:`discover`), so both agree on what a stream is.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Mapping, Union
 
 import pylsl
 
@@ -60,7 +60,7 @@ class DiscoveredStream:
         )
 
 
-Predicate = Union[str, Callable[[DiscoveredStream], bool]]
+Predicate = str | Callable[[DiscoveredStream], bool]
 """An LSL XPath predicate (``"name='X' and type='EDA'"``) or a Python test of a stream."""
 
 _FORMATS = {
@@ -117,16 +117,16 @@ def full_info(info: pylsl.StreamInfo, timeout: float = 1.0) -> pylsl.StreamInfo:
 def _try_full_info(info: pylsl.StreamInfo, timeout: float) -> pylsl.StreamInfo | None:
     try:
         return full_info(info, timeout)
-    except Exception as exc:  # vanished since it answered; not worth failing the dialog
+    except Exception as exc:  # noqa: BLE001 - vanished since it answered; not worth failing the dialog
         log.info("LSL stream %s did not answer: %s", info.name(), exc)
         return None
 
 
-def xpath_filter(name: str | None = None, type: str | None = None, source_id: str | None = None,
+def xpath_filter(name: str | None = None, stream_type: str | None = None, source_id: str | None = None,
                  predicate: Predicate | None = None) -> str | None:
     """The LSL XPath predicate for the given filters (None = all streams)."""
     parts = []
-    for key, value in (("name", name), ("type", type), ("source_id", source_id)):
+    for key, value in (("name", name), ("type", stream_type), ("source_id", source_id)):
         if value is not None:
             if "'" in value:
                 raise ValueError(f"{key} {value!r} must not contain a single quote")
@@ -149,8 +149,9 @@ def accepts(stream: DiscoveredStream, predicate: Predicate | None) -> bool:
 
 def discover(
     timeout: float = 1.0,
+    *,
     name: str | None = None,
-    type: str | None = None,
+    stream_type: str | None = None,
     source_id: str | None = None,
     predicate: Predicate | None = None,
     subject: str | None = None,
@@ -161,7 +162,7 @@ def discover(
     Streams whose modality cannot be guessed are included with ``modality=None`` so a
     connect dialog can offer to map them; :meth:`DiscoveredStream.spec` is None for them.
     """
-    xpath = xpath_filter(name, type, source_id, predicate)
+    xpath = xpath_filter(name, stream_type, source_id, predicate)
     if xpath is None:
         infos = pylsl.resolve_streams(wait_time=timeout)
     else:

@@ -31,6 +31,7 @@ import pylsl
 
 from core import clock
 from core.buffers import BufferHub
+from core.errors import PainMonError
 from core.streams import MARKERS, StreamHealth, StreamSpec
 from devices.lsl._discovery import DiscoveredStream
 
@@ -40,7 +41,7 @@ RATE_WINDOW_S = 5.0
 """Effective rate is measured over this much recent time."""
 
 
-class StreamLost(RuntimeError):
+class StreamLost(PainMonError, RuntimeError):
     """The outlet of a followed stream is gone."""
 
 
@@ -123,8 +124,8 @@ class FollowedStream:
         if inlet is not None:
             try:
                 inlet.close_stream()
-            except Exception:  # the connection is gone anyway
-                pass
+            except Exception as exc:  # noqa: BLE001 - the connection is gone anyway
+                log.debug("closing the inlet of %s: %s", self.spec.name, exc)
 
     # --- data -----------------------------------------------------------------------
     def silence_limit(self) -> float:

@@ -1,6 +1,6 @@
 """The LSL source: follows matching LSL streams, feeds the hub, survives devices coming and going.
 
-``LSLSource(type="EDA")`` follows every EDA stream on the network; with no filter it follows
+``LSLSource(stream_type="EDA")`` follows every EDA stream on the network; with no filter it follows
 all streams whose modality it recognises (``core.modalities``) plus marker streams.
 A background thread keeps discovering (every ``resolve_interval`` seconds) and checks silent
 streams for presence; each stream is pulled as numpy chunks by its own worker thread (a
@@ -18,19 +18,28 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Mapping
+from collections.abc import Mapping
 
 import pylsl
 
 from core import clock
 from core.buffers import BufferHub
 from core.streams import StreamHealth, StreamSpec
-from devices.lsl._discovery import DiscoveredStream, Predicate, accepts, describe, xpath_filter
+from core.worker import BackgroundWorker
+from devices.lsl._discovery import (
+    DiscoveredStream,
+    Predicate,
+    accepts,
+    describe,
+    xpath_filter,
+)
 from devices.lsl._inlet import FollowedStream, StreamLost, open_inlet
 from devices.source import Source, SourceError
 
 log = logging.getLogger(__name__)
 
+STOP_TIMEOUT_S = 5.0
+"""How long ``stop()`` waits for each thread."""
 WORKER_WAIT_S = 0.1
 """A worker waits at most this long for data before checking whether to stop."""
 PRESENCE_INTERVAL_S = 0.25
@@ -78,29 +87,33 @@ class PresenceProbe:
 
 
 class LSLSource(Source):
-    """Source of all LSL streams matching the filters (name / type / source_id / predicate).
+    """Source of all LSL streams matching the filters (name / stream type / source_id / predicate).
 
-    ``subject`` names the subject of streams that carry none in ``<desc><subject>``;
+    Restartable: after ``stop()``, ``start()`` follows the same streams again (into the
+    same buffers). ``subject`` names the subject of streams that carry none in ``<desc><subject>``;
     ``modality_overrides`` maps odd stream types or names to modalities (see
     :func:`core.modalities.match_modality`). Streams of unknown modality are skipped and
     listed in :attr:`ignored`.
     """
 
     name = "lsl"
+    restartable = True
 
     def __init__(
         self,
         name: str | None = None,
-        type: str | None = None,
+        *,
+        stream_type: str | None = None,
         source_id: str | None = None,
         predicate: Predicate | None = None,
         subject: str | None = None,
         modality_overrides: Mapping[str, str] | None = None,
         resolve_interval: float = 1.0,
     ):
+        super().__init__()
         if resolve_interval <= 0:
             raise SourceError(f"resolve_interval must be positive, got {resolve_interval}")
-        self._xpath = xpath_filter(name, type, source_id, predicate)
+        self._xpath = xpath_filter(name, stream_type, source_id, predicate)
         self._predicate = predicate
         self._subject = subject
         self._overrides = dict(modality_overrides or {})
@@ -112,9 +125,8 @@ class LSLSource(Source):
         """uid -> when it was found lost."""
         self._ignored_uids: set[str] = set()
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._workers: dict[str, threading.Thread] = {}
+        self._discovery = BackgroundWorker(self._run, name="painmon-lsl-source")
+        self._workers: dict[str, BackgroundWorker] = {}
         self._opening: set[str] = set()
         self._probe = PresenceProbe()
         self._hub: BufferHub | None = None
@@ -124,25 +136,17 @@ class LSLSource(Source):
         return f"LSL ({self._xpath or 'all streams'}): {len(self._followed)} stream(s)"
 
     # --- Source API -----------------------------------------------------------------
-    def start(self, hub: BufferHub) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
+    def _start(self, hub: BufferHub) -> None:
         self._hub = hub
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="painmon-lsl-source", daemon=True)
-        self._thread.start()
+        self._discovery.start()
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:  # first discovery, so no worker starts after this
-            self._thread.join(timeout=5.0)
-        for t in [self._thread, *self._workers.values()]:
-            if t is None:
-                continue
-            t.join(timeout=5.0)
-            if t.is_alive():
-                log.warning("LSL thread %s did not stop within 5 s", t.name)
-        self._thread = None
+    def _stop(self) -> None:
+        self._discovery.stop(STOP_TIMEOUT_S)  # first discovery, so no worker starts after this
+        workers = list(self._workers.values())
+        for worker in workers:
+            worker.request_stop()
+        for worker in workers:
+            worker.stop(STOP_TIMEOUT_S)
         self._workers.clear()
         with self._lock:
             for f in self._followed.values():
@@ -164,17 +168,17 @@ class LSLSource(Source):
         while clock.now() < deadline:
             if sum(h.connected for h in self.health()) >= n:
                 return True
-            if self._stop.wait(0.02):
+            if self._discovery.stop_event.wait(0.02):
                 break
         return False
 
     # --- discovery thread ------------------------------------------------------------
-    def _run(self) -> None:
+    def _run(self, stop: threading.Event) -> None:
         try:
             resolver = pylsl.ContinuousResolver(pred=self._xpath, forget_after=FORGET_AFTER_S)
             started = clock.now()
             next_resolve = 0.0
-            while not self._stop.is_set():
+            while not stop.is_set():
                 now = clock.now()
                 if now >= next_resolve:
                     self._adopt(resolver.results(), now)
@@ -182,7 +186,7 @@ class LSLSource(Source):
                     fast = now - started < STARTUP_S
                     next_resolve = now + (min(STARTUP_POLL_S, self.resolve_interval) if fast else self.resolve_interval)
                 self._check_silent(clock.now())
-                self._stop.wait(PRESENCE_INTERVAL_S)
+                stop.wait(PRESENCE_INTERVAL_S)
         except BaseException as exc:  # report: the GUI shows source errors
             self.error = exc
             log.exception("LSL source stopped by an error")
@@ -203,11 +207,11 @@ class LSLSource(Source):
                 if identity in self._opening or (followed is not None and followed.active):
                     continue
                 self._opening.add(identity)
-            worker = threading.Thread(target=self._follow, args=(info, identity), daemon=True,
+            worker = BackgroundWorker(lambda stop, info=info, identity=identity: self._follow(info, identity, stop),
                                       name=f"painmon-lsl {info.name()}")
             self._workers[uid] = worker
             worker.start()
-        for uid in [u for u, t in self._workers.items() if not t.is_alive()]:
+        for uid in [u for u, w in self._workers.items() if not w.running]:
             del self._workers[uid]
 
     def _check_silent(self, now: float) -> None:
@@ -238,7 +242,7 @@ class LSLSource(Source):
                     self._dead_uids[f.uid] = now
 
     # --- one worker per stream incarnation --------------------------------------------
-    def _follow(self, info: pylsl.StreamInfo, identity: str) -> None:
+    def _follow(self, info: pylsl.StreamInfo, identity: str, stop: threading.Event) -> None:
         """Connect to one outlet and pull it until it is lost or the source stops."""
         uid = info.uid()
         followed = None
@@ -246,7 +250,7 @@ class LSLSource(Source):
             followed = self._connect(info, identity)
             if followed is None:
                 return
-            while not self._stop.is_set() and followed.lost_request is None:
+            while not stop.is_set() and followed.lost_request is None:
                 followed.pull(self._hub, self._lock, timeout=WORKER_WAIT_S)
         except StreamLost as exc:
             with self._lock:
@@ -262,7 +266,7 @@ class LSLSource(Source):
                 if followed is not None and followed.uid == uid:
                     followed.close()
                     followed.active = False
-                    if not self._stop.is_set():
+                    if not stop.is_set():
                         self._dead_uids[uid] = clock.now()
 
     def _connect(self, info: pylsl.StreamInfo, identity: str) -> FollowedStream | None:
@@ -271,7 +275,7 @@ class LSLSource(Source):
         uid = info.uid()
         try:
             inlet, full = open_inlet(info)
-        except Exception as exc:  # outlet gone between discovery and connect
+        except Exception as exc:  # noqa: BLE001 - outlet gone between discovery and connect (liblsl raises several types)
             log.info("cannot open LSL stream %s: %s", info.name(), exc)
             with self._lock:
                 self._dead_uids[uid] = clock.now()

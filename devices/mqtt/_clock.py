@@ -27,6 +27,7 @@ class SenderClock:
 
     def __init__(
         self,
+        *,
         window_s: float = DEFAULT_WINDOW_S,
         slew: float = DEFAULT_SLEW,
         reset_s: float = DEFAULT_RESET_S,

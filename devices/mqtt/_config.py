@@ -1,4 +1,4 @@
-"""Broker connection settings shared by the MQTT source and publisher, and their back-off.
+"""Broker connection settings shared by the MQTT source and publisher.
 
 Validation happens when the config is built, so a typo in a port or a missing certificate
 file is reported once, clearly, at start-up rather than as an endless reconnect loop.
@@ -6,7 +6,6 @@ file is reported once, clearly, at start-up rather than as an endless reconnect 
 
 from __future__ import annotations
 
-import random
 import ssl
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -68,7 +67,7 @@ class MQTTConfig:
                     raise ValueError(f"MQTT {name} {path!r} is not a readable file")
 
     @classmethod
-    def from_hostport(cls, text: str, **options: Any) -> "MQTTConfig":
+    def from_hostport(cls, text: str, **options: Any) -> MQTTConfig:
         """Parse ``host``, ``host:port`` or ``[v6addr]:port`` (an ``mqtt://`` or ``mqtts://``
         scheme is accepted; ``mqtts`` turns TLS on and defaults the port to 8883)."""
         rest = text.strip()
@@ -91,7 +90,7 @@ class MQTTConfig:
             raise ValueError(f"bad MQTT port in {text!r}") from None
         return cls(host=host, port=port, **options)
 
-    def with_(self, **changes: Any) -> "MQTTConfig":
+    def with_(self, **changes: Any) -> MQTTConfig:
         """A copy with some fields changed (validated again)."""
         return replace(self, **changes)
 
@@ -127,20 +126,3 @@ class MQTTConfig:
             kwargs["tls_insecure"] = bool(self.tls_insecure)
         return kwargs
 
-
-class Backoff:
-    """Exponential reconnect delay with +-20 % jitter (so many clients do not reconnect
-    in lock-step after a broker restart), reset after each successful connection."""
-
-    def __init__(self, first: float, cap: float):
-        self.first = first
-        self.cap = cap
-        self.attempt = 0
-
-    def next_delay(self) -> float:
-        delay = min(self.cap, self.first * (2 ** self.attempt))
-        self.attempt += 1
-        return delay * random.uniform(0.8, 1.2)
-
-    def reset(self) -> None:
-        self.attempt = 0

@@ -1,42 +1,128 @@
-"""An asyncio event loop on its own daemon thread, for the aiomqtt-based source and publisher.
+"""The network side shared by the MQTT source and publisher: an asyncio loop on its own
+thread, and the one connect / serve / back-off / reconnect loop both run on it.
 
 aiomqtt is asyncio-only, while PainMon's callers (Qt GUI, engine, CLI) are threaded; running
 each MQTT client's loop on a private thread keeps network I/O off the caller's thread and
-lets ``stop()`` be a plain blocking call that always returns.
+lets ``stop()`` be a plain blocking call that always returns. A lost broker is retried with
+exponential back-off (:class:`Backoff`) for as long as the client runs, so the source and
+the publisher recover from a broker restart the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import threading
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Awaitable, Callable
+from typing import Any
+
+import aiomqtt
+
+from core.worker import BackgroundWorker
+from devices.mqtt._config import MQTTConfig
 
 log = logging.getLogger(__name__)
 
+READY_TIMEOUT_S = 5.0
+WARN_EVERY = 20
+"""The first failure of a streak is logged as a warning, then every 20th retry."""
+
+
+class Backoff:
+    """Exponential reconnect delay with +-20 % jitter (so many clients do not reconnect
+    in lock-step after a broker restart), reset after each successful connection."""
+
+    def __init__(self, first: float, cap: float):
+        self.first = first
+        self.cap = cap
+        self.attempt = 0
+
+    def next_delay(self) -> float:
+        delay = min(self.cap, self.first * (2 ** self.attempt))
+        self.attempt += 1
+        return delay * random.uniform(0.8, 1.2)
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+LinkCallback = Callable[[str, "str | None"], None]
+"""``on_link(link, error)``: link is 'connected' or 'reconnecting' (with the error text)."""
+
+
+async def run_reconnecting(
+    config: MQTTConfig,
+    *,
+    who: str,
+    on_link: LinkCallback,
+    serve: Callable[[aiomqtt.Client], Awaitable[None]],
+    on_connect: Callable[[aiomqtt.Client], Awaitable[None]] | None = None,
+    on_disconnect: Callable[[], None] | None = None,
+) -> None:
+    """Connect, ``await on_connect(client)`` (subscribe), report 'connected', ``await
+    serve(client)`` until the connection fails; then back off and start over, until
+    cancelled.
+
+    Args:
+        config: the broker and back-off settings.
+        who: names the client in log lines ("MQTT source", "MQTT publisher").
+        on_link: told of every connect and every failure (for status and ``wait_connected``).
+        serve: the work while connected; returns or raises ``MqttError`` when the link ends.
+        on_connect: setup before the link counts as connected (a subscription).
+        on_disconnect: called after every lost connection and on cancellation (the
+            publisher puts its in-flight message back in line).
+    """
+    backoff = Backoff(config.reconnect_min, config.reconnect_max)
+    while True:
+        try:
+            async with aiomqtt.Client(**config.client_kwargs()) as client:
+                if on_connect is not None:
+                    await on_connect(client)
+                on_link("connected", None)
+                backoff.reset()
+                await serve(client)
+        except aiomqtt.MqttError as exc:
+            if on_disconnect is not None:
+                on_disconnect()
+            delay = backoff.next_delay()
+            on_link("reconnecting", str(exc))
+            # the first failure of a streak (lost broker, refused login, bad certificate)
+            # is worth a warning; the retries that follow only every 20th time
+            level = logging.WARNING if backoff.attempt % WARN_EVERY == 1 else logging.DEBUG
+            log.log(level, "%s: %s (%s); retrying in %.2f s", who, config.describe(), exc, delay)
+            await asyncio.sleep(delay)
+        except asyncio.CancelledError:
+            if on_disconnect is not None:
+                on_disconnect()
+            raise
+
 
 class LoopThread:
-    """Runs ``main()`` as the one task of a fresh event loop on a daemon thread."""
+    """Runs ``main()`` as the one task of a fresh event loop on a background worker.
+
+    Same lifecycle as :class:`core.worker.BackgroundWorker` (a second ``start()`` while
+    running raises ``WorkerStateError``; ``stop()`` is idempotent and safe before start).
+    """
 
     def __init__(self, name: str, main: Callable[[], Awaitable[None]]):
         self.name = name
         self._main = main
-        self._thread: threading.Thread | None = None
+        self._worker = BackgroundWorker(self._run, name=name)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task | None = None
         self._ready = threading.Event()
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._worker.running
 
     def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError(f"{self.name} already started")
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-        self._thread.start()
-        self._ready.wait(5.0)
+        """Start the loop's thread and wait until ``main`` is scheduled on it."""
+        self._ready.clear()
+        self._worker.start()
+        self._ready.wait(READY_TIMEOUT_S)
 
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> bool:
         """Schedule ``fn(*args)`` on the loop from any thread; False if the loop is gone."""
@@ -51,19 +137,12 @@ class LoopThread:
 
     def stop(self, timeout: float = 5.0) -> bool:
         """Cancel ``main`` and join the thread; True if it ended within ``timeout``."""
-        thread = self._thread
-        if thread is None:
-            return True
         task = self._task
         if task is not None:
             self.call_soon(task.cancel)
-        thread.join(timeout)
-        if thread.is_alive():
-            log.warning("%s did not stop within %.1f s", self.name, timeout)
-            return False
-        return True
+        return self._worker.stop(timeout)
 
-    def _run(self) -> None:
+    def _run(self, _stop: threading.Event) -> None:
         loop = asyncio.new_event_loop()
         # A private executor: aiomqtt connects in an executor thread, and a connect blocked on
         # an unreachable host must not hold up shutdown (we do not wait for it at the end).

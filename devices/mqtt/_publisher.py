@@ -14,12 +14,13 @@ import logging
 import threading
 from collections import deque
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Self
 
 import aiomqtt
 
-from devices.mqtt._config import Backoff, MQTTConfig
-from devices.mqtt._loop import LoopThread
+from core.worker import WorkerStateError
+from devices.mqtt._config import MQTTConfig
+from devices.mqtt._loop import LoopThread, run_reconnecting
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +49,13 @@ class PublisherStats:
 
 
 class MQTTPublisher:
-    """Publishes to one broker from a background thread; ``publish`` may be called anywhere."""
+    """Publishes to one broker from a background thread; ``publish`` may be called anywhere.
 
-    def __init__(self, config: MQTTConfig, max_queue: int = DEFAULT_MAX_QUEUE):
+    Lifecycle: ``start()`` once (a second call raises :class:`core.worker.WorkerStateError`;
+    not restartable), ``stop()`` idempotent and safe before ``start()``.
+    """
+
+    def __init__(self, config: MQTTConfig, *, max_queue: int = DEFAULT_MAX_QUEUE):
         if max_queue <= 0:
             raise ValueError(f"max_queue must be positive, got {max_queue}")
         self.config = config
@@ -68,7 +73,7 @@ class MQTTPublisher:
     def start(self) -> None:
         """Start the network thread; messages published before this are kept and sent."""
         if self._started:
-            raise RuntimeError("MQTT publisher already started")
+            raise WorkerStateError("MQTT publisher already started")
         self.config.client_kwargs()  # surfaces unreadable TLS files now
         self._started = True
         self._set_link("connecting")
@@ -83,7 +88,7 @@ class MQTTPublisher:
         self._thread.stop()
         self._set_link("stopped")
 
-    def __enter__(self) -> "MQTTPublisher":
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -165,25 +170,13 @@ class MQTTPublisher:
 
     async def _run(self) -> None:
         self._wake = asyncio.Event()
-        backoff = Backoff(self.config.reconnect_min, self.config.reconnect_max)
-        while True:
-            try:
-                async with aiomqtt.Client(**self.config.client_kwargs()) as client:
-                    self._set_link("connected")
-                    backoff.reset()
-                    await self._serve(client)
-            except aiomqtt.MqttError as exc:
-                self._done(sent=False)
-                delay = backoff.next_delay()
-                self._set_link("reconnecting", error=str(exc))
-                # the first failure of a streak (lost broker, refused login, bad certificate)
-                # is worth a warning; the retries that follow only every 20th time
-                level = logging.WARNING if backoff.attempt % 20 == 1 else logging.DEBUG
-                log.log(level, "MQTT publisher: %s (%s); retrying in %.2f s", self.config.describe(), exc, delay)
-                await asyncio.sleep(delay)
-            except asyncio.CancelledError:
-                self._done(sent=False)
-                raise
+        await run_reconnecting(
+            self.config,
+            who="MQTT publisher",
+            on_link=self._set_link,
+            serve=self._serve,
+            on_disconnect=lambda: self._done(sent=False),
+        )
 
     async def _serve(self, client: aiomqtt.Client) -> None:
         """Send until the connection fails; the watcher notices a dead connection even
@@ -213,6 +206,6 @@ class MQTTPublisher:
                 continue
             try:
                 await client.publish(item.topic, item.payload, qos=item.qos, retain=item.retain, timeout=PUBLISH_TIMEOUT_S)
-            except asyncio.TimeoutError as exc:
+            except TimeoutError as exc:
                 raise aiomqtt.MqttError(f"publish timed out after {PUBLISH_TIMEOUT_S} s") from exc
             self._done(sent=True)

@@ -38,10 +38,13 @@ from __future__ import annotations
 import json
 import math
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
+
+from core.errors import PainMonError
 
 MAX_PAYLOAD_BYTES = 2 * 1024 * 1024
 """Larger payloads are refused before parsing: no wearable sends this much per message."""
@@ -73,7 +76,7 @@ BAD_SHAPE = "bad_shape"
 CHANNEL_MISMATCH = "channel_mismatch"
 
 
-class PayloadError(ValueError):
+class PayloadError(PainMonError, ValueError):
     """A payload that cannot be accepted. ``reason`` is short and countable; ``detail``
     says what exactly was wrong (for the log)."""
 

@@ -9,12 +9,11 @@ and never touches data already stored. A lost broker is retried with exponential
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import aiomqtt
 
@@ -22,8 +21,8 @@ from core.buffers import BufferHub
 from core.clock import now
 from core.streams import StreamHealth, StreamSpec
 from core.wire import subscription
-from devices.mqtt._config import Backoff, MQTTConfig
-from devices.mqtt._loop import LoopThread
+from devices.mqtt._config import MQTTConfig
+from devices.mqtt._loop import LoopThread, run_reconnecting
 from devices.mqtt._schema import PayloadError, decode_markers, decode_samples
 from devices.mqtt._stream import StreamTracker
 from devices.mqtt._topics import Topic, parse_topic
@@ -65,6 +64,7 @@ class MQTTSource(Source):
     ``subjects`` (optional) says which subject ids this instance takes, so several
     instances can share the load; ``trust_sender_clock`` declares that senders already stamp
     ``t0`` on this machine's LSL clock (same-machine publishers), so no offset is estimated.
+    Not restartable: after ``stop()`` make a new source.
     """
 
     name = "mqtt"
@@ -72,9 +72,11 @@ class MQTTSource(Source):
     def __init__(
         self,
         config: MQTTConfig,
+        *,
         subjects: Callable[[str], bool] | None = None,
         trust_sender_clock: bool = False,
     ):
+        super().__init__()
         self.config = config
         self._subjects = subjects
         self._trust = trust_sender_clock
@@ -88,10 +90,8 @@ class MQTTSource(Source):
         self._registered: dict[tuple[str, str], StreamSpec] = {}  # what the hub was told
 
     # --- Source interface ---------------------------------------------------------------
-    def start(self, hub: BufferHub) -> None:
+    def _start(self, hub: BufferHub) -> None:
         """Launch the network thread and return; the broker may come up later."""
-        if self._hub is not None:
-            raise SourceError("MQTT source already started")
         try:
             self.config.client_kwargs()  # TLS files are loaded here: fail now, clearly
         except (OSError, ValueError) as exc:
@@ -100,9 +100,7 @@ class MQTTSource(Source):
         self._set_link("connecting")
         self._thread.start()
 
-    def stop(self) -> None:
-        if self._hub is None:
-            return
+    def _stop(self) -> None:
         self._thread.stop()
         self._set_link("stopped")
 
@@ -145,25 +143,18 @@ class MQTTSource(Source):
             self._connected.clear()
 
     async def _run(self) -> None:
-        backoff = Backoff(self.config.reconnect_min, self.config.reconnect_max)
+        await run_reconnecting(
+            self.config, who="MQTT source", on_link=self._set_link, on_connect=self._subscribe, serve=self._receive
+        )
+
+    async def _subscribe(self, client: aiomqtt.Client) -> None:
         topic_filter = subscription(self.config.prefix)
-        while True:
-            try:
-                async with aiomqtt.Client(**self.config.client_kwargs()) as client:
-                    await client.subscribe(topic_filter, qos=self.config.qos)
-                    self._set_link("connected")
-                    backoff.reset()
-                    log.info("MQTT source subscribed to %s on %s", topic_filter, self.config.describe())
-                    async for message in client.messages:
-                        self._on_message(str(message.topic), message.payload, bool(message.retain))
-            except aiomqtt.MqttError as exc:
-                delay = backoff.next_delay()
-                self._set_link("reconnecting", error=str(exc))
-                # the first failure of a streak (lost broker, refused login, bad certificate)
-                # is worth a warning; the retries that follow only every 20th time
-                level = logging.WARNING if backoff.attempt % 20 == 1 else logging.DEBUG
-                log.log(level, "MQTT source: %s (%s); retrying in %.2f s", self.config.describe(), exc, delay)
-                await asyncio.sleep(delay)
+        await client.subscribe(topic_filter, qos=self.config.qos)
+        log.info("MQTT source subscribed to %s on %s", topic_filter, self.config.describe())
+
+    async def _receive(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            self._on_message(str(message.topic), message.payload, bool(message.retain))
 
     # --- message handling ----------------------------------------------------------------
     def _on_message(self, topic: str, payload: object, retained: bool) -> None:
@@ -201,7 +192,7 @@ class MQTTSource(Source):
             if tracker is None:
                 if len(self._trackers) >= MAX_STREAMS:
                     raise PayloadError(TOO_MANY_STREAMS, f"{MAX_STREAMS} streams already")
-                tracker = StreamTracker(parsed.subject, parsed.modality, topic, self._trust)
+                tracker = StreamTracker(parsed.subject, parsed.modality, topic, trust_sender_clock=self._trust)
                 self._trackers[key] = tracker
             return tracker
 

@@ -43,7 +43,7 @@ def default_channels(n: int) -> tuple[str, ...]:
 class StreamTracker:
     """State of one sample (or marker) stream fed over MQTT."""
 
-    def __init__(self, subject: str, modality: str, topic: str, trust_sender_clock: bool = False):
+    def __init__(self, subject: str, modality: str, topic: str, *, trust_sender_clock: bool = False):
         units = REGISTRY[modality].units if modality in REGISTRY else ""
         self.spec = StreamSpec(
             subject=subject, modality=modality, units=units, name=topic, source_id=f"mqtt:{topic}"
@@ -143,7 +143,7 @@ class StreamTracker:
         dropped = 0
         if seq is not None and last is not None and seq > last + 1:
             missing = seq - last - 1
-            by_time = int(round(delta * msg.fs))
+            by_time = round(delta * msg.fs)
             dropped = by_time if by_time >= missing else missing * msg.n_samples
             gap = True
         return t0, gap, dropped, False

@@ -1,8 +1,13 @@
-"""Playback controls shared by the replay front-ends, delegated to their player."""
+"""Playback controls shared by the replay front-ends, delegated to their player.
+
+Together they implement :class:`devices.source.PlaybackControls`, plus :attr:`hold`
+(back-pressure) and :attr:`loops`, so callers never reach into the player.
+"""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from devices.replay._player import ReplayPlayer
 from devices.xdf import Session
@@ -71,3 +76,18 @@ class _PlayerControls:
     def asap(self) -> bool:
         """Replaying as fast as possible (speed 0 or inf)."""
         return self._player.asap
+
+    @property
+    def loops(self) -> int:
+        """Completed passes through the session (with ``loop``)."""
+        return self._player.loops
+
+    @property
+    def hold(self) -> Callable[[], bool] | None:
+        """Back-pressure for as-fast-as-possible replay: while it returns True no further
+        data are released (e.g. until an offline engine has caught up). Settable."""
+        return self._player.hold
+
+    @hold.setter
+    def hold(self, value: Callable[[], bool] | None) -> None:
+        self._player.hold = value

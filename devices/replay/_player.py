@@ -22,11 +22,13 @@ import math
 import os
 import threading
 import time
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 
 from core import clock
+from core.worker import BackgroundWorker, WorkerStateError
 from devices.xdf import Session, SessionStream, load_session
 
 log = logging.getLogger(__name__)
@@ -90,10 +92,11 @@ class ReplayPlayer:
     """Paces a session's samples onto a sink from its own thread.
 
     All controls (:meth:`pause`, :meth:`resume`, :meth:`seek`, :attr:`speed`) may be
-    called from any thread; they take effect at the next tick.
+    called from any thread; they take effect at the next tick. Started once (a second
+    ``start()`` raises :class:`core.worker.WorkerStateError`); ``stop()`` is idempotent.
     """
 
-    def __init__(self, session: Session, sink: ReplaySink, speed: float = 1.0, loop: bool = False):
+    def __init__(self, session: Session, sink: ReplaySink, *, speed: float = 1.0, loop: bool = False):
         self.session = session
         self.sink = sink
         self.loop = bool(loop)
@@ -116,7 +119,7 @@ class ReplayPlayer:
         self._generation = 0  # bumped by seek: an end reached before it no longer counts
         self._started = False
         self._stopping = False
-        self._thread: threading.Thread | None = None
+        self._worker = BackgroundWorker(self._run, name="painmon-replay")
         self.loops = 0
         """Completed passes through the session (with ``loop``)."""
         self.finished = threading.Event()
@@ -160,7 +163,7 @@ class ReplayPlayer:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._worker.running
 
     def to_clock(self, session_seconds: float) -> float:
         """The shared-clock timestamp the sample at ``session_seconds`` is (or will be)
@@ -182,21 +185,20 @@ class ReplayPlayer:
 
     # --- lifecycle ----------------------------------------------------------------
     def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError("replay already started")
+        """Start pacing from the current position (``seek`` before ``start`` is allowed)."""
         with self._cond:
+            if self._started:
+                raise WorkerStateError("replay already started")
             self._reanchor(self._anchor_pos)
             self._started = True
-        self._thread = threading.Thread(target=self._run, name="painmon-replay", daemon=True)
-        self._thread.start()
+        self._worker.start()
 
     def stop(self) -> None:
+        """Stop pacing and join the thread (not when called from the sink, on that thread)."""
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        thread, self._thread = self._thread, None
-        if thread is not None and thread is not threading.current_thread():
-            thread.join()
+        self._worker.stop(timeout=None)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the replay finished (never, with ``loop``); True if it did."""
@@ -245,7 +247,7 @@ class ReplayPlayer:
         self._shift = max(now - pos, self._last_out + MIN_STEP_S - first)
 
     # --- the thread ---------------------------------------------------------------
-    def _run(self) -> None:
+    def _run(self, _stop: threading.Event) -> None:
         """Take the due slices under the lock, hand them to the sink outside it (a slow
         hub listener must not block the GUI's pause/seek/position calls)."""
         try:

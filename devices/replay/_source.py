@@ -7,7 +7,7 @@ import math
 import os
 import threading
 from collections import Counter
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 class _StreamCounters:
     """What a replayed stream has delivered so far (for :class:`StreamHealth`)."""
 
-    __slots__ = ("samples", "gaps", "last_ts", "last_wall", "recent")
+    __slots__ = ("gaps", "last_ts", "last_wall", "recent", "samples")
 
     def __init__(self) -> None:
         self.samples = 0
@@ -38,8 +38,10 @@ class _StreamCounters:
 class ReplaySource(_PlayerControls, Source):
     """A recorded session as a live :class:`~devices.source.Source` feeding a hub.
 
-    ``hold``: back-pressure for as-fast-as-possible replay (see :attr:`ReplayPlayer.hold`),
-    so an offline consumer sees every window instead of a flood it must skip.
+    ``hold``: back-pressure for as-fast-as-possible replay (see :attr:`hold`), so an
+    offline consumer sees every window instead of a flood it must skip. Implements
+    :class:`~devices.source.PlaybackControls`. Not restartable: a stopped replay is over
+    (make a new source; a seek before ``start()`` starts it elsewhere).
     """
 
     name = "replay"
@@ -47,10 +49,12 @@ class ReplaySource(_PlayerControls, Source):
     def __init__(
         self,
         path_or_session: str | os.PathLike | Session,
+        *,
         speed: float = 1.0,
         loop: bool = False,
         hold: Callable[[], bool] | None = None,
     ):
+        super().__init__()
         session = as_session(path_or_session)
         self._player = ReplayPlayer(session, self, speed=speed, loop=loop)
         self._player.hold = hold
@@ -62,16 +66,14 @@ class ReplaySource(_PlayerControls, Source):
     def describe(self) -> str:
         return f"replay {self.session.path.name} ({len(self.session.replayable)} streams, {self.duration:.0f} s)"
 
-    def start(self, hub: BufferHub) -> None:
-        if self._hub is not None:
-            raise RuntimeError("ReplaySource already started")
+    def _start(self, hub: BufferHub) -> None:
         self._hub = hub
         for stream in self.session.replayable:
             hub.register(stream.spec)
         self._player.start()
         log.info("replaying %s at speed %s", self.session.path, self._player.speed)
 
-    def stop(self) -> None:
+    def _stop(self) -> None:
         self._stopped = True
         self._player.stop()
 

@@ -27,10 +27,29 @@ from devices.simulator._physiology import CHANNEL_LABELS, DEFAULT_RATES, UNITS
 from devices.simulator._profile import SubjectProfile
 from devices.simulator._schedule import LEVELS, PainSchedule, ScheduleError
 from devices.simulator._source import SimulatorSource
-from devices.simulator._wearable import SimChunk, SimulatedWearable, subject_id, subject_seed
+from devices.simulator._wearable import (
+    SimChunk,
+    SimulatedWearable,
+    subject_id,
+    subject_seed,
+)
 
 __all__ = [
-    "CHANNEL_LABELS", "DEFAULT_RATES", "LEVELS", "LSLSimulator", "MQTTSimulator", "PainSchedule",
-    "ScheduleError", "SimChunk", "SimulatedRecording", "SimulatedWearable", "SimulatorSource",
-    "SubjectProfile", "UNITS", "simulate", "subject_id", "subject_seed", "write_dataset",
+    "CHANNEL_LABELS",
+    "DEFAULT_RATES",
+    "LEVELS",
+    "UNITS",
+    "LSLSimulator",
+    "MQTTSimulator",
+    "PainSchedule",
+    "ScheduleError",
+    "SimChunk",
+    "SimulatedRecording",
+    "SimulatedWearable",
+    "SimulatorSource",
+    "SubjectProfile",
+    "simulate",
+    "subject_id",
+    "subject_seed",
+    "write_dataset",
 ]

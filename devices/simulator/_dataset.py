@@ -55,7 +55,7 @@ def segments(rec: SimulatedRecording, segment_s: float | None = None) -> list[tu
 
 
 def _column(values: np.ndarray, fs: float, start: float, end: float) -> np.ndarray:
-    return values[int(round(start * fs)): int(round(end * fs))]
+    return values[round(start * fs): round(end * fs)]
 
 
 def write_subject_csvs(path: Path, rec: SimulatedRecording, segment_s: float | None = None) -> list[str]:
@@ -80,6 +80,7 @@ def write_dataset(
     n_subjects: int,
     duration_s: float,
     seed: int = 0,
+    *,
     fs: float = 100.0,
     schedule: PainSchedule | None = None,
     segment_s: float | None = None,

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Self
 
 import pylsl
 
 from core.streams import MARKERS
+from core.worker import BackgroundWorker, WorkerStateError
 from devices.lsl._info import stream_info
 from devices.simulator._wearable import SimChunk, SimulatedWearable
 
 log = logging.getLogger(__name__)
+
+STOP_TIMEOUT_S = 5.0
 
 
 class LSLSimulator:
@@ -24,16 +28,18 @@ class LSLSimulator:
     every change of the true level. LSL delivers nothing pushed before an inlet subscribed,
     so when a marker stream gets its first consumer the current level is sent once more
     (stamped now): a monitor started after the simulator still learns the true level.
+
+    Lifecycle: a second ``start()`` while running raises :class:`core.worker.WorkerStateError`;
+    ``stop()`` is idempotent; after ``stop()`` it may be started again (new outlets).
     """
 
-    def __init__(self, wearable: SimulatedWearable, chunk_interval: float = 0.05):
+    def __init__(self, wearable: SimulatedWearable, *, chunk_interval: float = 0.05):
         if not 0.005 <= chunk_interval <= 1.0:
             raise ValueError(f"chunk_interval must be within 5 ms-1 s, got {chunk_interval}")
         self.wearable = wearable
         self.chunk_interval = chunk_interval
         self._outlets: dict[tuple[str, str], pylsl.StreamOutlet] = {}
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._worker = BackgroundWorker(self._run, name="painmon-lsl-simulator")
         self.t_start: float = float("nan")
         self.samples_pushed = 0
         self._had_consumers: dict[tuple[str, str], bool] = {}
@@ -41,7 +47,7 @@ class LSLSimulator:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._worker.running
 
     def stream_names(self) -> list[str]:
         return [spec.name for spec in self.wearable.specs()]
@@ -55,27 +61,22 @@ class LSLSimulator:
     def start(self) -> None:
         """Create the outlets and start pushing (returns at once)."""
         if self.running:
-            return
+            raise WorkerStateError("LSL simulator is already running")
         for spec in self.wearable.specs():
             self._outlets[spec.key] = pylsl.StreamOutlet(stream_info(spec), chunk_size=0, max_buffered=360)
-        self._stop.clear()
         self.t_start = pylsl.local_clock() - self.wearable.elapsed
         self._push(self.wearable.advance(pylsl.local_clock() - self.t_start))
-        self._thread = threading.Thread(target=self._run, name="painmon-lsl-simulator", daemon=True)
-        self._thread.start()
+        self._worker.start()
         log.info("simulating %d subject(s) on LSL: %s", len(self.wearable.subjects), ", ".join(self.stream_names()))
 
     def stop(self) -> None:
         """Stop pushing and destroy the outlets (their streams vanish from the network)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
-            self._thread = None
+        self._worker.stop(STOP_TIMEOUT_S)
         self._outlets.clear()  # dropping the last reference destroys each outlet
 
-    def _run(self) -> None:
+    def _run(self, stop: threading.Event) -> None:
         try:
-            while not self._stop.wait(self.chunk_interval):
+            while not stop.wait(self.chunk_interval):
                 self._push(self.wearable.advance(pylsl.local_clock() - self.t_start))
                 self._announce_to_new_consumers()
         except BaseException as exc:  # report, don't die silently
@@ -105,7 +106,7 @@ class LSLSimulator:
                 outlet.push_chunk(c.values.reshape(-1, 1), stamps)
                 self.samples_pushed += len(c)
 
-    def __enter__(self) -> "LSLSimulator":
+    def __enter__(self) -> Self:
         self.start()
         return self
 

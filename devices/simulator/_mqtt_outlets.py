@@ -1,25 +1,40 @@
-"""Publish a :class:`SimulatedWearable` to an MQTT broker in real time (engineer D's publisher and codec)."""
+"""Publish a :class:`SimulatedWearable` to an MQTT broker in real time (through :mod:`devices.mqtt`)."""
 
 from __future__ import annotations
 
 import logging
 import threading
+from typing import Self
 
 from core import clock
 from core.streams import MARKERS
-from devices.mqtt import MQTTConfig, MQTTPublisher, encode_markers, encode_samples, marker_topic, sample_topic
+from core.worker import BackgroundWorker
+from devices.mqtt import (
+    MQTTConfig,
+    MQTTPublisher,
+    encode_markers,
+    encode_samples,
+    marker_topic,
+    sample_topic,
+)
 from devices.simulator._wearable import SimChunk, SimulatedWearable
 
 log = logging.getLogger(__name__)
+
+STOP_TIMEOUT_S = 5.0
 
 
 class MQTTSimulator:
     """Every ``chunk_interval`` s, one JSON message per subject and modality on
     ``<prefix>/<subject>/<modality>`` (``{"t0", "fs", "values", "channels", "seq", "units"}``,
     ``t0`` on this machine's shared clock) and ``pain:<level>`` markers on
-    ``<prefix>/<subject>/markers``. The publisher queues while the broker is away."""
+    ``<prefix>/<subject>/markers``. The publisher queues while the broker is away.
 
-    def __init__(self, wearable: SimulatedWearable, config: MQTTConfig, chunk_interval: float = 0.1):
+    Lifecycle: ``start()`` once (a second call raises :class:`core.worker.WorkerStateError`;
+    not restartable, like its :class:`~devices.mqtt.MQTTPublisher`), ``stop()`` idempotent.
+    """
+
+    def __init__(self, wearable: SimulatedWearable, config: MQTTConfig, *, chunk_interval: float = 0.1):
         if not 0.01 <= chunk_interval <= 5.0:
             raise ValueError(f"chunk_interval must be within 10 ms-5 s, got {chunk_interval}")
         self.wearable = wearable
@@ -28,34 +43,32 @@ class MQTTSimulator:
         self.publisher = MQTTPublisher(config)
         self._specs = {s.key: s for s in wearable.specs()}
         self._seq: dict[tuple[str, str], int] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = BackgroundWorker(self._run, name="painmon-mqtt-simulator")
         self.t_start = float("nan")
         self.messages = 0
         self.error: BaseException | None = None
 
+    @property
+    def running(self) -> bool:
+        return self._worker.running
+
     def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self.publisher.start()
-        self._stop.clear()
+        """Start the publisher and the publishing thread (returns at once)."""
+        self.publisher.start()  # raises WorkerStateError when started before
         self.t_start = clock.now() - self.wearable.elapsed
-        self._thread = threading.Thread(target=self._run, name="painmon-mqtt-simulator", daemon=True)
-        self._thread.start()
+        self._worker.start()
         log.info("simulating %d subject(s) on MQTT %s", len(self.wearable.subjects), self.config.describe())
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
-            self._thread = None
+        """Stop publishing, send what is queued (briefly), disconnect; idempotent."""
+        self._worker.stop(STOP_TIMEOUT_S)
         self.publisher.stop()
 
-    def _run(self) -> None:
+    def _run(self, stop: threading.Event) -> None:
         try:
             while True:
                 self._publish(self.wearable.advance(clock.now() - self.t_start))
-                if self._stop.wait(self.chunk_interval):
+                if stop.wait(self.chunk_interval):
                     return
         except BaseException as exc:
             self.error = exc
@@ -78,7 +91,7 @@ class MQTTSimulator:
                 self.publisher.publish(sample_topic(prefix, c.subject, c.modality), payload)
             self.messages += 1
 
-    def __enter__(self) -> "MQTTSimulator":
+    def __enter__(self) -> Self:
         self.start()
         return self
 

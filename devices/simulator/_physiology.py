@@ -28,6 +28,7 @@ Physiology (pain drives the sympathetic nervous system):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 from scipy.signal import lfilter
@@ -112,7 +113,7 @@ class SubjectGenerator:
     """Produces one subject's signals block by block, deterministically from ``seed``."""
 
     _SLOW = ("hrv", "brv", "ampv", "depthv", "drift", "spo2v")
-    _TAUS = {"hrv": 6.0, "brv": 4.0, "ampv": 8.0, "depthv": 5.0, "drift": 60.0, "spo2v": 10.0}
+    _TAUS: ClassVar[dict[str, float]] = {"hrv": 6.0, "brv": 4.0, "ampv": 8.0, "depthv": 5.0, "drift": 60.0, "spo2v": 10.0}
 
     def __init__(self, profile: SubjectProfile, schedule: PainSchedule, seed: int,
                  rates: dict[str, float] | None = None):
@@ -161,7 +162,7 @@ class SubjectGenerator:
 
     def _control_block(self, t0: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Control-grid times (including the carried point at ``t0``) and variables."""
-        n = int(round(BLOCK_S * CTRL_FS))
+        n = round(BLOCK_S * CTRL_FS)
         t = t0 + np.arange(1, n + 1) / CTRL_FS
         p, st, r = self.profile, self._state, self._rng
         u = LEVEL_DRIVE[self.schedule.codes_at(t)] * p.responsiveness

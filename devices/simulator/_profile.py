@@ -48,7 +48,7 @@ class SubjectProfile:
                 raise ValueError(f"SubjectProfile.{name}={value!r} outside the plausible range [{lo}, {hi}]")
 
     @classmethod
-    def random(cls, seed: int) -> "SubjectProfile":
+    def random(cls, seed: int) -> SubjectProfile:
         """A plausible random subject, the same for the same seed."""
         rng = np.random.default_rng([seed, 0x5EED])
         return cls(

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.errors import PainMonError
+
 LEVELS: tuple[str, ...] = ("no", "low", "high")
 """Pain levels in the order of :data:`core.estimate.CLASS_NAMES`."""
 
@@ -22,7 +24,7 @@ _ALIASES = {
 }
 
 
-class ScheduleError(ValueError):
+class ScheduleError(PainMonError, ValueError):
     """A schedule text or episode list is malformed."""
 
 
@@ -72,7 +74,7 @@ class PainSchedule:
 
     # --- construction ---------------------------------------------------------------
     @classmethod
-    def from_durations(cls, items: list[tuple[str, float]]) -> "PainSchedule":
+    def from_durations(cls, items: list[tuple[str, float]]) -> PainSchedule:
         """Episodes from (level, seconds) pairs laid end to end."""
         eps, t = [], 0.0
         for level, dur in items:
@@ -83,7 +85,7 @@ class PainSchedule:
         return cls(eps)
 
     @classmethod
-    def parse(cls, text: str) -> "PainSchedule":
+    def parse(cls, text: str) -> PainSchedule:
         """Parse ``--schedule`` text: comma-separated ``LEVEL:SECONDS`` items.
 
         Example ``"no:30,low:20,high:20,no:30"``. Levels are ``no`` (alias ``baseline``),
@@ -111,7 +113,7 @@ class PainSchedule:
         return cls.from_durations(items)
 
     @classmethod
-    def scripted_demo(cls) -> "PainSchedule":
+    def scripted_demo(cls) -> PainSchedule:
         """The demo's script: 40 s without pain, then low, rest, high, rest, ... (200 s, looping).
 
         Short enough that a newcomer sees the index rise and fall within the first two minutes.
@@ -121,7 +123,7 @@ class PainSchedule:
         ])
 
     @classmethod
-    def random(cls, duration_s: float, seed: int = 0, min_s: float = 15.0, max_s: float = 35.0) -> "PainSchedule":
+    def random(cls, duration_s: float, seed: int = 0, min_s: float = 15.0, max_s: float = 35.0) -> PainSchedule:
         """A random protocol covering ``duration_s``: rest episodes alternating with low or high pain.
 
         Like a stimulation protocol, every pain episode is followed by a rest, and the first

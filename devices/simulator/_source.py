@@ -13,22 +13,28 @@ from dataclasses import replace
 from core import clock
 from core.buffers import BufferHub
 from core.streams import MARKERS, StreamHealth, StreamSpec
+from core.worker import BackgroundWorker
 from devices.simulator._wearable import SimChunk, SimulatedWearable
 from devices.source import Source
 
 log = logging.getLogger(__name__)
+
+STOP_TIMEOUT_S = 5.0
 
 
 class SimulatorSource(Source):
     """Pushes a :class:`SimulatedWearable` into a hub at ``speed`` x real time.
 
     Timestamps are ``t_start + simulation_time / speed`` on :func:`core.clock.now`, so at
-    ``speed > 1`` data arrive faster but still on the shared clock.
+    ``speed > 1`` data arrive faster but still on the shared clock. Restartable: the
+    simulation goes on where it stopped.
     """
 
     name = "simulator"
+    restartable = True
 
-    def __init__(self, wearable: SimulatedWearable, chunk_interval: float = 0.05, speed: float = 1.0):
+    def __init__(self, wearable: SimulatedWearable, *, chunk_interval: float = 0.05, speed: float = 1.0):
+        super().__init__()
         if speed <= 0:
             raise ValueError(f"speed must be positive, got {speed}")
         self.wearable = wearable
@@ -37,8 +43,7 @@ class SimulatorSource(Source):
         self._specs = {s.key: s for s in wearable.specs()}
         self._health = {k: StreamHealth(spec=s) for k, s in self._specs.items()}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = BackgroundWorker(self._run, name="painmon-simulator-source")
         self._hub: BufferHub | None = None
         self.t_start = float("nan")
 
@@ -52,34 +57,27 @@ class SimulatorSource(Source):
         with self._lock:
             return [replace(h, reject_reasons=h.reject_reasons.copy()) for h in self._health.values()]
 
-    def start(self, hub: BufferHub) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
+    def _start(self, hub: BufferHub) -> None:
         self._hub = hub
         for spec in self._specs.values():
             hub.register(spec)
         with self._lock:
             for h in self._health.values():
                 h.connected, h.status = True, "connected"
-        self._stop.clear()
         self.t_start = clock.now() - self.wearable.elapsed / self.speed
-        self._thread = threading.Thread(target=self._run, name="painmon-simulator-source", daemon=True)
-        self._thread.start()
+        self._worker.start()
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
-            self._thread = None
+    def _stop(self) -> None:
+        self._worker.stop(STOP_TIMEOUT_S)
         with self._lock:
             for h in self._health.values():
                 h.connected, h.status = False, "stopped"
 
-    def _run(self) -> None:
+    def _run(self, stop: threading.Event) -> None:
         while True:
             now = clock.now()
             self._deliver(self.wearable.advance((now - self.t_start) * self.speed), now)
-            if self._stop.wait(self.chunk_interval):
+            if stop.wait(self.chunk_interval):
                 return
 
     def _deliver(self, chunks: list[SimChunk], now: float) -> None:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 
 from core.streams import MARKERS, StreamSpec
 from core.wire import stream_source_id
-from devices.simulator._physiology import CHANNEL_LABELS, UNITS, SubjectGenerator, validate_rates
+from devices.simulator._physiology import (
+    CHANNEL_LABELS,
+    UNITS,
+    SubjectGenerator,
+    validate_rates,
+)
 from devices.simulator._profile import SubjectProfile
 from devices.simulator._schedule import PainSchedule
 
@@ -70,6 +75,7 @@ class SimulatedWearable:
         seed: int = 0,
         schedule: PainSchedule | Sequence[PainSchedule] | None = None,
         rates: dict[str, float] | None = None,
+        *,
         profiles: Sequence[SubjectProfile] | None = None,
         subject_prefix: str = "sim",
     ):

@@ -15,7 +15,13 @@ What this package offers:
 Stream names, types and channel labels of what PainMon records come from :mod:`core.wire`.
 """
 
-from devices.xdf._format import FORMATS, MAGIC, XDFWriteError, channel_format_for, varlen_int
+from devices.xdf._format import (
+    FORMATS,
+    MAGIC,
+    XDFWriteError,
+    channel_format_for,
+    varlen_int,
+)
 from devices.xdf._reader import Session, SessionLoadError, SessionStream, load_session
 from devices.xdf._recorder import RecorderStats, SessionRecorder
 from devices.xdf._writer import StreamInfo, XDFWriter

@@ -20,6 +20,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 
@@ -36,6 +37,7 @@ from core.wire import (
     estimate_stream_name,
     stream_source_id,
 )
+from core.worker import BackgroundWorker, WorkerStateError
 from devices.xdf._format import FORMATS, XDFWriteError, channel_format_for
 from devices.xdf._writer import StreamInfo, XDFWriter
 
@@ -92,13 +94,15 @@ class SessionRecorder:
     ``start()`` subscribes to the hub (when given) and launches the writer thread;
     :meth:`record_chunk`, :meth:`record_markers` and :meth:`record_estimate` may also be
     called directly, from any thread. ``stop()`` is idempotent and loses nothing that was
-    handed over before it.
+    handed over before it. One file, one run: a second ``start()`` raises
+    :class:`core.worker.WorkerStateError`.
     """
 
     def __init__(
         self,
         path: str | os.PathLike,
         hub: BufferHub | None = None,
+        *,
         flush_interval: float = 0.5,
         clock_offset_interval: float = 5.0,
     ):
@@ -114,8 +118,7 @@ class SessionRecorder:
         self._started = False
         self._stopped = False
         self._stop_lock = threading.Lock()
-        self._stop_event = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = BackgroundWorker(self._run, name="painmon-recorder")
         self._writer: XDFWriter | None = None
         self._streams: dict[tuple, RecordedStream] = {}
         self._rejected: Counter = Counter()
@@ -123,10 +126,10 @@ class SessionRecorder:
         self._last_offsets = -math.inf
 
     # --- lifecycle ----------------------------------------------------------------
-    def start(self) -> "SessionRecorder":
+    def start(self) -> SessionRecorder:
         """Open the file, subscribe to the hub and start the writer thread."""
         if self._started:
-            raise RuntimeError(f"recorder for {self.path} was already started")
+            raise WorkerStateError(f"recorder for {self.path} was already started")
         try:
             self._writer = XDFWriter(self.path, writer_name=PRODUCT)
         except (OSError, XDFWriteError) as exc:
@@ -136,8 +139,7 @@ class SessionRecorder:
         if self.hub is not None:
             self.hub.add_listener(self.record_chunk)
             self.hub.add_marker_listener(self._on_marker)
-        self._thread = threading.Thread(target=self._run, name="painmon-recorder", daemon=True)
-        self._thread.start()
+        self._worker.start()
         log.info("recording to %s", self.path)
         return self
 
@@ -152,17 +154,14 @@ class SessionRecorder:
         if self.hub is not None:
             self.hub.remove_listener(self.record_chunk)
             self.hub.remove_marker_listener(self._on_marker)
-        self._stop_event.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        self._worker.stop(timeout=None)  # everything handed over is written before this returns
         log.info("recording %s closed (%d streams)", self.path, len(self._streams))
 
     @property
     def running(self) -> bool:
         return self._accepting
 
-    def __enter__(self) -> "SessionRecorder":
+    def __enter__(self) -> Self:
         if not self._started:
             self.start()
         return self
@@ -235,11 +234,11 @@ class SessionRecorder:
         self._enqueue(("estimate", est.subject, row, np.array([est.t_end])))
 
     # --- writer thread ------------------------------------------------------------
-    def _run(self) -> None:
+    def _run(self, stop: threading.Event) -> None:
         writer = self._writer
         assert writer is not None
         try:
-            while not self._stop_event.wait(self.flush_interval):
+            while not stop.wait(self.flush_interval):
                 self._write_pending(writer)
             self._write_pending(writer)
             self._write_offsets(writer, force=True)

@@ -15,9 +15,10 @@ import io
 import logging
 import os
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Sequence
+from typing import BinaryIO
 from xml.sax.saxutils import escape
 
 import numpy as np
@@ -137,10 +138,10 @@ class XDFWriter:
         self.path = Path(path)
         if self.path.parent and not self.path.parent.exists():
             raise XDFWriteError(f"folder {self.path.parent} does not exist")
-        self._f: BinaryIO = open(self.path, "wb", buffering=0)
+        self._f: BinaryIO = open(self.path, "wb", buffering=0)  # noqa: SIM115 - held open until close()
         self._streams: dict[int, StreamInfo] = {}
         self._pending: list[bytes] = [MAGIC]
-        created = _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat()
+        created = _dt.datetime.now(_dt.UTC).astimezone().isoformat()
         header = (
             '<?xml version="1.0"?><info><version>1.0</version>'
             f"<datetime>{_xml_text(created)}</datetime>"

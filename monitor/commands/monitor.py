@@ -51,7 +51,7 @@ def build_sources(args: argparse.Namespace) -> list:
     if args.lsl or args.lsl_type or args.lsl_name:
         from devices.lsl import LSLSource
 
-        sources.append(LSLSource(name=args.lsl_name, type=args.lsl_type, subject=args.subject))
+        sources.append(LSLSource(name=args.lsl_name, stream_type=args.lsl_type, subject=args.subject))
     if args.mqtt is not None:
         from devices.mqtt import MQTTConfig, MQTTSource
 
