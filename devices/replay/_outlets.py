@@ -33,7 +33,7 @@ def _append_desc(element: Any, tree: Any) -> None:
                 element.append_child_value(key, "" if item is None else str(item))
 
 
-def stream_info_for(stream: SessionStream, chunk_size: int = 0):
+def stream_info_for(stream: SessionStream):
     """A ``pylsl.StreamInfo`` describing ``stream`` as it was recorded."""
     import pylsl
 
