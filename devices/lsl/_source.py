@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
+from functools import partial
 
 import pylsl
 
@@ -207,8 +208,7 @@ class LSLSource(Source):
                 if identity in self._opening or (followed is not None and followed.active):
                     continue
                 self._opening.add(identity)
-            worker = BackgroundWorker(lambda stop, info=info, identity=identity: self._follow(info, identity, stop),
-                                      name=f"painmon-lsl {info.name()}")
+            worker = BackgroundWorker(partial(self._follow, info, identity), name=f"painmon-lsl {info.name()}")
             self._workers[uid] = worker
             worker.start()
         for uid in [u for u, w in self._workers.items() if not w.running]:
