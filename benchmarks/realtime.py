@@ -29,6 +29,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -133,7 +134,7 @@ class EstimateListener:
     def __init__(self, subjects: list[str]):
         self.subjects = subjects
         self.received: dict[str, list[tuple[float, float]]] = {s: [] for s in subjects}
-        self._inlets = {}
+        self._inlets: dict[str, Any] = {}
         self._worker = BackgroundWorker(self._run, name="bench-inlets")
 
     def connect(self, timeout: float = 60.0) -> None:
@@ -141,7 +142,7 @@ class EstimateListener:
 
         deadline = time.monotonic() + timeout
         for s in self.subjects:
-            found = []
+            found: list[Any] = []
             while not found and time.monotonic() < deadline:
                 found = pylsl.resolve_byprop("name", estimate_stream_name(s), timeout=1.0)
             if not found:

@@ -18,8 +18,12 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from monitor.options import add_broker_options, add_model_options, broker_config, model_options
+
+if TYPE_CHECKING:
+    from devices.source import Source
 
 log = logging.getLogger("painmon.serve")
 
@@ -175,9 +179,9 @@ class Service:
             log.info("input: %s", source.describe())
         self.pipeline.start(warmup=True)
 
-    def _make_sources(self) -> list:
+    def _make_sources(self) -> list[Source]:
         a = self.args
-        sources = []
+        sources: list[Source] = []
         if a.lsl:
             from devices.lsl import LSLSource
 
