@@ -7,7 +7,7 @@ import signal
 import threading
 
 from core import clock
-from devices.simulator.schedule import PainSchedule, ScheduleError
+from devices.simulator import PainSchedule, ScheduleError
 from monitor.options import add_broker_options, broker_config
 
 SCHEDULE_HELP = (
@@ -67,7 +67,7 @@ def parse_rates(text: str | None) -> dict[str, float] | None:
 def _schedules(args: argparse.Namespace, default: str) -> list[PainSchedule]:
     text = (args.schedule or default).strip()
     if text.lower() == "random":
-        from devices.simulator.wearable import subject_seed
+        from devices.simulator import subject_seed
 
         horizon = args.duration or 3600.0
         return [PainSchedule.random(horizon, subject_seed(args.seed, i)) for i in range(args.subjects)]
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         if args.write_dataset:
             return _write_dataset(args)
         schedules = _schedules(args, "demo")
-        from devices.simulator.wearable import SimulatedWearable
+        from devices.simulator import SimulatedWearable
 
         wearable = SimulatedWearable(args.subjects, args.seed, schedules, rates, subject_prefix=args.prefix)
         publisher = _publisher(args, wearable)
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write_dataset(args: argparse.Namespace) -> int:
-    from devices.simulator.dataset import write_dataset
+    from devices.simulator import write_dataset
 
     duration = args.duration or 600.0
     schedule = None if (args.schedule or "random").lower() == "random" else PainSchedule.parse(args.schedule)
@@ -109,10 +109,11 @@ def _write_dataset(args: argparse.Namespace) -> int:
 def _publisher(args: argparse.Namespace, wearable):
     config = broker_config(args)
     if config is not None:
+        # SHIM: until devices.simulator exports MQTTSimulator (its facade lists LSLSimulator only)
         from devices.simulator.mqtt_outlets import MQTTSimulator
 
         return MQTTSimulator(wearable, config)
-    from devices.simulator.lsl_outlets import LSLSimulator
+    from devices.simulator import LSLSimulator
 
     return LSLSimulator(wearable)
 
