@@ -28,6 +28,8 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from monitor.options import add_model_options, model_options  # noqa: E402
+
 PROBE_MS = 5
 TARGET_FPS = 30.0
 TARGET_STALL_MS = 50.0
@@ -115,10 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="painmon bench gui", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=8.0, help="duration of each phase (default 8)")
     parser.add_argument("--subjects", type=int, default=1, help="simulated subjects (default 1)")
-    parser.add_argument("--model", default=None, help="PainMon model file (default: bundled)")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads for the engine (default: all cores but one, as the dashboard does)")
+    add_model_options(parser)
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -146,12 +145,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks.realtime import load_bench_estimator
 
-    estimator, model_desc = load_bench_estimator(args.model, args.device)
-    threads = args.threads or gui_torch_threads()
+    model = model_options(args)
+    estimator, model_desc = load_bench_estimator(model)
+    threads = model.threads or gui_torch_threads()
     print(f"model: {model_desc}; {len(estimator.modalities)} modalities x {len(estimator.representations)} "
           f"representations on {estimator.device}, torch threads {threads}; load average {os.getloadavg()[0]:.1f} "
           f"on {os.cpu_count()} cores")
-    session.start_engine(EngineConfig(estimator=estimator, device=args.device, threads=threads), wait=True)
+    session.start_engine(EngineConfig(estimator=estimator, threads=threads), wait=True)
     engine_note = session.engine_state
     if session.engine is not None:
         session.engine.wait_warm(60)

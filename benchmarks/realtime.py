@@ -22,17 +22,24 @@ history so the first estimate comes at once.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from core.wire import estimate_stream_name, stream_source_id  # noqa: E402
+from core.worker import BackgroundWorker  # noqa: E402
+from monitor.engine import ModelOptions  # noqa: E402
+from monitor.options import add_model_options, model_options  # noqa: E402
 
 CHUNK_S = 0.064
 
@@ -61,9 +68,9 @@ class LSLSimulatorDriver:
     def __init__(self, n_subjects: int, seed: int = 0, prefill_s: float = 10.0, tag: str = ""):
         import pylsl
 
+        from core.streams import MARKERS
         from devices.lsl import stream_info
         from devices.simulator import SimulatedWearable
-        from core.streams import MARKERS
 
         self.sim = SimulatedWearable(n_subjects, seed=seed)
         self.tag = tag
@@ -73,16 +80,13 @@ class LSLSimulatorDriver:
             if spec.modality == MARKERS:
                 continue
             subj = spec.subject + tag
-            import dataclasses
-
             spec = dataclasses.replace(spec, subject=subj, name=f"{subj} {spec.modality}",
-                                       source_id=f"painmon:{subj}:{spec.modality}")
+                                       source_id=stream_source_id(subj, spec.modality))
             self.outlets[(spec.subject, spec.modality)] = pylsl.StreamOutlet(stream_info(spec), chunk_size=0)
             self.logs[(spec.subject, spec.modality)] = PushLog()
         self.subjects = [s + tag for s in self.sim.subjects]
         self.prefill_s = prefill_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = BackgroundWorker(self._run, name="bench-sim")
         self.t0 = float("nan")
 
     def start(self) -> None:
@@ -90,8 +94,7 @@ class LSLSimulatorDriver:
 
         self.t0 = pylsl.local_clock() - self.prefill_s
         self._push_until(self.prefill_s)
-        self._thread = threading.Thread(target=self._run, name="bench-sim", daemon=True)
-        self._thread.start()
+        self._worker.start()
 
     def _push_until(self, sim_t: float) -> None:
         import pylsl
@@ -108,53 +111,51 @@ class LSLSimulatorDriver:
             log.last_ts.append(float(ts[-1]))
             log.pushed_at.append(pylsl.local_clock())
 
-    def _run(self) -> None:
+    def _run(self, stop: threading.Event) -> None:
         import pylsl
 
-        while not self._stop.is_set():
+        while not stop.is_set():
             self._push_until(pylsl.local_clock() - self.t0)
-            self._stop.wait(CHUNK_S)
+            stop.wait(CHUNK_S)
 
     def last_sample_push_time(self, subject: str, t_end: float) -> float:
         times = [log.push_time_of(t_end) for (s, _), log in self.logs.items() if s == subject]
         return max(times) if times and not any(np.isnan(times)) else float("nan")
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
+        self._worker.stop(5)
         self.outlets.clear()
 
 
 class EstimateListener:
-    """LSL inlets on ``PainMon-<subject>`` recording (t_end, arrival time)."""
+    """LSL inlets on each subject's estimate stream (:func:`core.wire.estimate_stream_name`)
+    recording (t_end, arrival time)."""
 
     def __init__(self, subjects: list[str]):
         self.subjects = subjects
         self.received: dict[str, list[tuple[float, float]]] = {s: [] for s in subjects}
-        self._stop = threading.Event()
-        self._inlets = {}
-        self._thread = threading.Thread(target=self._run, name="bench-inlets", daemon=True)
+        self._inlets: dict[str, Any] = {}
+        self._worker = BackgroundWorker(self._run, name="bench-inlets")
 
     def connect(self, timeout: float = 60.0) -> None:
         import pylsl
 
         deadline = time.monotonic() + timeout
         for s in self.subjects:
-            found = []
+            found: list[Any] = []
             while not found and time.monotonic() < deadline:
-                found = pylsl.resolve_byprop("name", f"PainMon-{s}", timeout=1.0)
+                found = pylsl.resolve_byprop("name", estimate_stream_name(s), timeout=1.0)
             if not found:
                 raise RuntimeError(f"estimate outlet of {s} never appeared")
             inlet = pylsl.StreamInlet(found[0], max_buflen=30)
             inlet.open_stream(timeout=10)
             self._inlets[s] = inlet
-        self._thread.start()
+        self._worker.start()
 
-    def _run(self) -> None:
+    def _run(self, stop: threading.Event) -> None:
         import pylsl
 
-        while not self._stop.is_set():
+        while not stop.is_set():
             got = False
             for s, inlet in self._inlets.items():
                 _, stamps = inlet.pull_chunk(timeout=0.0)
@@ -166,9 +167,7 @@ class EstimateListener:
                 time.sleep(0.001)
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(5)
+        self._worker.stop(5)
         self._inlets.clear()
 
 
@@ -202,29 +201,32 @@ class RunResult:
 def run_once(
     estimator, n_subjects: int, seconds: float, tag: str, measure_gui: bool = False, threads: int | None = None
 ) -> RunResult:
-    """Serve ``n_subjects`` simulated subjects for ``seconds`` of real time."""
-    from core.buffers import BufferHub
+    """Serve ``n_subjects`` simulated subjects for ``seconds`` of real time, through the
+    same :class:`monitor.pipeline.Pipeline` as ``painmon serve``."""
     from devices.lsl import LSLSource
     from monitor.engine import Engine
     from monitor.outputs import LSLEstimateOutlets
+    from monitor.pipeline import Pipeline
 
-    hub = BufferHub()
+    pipeline = Pipeline()
     driver = LSLSimulatorDriver(n_subjects, seed=1, prefill_s=estimator_window(estimator) + 0.5, tag=tag)
     mine = set(driver.subjects)
-    engine = Engine(hub, estimator=estimator, window_s=estimator_window(estimator), hop_s=1.0,
+    engine = Engine(pipeline.hub, estimator, window_s=estimator_window(estimator), hop_s=1.0,
                     subjects=lambda s: s in mine, threads=threads)
+    pipeline.set_engine(engine)
     outlets = LSLEstimateOutlets(model_name=estimator.model_name)
     for s in driver.subjects:
         outlets.outlet(s)
-    engine.add_callback(outlets)
+    pipeline.add_output(outlets)
     stage_log: list[dict[str, float]] = []
-    engine.add_callback(lambda est: stage_log.append(dict(est.latency)))
+    pipeline.add_listener(lambda est: stage_log.append(dict(est.latency)))
     listener = EstimateListener(driver.subjects)
     listener.connect()
-    source = LSLSource(predicate=lambda ds: ds.subject in mine)
+    pipeline.add_source(LSLSource(predicate=lambda ds: ds.subject in mine))
+    pipeline.add_helper(driver)  # stopped right after the source that reads it
     engine.start(warmup=False)
     driver.start()
-    source.start(hub)
+    pipeline.start()  # the engine runs already: this starts the source
     try:
         # settle: streams resolved, first windows through
         t_settle = time.monotonic() + 30.0
@@ -240,11 +242,11 @@ def run_once(
         st1 = engine.stats()
         time.sleep(0.5)  # let estimates in flight arrive
     finally:
-        source.stop()
-        driver.stop()
-        engine.stop()
+        pipeline.stop_sources()
+        pipeline.stop_helpers()  # the driver
+        pipeline.stop_engine()  # its last estimates reach the listener...
         listener.stop()
-        outlets.close()
+        pipeline.stop()  # ...before the estimate outlets close
     lat = []
     got = 0
     for s in driver.subjects:
@@ -263,32 +265,33 @@ def estimator_window(estimator) -> float:
     return float(estimator.window_s)
 
 
-def load_bench_estimator(model: str | None, device: str, precision: str = "auto"):
-    """The bundled model's estimator (or a freshly initialised head of the default layout
-    when no bundled model exists yet: the timings are the same, the numbers meaningless)."""
+def load_bench_estimator(model: ModelOptions):
+    """The estimator ``model`` names (by default the bundled model), or a freshly
+    initialised head of the default layout when no bundled model exists yet: the timings
+    are the same, the numbers meaningless. A model file named explicitly must exist
+    (:class:`monitor.engine.ModelNotFoundError` otherwise)."""
     from core.paths import default_model_path
-    from monitor.engine.model import load_estimator
 
-    path = Path(model) if model else default_model_path()
-    if path.is_file():
-        loaded = load_estimator(path, device=device, precision=precision)
+    path = Path(model.model_path) if model.model_path else default_model_path()
+    if path.is_file() or model.model_path:
+        loaded = dataclasses.replace(model, model_path=str(path)).load()
         return loaded.estimator, f"{loaded.name} ({path.name})"
+    from core.device import resolve_device
     from core.encoder import load_encoder
-    from core.estimator import Estimator
     from core.fusion import FusionHead
+    from core.inference import Estimator
     from core.modalities import DEFAULT_MODALITIES
     from core.representations import DEFAULT_REPRESENTATIONS
-    from core.device import resolve_device
 
-    dev = resolve_device(device)
+    dev = resolve_device(model.device or "auto")
     head = FusionHead(DEFAULT_MODALITIES, DEFAULT_REPRESENTATIONS).to(dev).eval()
-    est = Estimator(load_encoder(None, device=str(dev), precision=precision), head, DEFAULT_MODALITIES, DEFAULT_REPRESENTATIONS,
-                    device=dev, model_name="untrained-head")
+    encoder = load_encoder(model.encoder_path, device=str(dev), precision=model.precision or "auto")
+    est = Estimator(encoder, head, DEFAULT_MODALITIES, DEFAULT_REPRESENTATIONS, device=dev, model_name="untrained-head")
     return est, "untrained head (no bundled model found)"
 
 
 def _window_batch(modalities, n: int, n_subjects: int = 1):
-    from core.estimator import ModalityWindow, SubjectWindow
+    from core.inference import ModalityWindow, SubjectWindow
 
     rng = np.random.default_rng(0)
     return [SubjectWindow(f"s{b}", 0.0, {m: ModalityWindow(rng.standard_normal(n).astype(np.float32)) for m in modalities})
@@ -301,8 +304,8 @@ def _process_worker(modalities, representations, n, seconds, threads, done):
     import torch
 
     from core.encoder import load_encoder
-    from core.estimator import Estimator
     from core.fusion import FusionHead
+    from core.inference import Estimator
 
     if threads:
         torch.set_num_threads(threads)
@@ -324,20 +327,18 @@ def worker_smoothness(estimator, seconds: float, threads: int) -> dict[str, np.n
     n = int(round(estimator.window_s * estimator.working_rate))
     windows = _window_batch(estimator.modalities, n)
     out = {"idle": timer_lateness(seconds)}
-    stop = threading.Event()
 
-    def loop():
+    def loop(stop: threading.Event) -> None:
         import torch
 
         torch.set_num_threads(threads)
         while not stop.is_set():
             estimator.estimate(windows)
 
-    th = threading.Thread(target=loop, daemon=True)
-    th.start()
+    worker = BackgroundWorker(loop, name="bench-model-loop")
+    worker.start()
     out["thread"] = timer_lateness(seconds)
-    stop.set()
-    th.join()
+    worker.stop(timeout=None)
     ctx = mp.get_context("spawn")
     done = ctx.Event()
     proc = ctx.Process(target=_process_worker, args=(estimator.modalities, estimator.representations, n,
@@ -381,15 +382,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="painmon bench realtime", description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=20.0, help="measured seconds per run (default 20)")
     p.add_argument("--max-subjects", type=int, default=8, help="stop the capacity search here (default 8)")
-    p.add_argument("--model", default=None, help="model file (default: bundled)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=None, help="torch threads for the model (default: all cores, as painmon serve)")
-    p.add_argument("--precision", default="auto", help="encoder precision: auto|fp32|bf16|fp16 (default auto)")
+    add_model_options(p)
     args = p.parse_args(argv)
 
     import torch
 
-    estimator, model_desc = load_bench_estimator(args.model, args.device, args.precision)
+    estimator, model_desc = load_bench_estimator(model_options(args))
     n_images = len(estimator.modalities) * len(estimator.representations)
     print(f"model: {model_desc}; {len(estimator.modalities)} modalities x {len(estimator.representations)} "
           f"representations = {n_images} images per window")
@@ -403,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     from core.buffers import BufferHub
     from monitor.engine.engine import Engine
 
-    warm_engine = Engine(BufferHub(), estimator=estimator, window_s=estimator_window(estimator), threads=args.threads)
+    warm_engine = Engine(BufferHub(), estimator, window_s=estimator_window(estimator), threads=args.threads)
     torch.set_num_threads(warm_engine.threads)  # as on the engine's worker
     cold_s = warm_engine.warmup()
     warm_s = warm_engine.warmup()

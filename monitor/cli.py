@@ -1,4 +1,9 @@
-"""The ``painmon`` command line: discovers the subcommands in :mod:`monitor.commands`."""
+"""The ``painmon`` command line: discovers the subcommands in :mod:`monitor.commands`.
+
+An uncaught :class:`core.errors.PainMonError` (something PainMon refused on purpose: a
+missing model file, a bad setting) ends the command with its message on one line and exit
+code 1, not a traceback; anything else is a bug and keeps its traceback.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import pkgutil
 import sys
 
 import monitor.commands as commands_pkg
+from core.errors import PainMonError
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(commands_pkg.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
         module = importlib.import_module(f"{commands_pkg.__name__}.{info.name}")
         register = getattr(module, "register", None)
         if register is not None:
@@ -45,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except PainMonError as exc:
+        print(f"painmon {args.command}: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,13 +1,17 @@
 """Where estimates go besides the dashboard: an LSL outlet per subject and MQTT JSON.
 
 Both classes are plain callables taking an :class:`core.estimate.Estimate`, so they plug
-into :meth:`monitor.engine.Engine.add_callback` (they run on the engine's worker thread).
+into :meth:`monitor.engine.Engine.add_callback` or :meth:`monitor.pipeline.Pipeline.add_output`
+(they run on the engine's worker thread), and both have ``close()``.
 
-LSL: one outlet per subject, name ``PainMon-<subject>``, type ``PainIndex``, six float32
-channels (:data:`LSL_CHANNELS`), each sample stamped with the window end ``t_end`` on the
-shared clock, so LabRecorder stores estimates aligned with the signals they came from.
+Every name they put on the wire comes from :mod:`core.wire`:
 
-MQTT: JSON on ``<prefix>/<subject>/estimate`` (NaN becomes ``null``: JSON has no NaN).
+* LSL: one outlet per subject, named :func:`core.wire.estimate_stream_name`, type
+  :data:`core.wire.ESTIMATE_STREAM_TYPE`, float32 channels :data:`core.wire.ESTIMATE_CHANNELS`,
+  each sample stamped with the window end ``t_end`` on the shared clock, so LabRecorder
+  stores estimates aligned with the signals they came from;
+* MQTT: JSON (:func:`estimate_to_json`, the one builder of the estimate payload) on
+  :func:`core.wire.estimate_topic` (NaN becomes ``null``: JSON has no NaN).
 """
 
 from __future__ import annotations
@@ -19,27 +23,22 @@ import threading
 from typing import Any, Protocol
 
 from core.estimate import CLASS_NAMES, Estimate
+from core.wire import (
+    DEFAULT_TOPIC_PREFIX,
+    ESTIMATE_CHANNELS,
+    ESTIMATE_SOURCE_KIND,
+    ESTIMATE_STREAM_TYPE,
+    estimate_stream_name,
+    estimate_topic,
+    stream_source_id,
+)
 
 log = logging.getLogger(__name__)
 
-LSL_TYPE = "PainIndex"
-LSL_CHANNELS: tuple[tuple[str, str], ...] = (
-    ("index", "percent"),
-    ("smoothed_index", "percent"),
-    ("p_no", "probability"),
-    ("p_low", "probability"),
-    ("p_high", "probability"),
-    ("quality", "fraction"),
-)
-"""(label, unit) of each channel of the estimate outlet, in order."""
-
-
-def lsl_outlet_name(subject: str) -> str:
-    return f"PainMon-{subject}"
-
 
 def estimate_row(est: Estimate) -> list[float]:
-    """The six LSL channel values of an estimate (NaN where invalid)."""
+    """The LSL channel values of an estimate, in :data:`core.wire.ESTIMATE_CHANNELS` order
+    (NaN where invalid)."""
     return [
         float(est.index),
         float(est.smoothed),
@@ -51,7 +50,7 @@ def estimate_row(est: Estimate) -> list[float]:
 class LSLEstimateOutlets:
     """One LSL outlet per subject, created when the subject's first estimate arrives."""
 
-    def __init__(self, model_name: str = "", source_prefix: str = "painmon", chunk_size: int = 1):
+    def __init__(self, model_name: str = "", source_prefix: str = DEFAULT_TOPIC_PREFIX, chunk_size: int = 1):
         self.model_name = model_name
         self.source_prefix = source_prefix
         self.chunk_size = chunk_size
@@ -68,26 +67,26 @@ class LSLEstimateOutlets:
             if out is not None:
                 return out
             info = pylsl.StreamInfo(
-                lsl_outlet_name(subject),
-                LSL_TYPE,
-                len(LSL_CHANNELS),
+                estimate_stream_name(subject),
+                ESTIMATE_STREAM_TYPE,
+                len(ESTIMATE_CHANNELS),
                 pylsl.IRREGULAR_RATE,  # windows may be skipped under load: not a fixed rate
                 pylsl.cf_float32,
-                f"{self.source_prefix}:{subject}:estimate",
+                stream_source_id(subject, ESTIMATE_SOURCE_KIND, self.source_prefix),
             )
             desc = info.desc()
             desc.append_child_value("subject", subject)
             desc.append_child_value("model", model_name or self.model_name)
             desc.append_child_value("timestamps", "window end (LSL local clock)")
             chans = desc.append_child("channels")
-            for label, unit in LSL_CHANNELS:
+            for label, unit in ESTIMATE_CHANNELS:
                 ch = chans.append_child("channel")
                 ch.append_child_value("label", label)
                 ch.append_child_value("unit", unit)
-                ch.append_child_value("type", LSL_TYPE)
+                ch.append_child_value("type", ESTIMATE_STREAM_TYPE)
             out = pylsl.StreamOutlet(info, chunk_size=self.chunk_size)
             self._outlets[subject] = out
-            log.info("LSL outlet %s opened", lsl_outlet_name(subject))
+            log.info("LSL outlet %s opened", estimate_stream_name(subject))
             return out
 
     def __call__(self, est: Estimate) -> None:
@@ -138,29 +137,42 @@ def estimate_to_json(est: Estimate, origin: str | None = None) -> str:
     return json.dumps(estimate_to_dict(est, origin), allow_nan=False, separators=(",", ":"))
 
 
-def estimate_topic(subject: str, prefix: str = "painmon") -> str:
-    """``<prefix>/<subject>/estimate`` (the scheme of :mod:`devices.mqtt_topics`)."""
-    from devices.mqtt import estimate_topic as topic
-
-    return topic(prefix, subject)
-
-
 class MQTTEstimatePublisher:
     """Publishes each estimate as JSON on ``<prefix>/<subject>/estimate`` through
     ``publisher`` (an object with ``publish(topic, payload)``, e.g.
     :class:`devices.mqtt.MQTTPublisher`). A failed publish is logged and counted, never
-    raised into the engine."""
+    raised into the engine. An output made by :meth:`connect` owns its publisher and
+    :meth:`close` stops it; otherwise the publisher stays the caller's."""
 
-    def __init__(self, publisher: Publisher, prefix: str = "painmon", origin: str | None = None):
+    def __init__(self, publisher: Publisher, prefix: str = DEFAULT_TOPIC_PREFIX, origin: str | None = None):
         self.publisher = publisher
         self.prefix = prefix.rstrip("/")
         self.origin = origin
         self.sent = 0
         self.failed = 0
+        self._owned: Any = None
+
+    @classmethod
+    def connect(cls, config: Any, origin: str | None = None) -> MQTTEstimatePublisher:
+        """An output with its own :class:`devices.mqtt.MQTTPublisher` on ``config``
+        (a :class:`devices.mqtt.MQTTConfig`; its prefix is the topic prefix), started now."""
+        from devices.mqtt import MQTTPublisher
+
+        publisher = MQTTPublisher(config)
+        publisher.start()
+        out = cls(publisher, prefix=config.prefix, origin=origin)
+        out._owned = publisher
+        return out
+
+    def close(self) -> None:
+        """Stop the publisher when this output owns it (it flushes what is queued first)."""
+        owned, self._owned = self._owned, None
+        if owned is not None:
+            owned.stop()
 
     def __call__(self, est: Estimate) -> None:
         try:
-            self.publisher.publish(estimate_topic(est.subject, self.prefix), estimate_to_json(est, self.origin))
+            self.publisher.publish(estimate_topic(self.prefix, est.subject), estimate_to_json(est, self.origin))
             self.sent += 1
         except Exception as exc:
             self.failed += 1

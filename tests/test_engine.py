@@ -15,9 +15,9 @@ import torch
 from core.buffers import BufferHub
 from core.clock import now
 from core.estimate import Estimate
-from core.estimator import ModalityWindow, SubjectWindow
+from core.inference import ModalityWindow, SubjectWindow
 from core.streams import StreamSpec
-from monitor.engine import Engine
+from monitor.engine import Engine, load_estimator
 
 torch.set_num_threads(1)  # a busy 2-core CI machine: one thread is faster than two
 
@@ -27,8 +27,8 @@ RATES = {"EDA": 4.0, "BVP": 64.0}
 def small_estimator(modalities=("EDA", "BVP"), representations=("waveform",)):
     """The real (fast-path, fp32) Tiny-BioMoE encoder, untrained, with a reduced head."""
     from core.encoder import load_encoder
-    from core.estimator import Estimator
     from core.fusion import FusionHead
+    from core.inference import Estimator
 
     torch.manual_seed(0)
     head = FusionHead(modalities, representations).eval()
@@ -289,7 +289,7 @@ def test_end_to_end_default_configuration_from_a_model_file(tmp_path):
     path = save_model(tmp_path / "m.pt", head, meta, encoder_state_dict=TinyBioMoE().state_dict())
 
     hub = BufferHub()
-    engine = Engine(hub, model_path=path, device="cpu", realtime=False)
+    engine = Engine(hub, load_estimator(path, device="cpu").estimator, realtime=False)
     assert engine.window_s == 10.0 and engine.modalities == DEFAULT_MODALITIES
     assert engine.estimator.render_config == rep
     got = Collector()
@@ -334,7 +334,7 @@ def test_model_settings_checks_and_their_effect(estimator, tmp_path, caplog):
     with pytest.raises(ModelLoadError, match="unusable representation settings"):
         representation_config({"representation_config": {"nfft": 64, "hop_mode": "x"}}, tmp_path)
     # the settings are really used: other images, other estimate
-    from core.estimator import Estimator
+    from core.inference import Estimator
 
     spec_est = Estimator(estimator.encoder, type(estimator.head)(("EDA", "BVP"), ("spectrogram_psd",)).eval(),
                          ("EDA", "BVP"), ("spectrogram_psd",), window_s=4.0)

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from core.encoder import load_encoder
-from core.estimator import Estimator, ModalityWindow, SubjectWindow
 from core.fusion import FusionHead
+from core.inference import Estimator, ModalityWindow, SubjectWindow
 
 torch.set_num_threads(1)  # a busy 2-core CI machine: one thread is faster than two
 
@@ -96,7 +96,7 @@ def test_non_finite_signal_counts_as_missing_not_a_crash(est):
 
 
 def test_estimator_refuses_an_empty_model_description():
-    from core.estimator import EstimatorError
+    from core.inference import EstimatorError
 
     with pytest.raises(EstimatorError, match="no modalities"):
         Estimator(torch.nn.Identity(), torch.nn.Identity(), (), ("waveform",))

@@ -46,13 +46,22 @@ def test_monitor_command_builds_the_sources_it_is_asked_for(monkeypatch):
     from devices.lsl import LSLSource
     from devices.mqtt import MQTTSource
     from monitor.cli import build_parser
-    from monitor.commands.monitor import build_sources, parse_broker
+    from monitor.commands.monitor import build_sources
+    from monitor.options import broker_address, broker_config
 
-    assert parse_broker("broker.local") == ("broker.local", 1883)
-    assert parse_broker("10.0.0.5:8883") == ("10.0.0.5", 8883)
+    def broker(*argv: str):
+        config = broker_config(build_parser().parse_args(["monitor", "--mqtt", *argv]))
+        return config.host, config.port, config.tls
+
+    assert broker("broker.local") == ("broker.local", 1883, False)
+    assert broker("10.0.0.5:8883") == ("10.0.0.5", 8883, False)
+    assert broker("mqtt://10.0.0.5:1884") == ("10.0.0.5", 1884, False)
+    assert broker("mqtts://broker.local") == ("broker.local", 8883, True)
+    assert broker("[::1]:1885") == ("::1", 1885, False)
+    assert broker("broker.local", "--mqtt-tls") == ("broker.local", 8883, True)
     for bad in (":1883", "host:x", "host:70000"):
         with pytest.raises(argparse.ArgumentTypeError):
-            parse_broker(bad)
+            broker_address(bad)
     monkeypatch.setenv("PAINMON_MQTT_PASSWORD", "s3cret")
     args = build_parser().parse_args(
         ["monitor", "--lsl-type", "EDA", "--mqtt", "127.0.0.1:1884", "--mqtt-prefix", "ward3", "--mqtt-user", "nurse"]

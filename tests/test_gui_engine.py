@@ -11,8 +11,8 @@ def small_estimator():
     """The real encoder and fusion head, untrained, on two modalities and one
     representation with a 2 s window: the whole pipeline, quick enough for a test."""
     from core.encoder.model import TinyBioMoE
-    from core.estimator import Estimator
     from core.fusion import FusionHead
+    from core.inference import Estimator
 
     torch.manual_seed(0)
     modalities, representations = ("EDA", "BVP"), ("waveform",)

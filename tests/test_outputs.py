@@ -13,13 +13,8 @@ import pytest
 from helpers import open_lsl_inlet
 
 from core.estimate import Estimate
-from monitor.outputs import (
-    LSL_CHANNELS,
-    LSLEstimateOutlets,
-    estimate_to_json,
-    estimate_topic,
-    lsl_outlet_name,
-)
+from core.wire import DEFAULT_TOPIC_PREFIX, ESTIMATE_CHANNELS, estimate_stream_name, estimate_topic
+from monitor.outputs import LSLEstimateOutlets, estimate_to_json
 
 
 def make_estimate(subject: str, t_end: float, index: float = 42.0, valid: bool = True) -> Estimate:
@@ -44,7 +39,7 @@ def test_lsl_outlet_per_subject_carries_channels_model_and_window_end_time():
     outlets = LSLEstimateOutlets(model_name="unit-model")
     try:
         outlets.outlet(subject)  # open first so the inlet connects before samples flow
-        inlet = open_lsl_inlet(lsl_outlet_name(subject), max_buflen=10, open_timeout=5.0)
+        inlet = open_lsl_inlet(estimate_stream_name(subject), max_buflen=10, open_timeout=5.0)
         info = inlet.info(timeout=5.0)
         assert info.type() == "PainIndex" and info.channel_count() == 6
         assert info.channel_format() == pylsl.cf_float32
@@ -55,7 +50,9 @@ def test_lsl_outlet_per_subject_carries_channels_model_and_window_end_time():
         while not ch.empty():
             labels.append(ch.child_value("label"))
             ch = ch.next_sibling()
-        assert labels == [label for label, _ in LSL_CHANNELS]
+        assert labels == [label for label, _ in ESTIMATE_CHANNELS]
+        assert labels[:2] == ["index", "smoothed"]  # as recordings and MQTT JSON name it
+        assert info.source_id() == f"{DEFAULT_TOPIC_PREFIX}:{subject}:estimate"
 
         t0 = pylsl.local_clock()
         outlets(make_estimate(subject, t0 - 0.5, index=42.0))
@@ -83,8 +80,8 @@ def test_json_has_no_nan_and_names_classes():
     assert d["probs"] == {"no": 0.3, "low": 0.56, "high": 0.14}
     assert d["missing"] == ["RESP", "SpO2"] and d["valid"] is False
     assert d["t_end"] == 123.5 and d["model"] == "unit-model"
-    assert estimate_topic("sim-1") == "painmon/sim-1/estimate"
-    assert estimate_topic("bed 4", "ward") == "ward/bed 4/estimate"
+    assert estimate_topic(DEFAULT_TOPIC_PREFIX, "sim-1") == "painmon/sim-1/estimate"
+    assert estimate_topic("ward", "bed 4") == "ward/bed 4/estimate"
     assert not any(isinstance(v, float) and math.isnan(v) for v in d.values())
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from monitor.options import add_model_options, model_options
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -16,8 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="simulation seed (default 0)")
     p.add_argument("--duration", type=float, default=None, metavar="SEC", help="quit after SEC seconds")
     p.add_argument("--screenshot", default=None, metavar="PNG", help="save the window to PNG before quitting")
-    p.add_argument("--model", default=None, metavar="PATH", help="PainMon model file (default: bundled)")
-    p.add_argument("--device", default=None, help="compute device: auto, cpu, cuda, mps (default: from settings, auto)")
+    add_model_options(p)
     p.set_defaults(func=run)
 
 
@@ -35,5 +36,5 @@ def run(args: argparse.Namespace) -> int:
 
     return run_demo(
         subjects=args.subjects, seed=args.seed, duration=args.duration,
-        screenshot=args.screenshot, model_path=args.model, device=args.device,
+        screenshot=args.screenshot, model=model_options(args),
     )

@@ -16,6 +16,8 @@ import math
 import threading
 import time
 
+from monitor.options import add_model_options, model_options
+
 log = logging.getLogger("painmon.replay")
 
 PROGRESS_EVERY_S = 5.0
@@ -36,9 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--duration", type=float, default=None, metavar="SEC",
                    help="stop after this many seconds of wall time")
     p.add_argument("--start", type=float, default=0.0, metavar="SEC", help="begin this far into the file")
-    p.add_argument("--model", default=None, metavar="PATH", help="PainMon model file (default: bundled)")
-    p.add_argument("--device", default="auto", help="auto|cpu|cuda|mps (default: auto)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads for --headless (default: torch's)")
+    add_model_options(p)
     p.set_defaults(func=run)
 
 
@@ -117,8 +117,7 @@ def _run_gui(session, args: argparse.Namespace) -> int:
     source = ReplaySource(session, speed=args.speed, loop=args.loop)
     if args.start:
         source.seek(args.start)
-    return int(run_monitor(sources=[source], model_path=args.model, device=args.device,
-                           duration=args.duration) or 0)
+    return int(run_monitor(sources=[source], model=model_options(args), duration=args.duration) or 0)
 
 
 def _until_done(player, duration: float | None, progress) -> None:
@@ -167,7 +166,8 @@ def _make_engine(hub, args: argparse.Namespace, realtime: bool):
     try:
         from monitor.engine import Engine
 
-        return Engine(hub, model_path=args.model, device=args.device, realtime=realtime, threads=args.threads)
+        model = model_options(args)
+        return Engine(hub, model.load().estimator, realtime=realtime, threads=model.threads)
     except Exception as exc:  # no model, no engine yet: replay still shows the data
         _say(f"(no estimates: cannot start the engine: {exc})")
         return None
@@ -191,6 +191,10 @@ def _engine_lag_hold(source, hub, engine, progress_ts: dict[str, float]):
     return hold
 
 
+def _never() -> bool:
+    return False
+
+
 def _drain(engine, quiet_s: float = 1.5, limit_s: float = 120.0) -> None:
     """Let the engine finish the windows the replay has already handed it: wait until its
     queue is empty and no estimate has come for ``quiet_s`` (at most ``limit_s``)."""
@@ -211,18 +215,20 @@ def _drain(engine, quiet_s: float = 1.5, limit_s: float = 120.0) -> None:
 
 
 def _run_headless(session, args: argparse.Namespace) -> int:
-    from core.buffers import BufferHub
     from devices.replay import ReplaySource
+    from monitor.pipeline import Pipeline
 
-    hub = BufferHub()
-    source = ReplaySource(session, speed=args.speed, loop=args.loop)
+    pipeline = Pipeline()
+    hub = pipeline.hub
+    # the replay asks hold() only when as fast as possible, and only once started: by
+    # then hold is the engine's back-pressure (or never holds without an engine)
+    source = ReplaySource(session, speed=args.speed, loop=args.loop, hold=lambda: hold())
     if args.start:
         source.seek(args.start)
     engine = _make_engine(hub, args, realtime=not source.asap)
     lock = threading.Lock()
     progress_ts: dict[str, float] = {}  # newest estimate window end per subject
-    if engine is not None and source.asap:
-        source._player.hold = _engine_lag_hold(source, hub, engine, progress_ts)
+    hold = _engine_lag_hold(source, hub, engine, progress_ts) if engine is not None else _never
 
     def on_marker(m) -> None:
         with lock:
@@ -234,25 +240,25 @@ def _run_headless(session, args: argparse.Namespace) -> int:
             _print_estimate(source, est)
 
     hub.add_marker_listener(on_marker)
-    if engine is not None:
-        engine.add_callback(on_estimate)
-        engine.start(warmup=True)
-        engine.wait_warm(60)
+    pipeline.add_listener(on_estimate)
+    pipeline.set_engine(engine)
+    pipeline.add_source(source)
 
     def progress() -> None:
         for h in source.health():
             _say(f"  {h.spec.subject} {h.spec.modality}: {h.samples} samples, "
                  f"{h.effective_rate:.1f} Hz, {h.gaps} gaps, {h.status}")
 
-    source.start(hub)
+    if engine is not None:
+        engine.start(warmup=True)
+        engine.wait_warm(60)
+    pipeline.start()  # the engine is running already: this starts the replay
     try:
         _until_done(source, args.duration, progress)
         if engine is not None and source.finished.is_set():
             _drain(engine)
     finally:
-        source.stop()
-        if engine is not None:
-            engine.stop()
+        pipeline.stop()
     progress()
     if engine is not None:
         st = engine.stats()

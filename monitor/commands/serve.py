@@ -13,11 +13,17 @@ import argparse
 import logging
 import os
 import re
-import socket
 import signal
+import socket
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from monitor.options import add_broker_options, add_model_options, broker_config, model_options
+
+if TYPE_CHECKING:
+    from devices.source import Source
 
 log = logging.getLogger("painmon.serve")
 
@@ -33,19 +39,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--lsl-type", action="append", default=None, metavar="TYPE",
                      help="only LSL streams of this type (repeatable; default: any known modality)")
     src.add_argument("--lsl-name", default=None, metavar="REGEX", help="only LSL streams whose name matches")
-    src.add_argument("--mqtt", default=None, metavar="HOST:PORT", help="take signals from this MQTT broker")
-    src.add_argument("--mqtt-prefix", default="painmon", help="MQTT topic prefix (default: painmon)")
+    add_broker_options(p, address_group=src, help="take signals from this MQTT broker")
     out = p.add_argument_group("outputs")
     out.add_argument("--publish", action="append", choices=("lsl", "mqtt"), default=None,
                      help="where estimates go (repeatable; default: lsl, plus mqtt when --mqtt is given)")
     eng = p.add_argument_group("engine")
     eng.add_argument("--shard", default="1/1", metavar="K/N", help="serve only share K of N of the subjects")
-    eng.add_argument("--model", default=None, metavar="PATH", help="PainMon model file (default: bundled)")
-    eng.add_argument("--encoder", default=None, metavar="PATH", help="encoder weights (e.g. Tiny-BioMoE.pth)")
-    eng.add_argument("--device", default="auto", help="auto|cpu|cuda|mps (default: auto)")
     eng.add_argument("--window", type=float, default=None, metavar="SEC", help="window length (default: the model's)")
     eng.add_argument("--hop", type=float, default=1.0, metavar="SEC", help="time between estimates (default 1)")
-    eng.add_argument("--threads", type=int, default=None, help="torch CPU threads for the model (default: all cores)")
+    add_model_options(p)
     p.add_argument("--duration", type=float, default=None, metavar="SEC", help="stop after this many seconds")
     p.add_argument("--health-every", type=float, default=5.0, metavar="SEC", help="health log interval (default 5)")
     p.set_defaults(func=run)
@@ -65,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
 
     log.setLevel(logging.INFO)  # health lines are the point of a service, even without -v
     if not args.lsl and not args.mqtt:
-        print("painmon serve: give at least one input: --lsl and/or --mqtt HOST:PORT")
+        print("painmon serve: give at least one input: --lsl and/or --mqtt URL")
         return 2
     try:
         shard = Shard.parse(args.shard)
@@ -84,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     publish = set(args.publish or (["lsl"] + (["mqtt"] if args.mqtt else [])))
     if "mqtt" in publish and not args.mqtt:
-        print("painmon serve: --publish mqtt needs --mqtt HOST:PORT")
+        print("painmon serve: --publish mqtt needs --mqtt URL")
         return 2
 
     stop = threading.Event()
@@ -134,67 +136,61 @@ def lsl_predicate(shard: Callable[[str], bool], types: list[str] | None, name_pa
 
 
 class Service:
-    """Sources + engine + outputs, started and stopped together."""
+    """A :class:`monitor.pipeline.Pipeline` of the requested inputs, the engine and the
+    estimate outputs, started and stopped together."""
 
     def __init__(self, args: argparse.Namespace, shard: Callable[[str], bool], publish: set[str]):
-        from core.buffers import BufferHub
+        from monitor.pipeline import Pipeline
 
         self.args = args
         self.shard = shard
         self.publish = publish
-        self.hub = BufferHub()
-        self.sources: list = []
-        self.engine = None
-        self.lsl_out = None
-        self.mqtt_out = None
-        self._mqtt_publisher = None
+        self.pipeline = Pipeline()
         self.origin = f"{socket.gethostname()}:{os.getpid()} shard {args.shard}"
 
+    @property
+    def engine(self):
+        return self.pipeline.engine
+
     def start(self) -> None:
+        """Load the model, then start the engine, the outputs and the inputs, in that order."""
         from monitor.engine import Engine
 
         a = self.args
-        self.engine = Engine(
-            self.hub, model_path=a.model, encoder_path=a.encoder, device=a.device, window_s=a.window,
-            hop_s=a.hop, subjects=self.shard, threads=a.threads,
-        )
+        model = model_options(a)
+        estimator = model.load().estimator
+        engine = Engine(self.pipeline.hub, estimator, window_s=a.window, hop_s=a.hop, subjects=self.shard,
+                        threads=model.threads)
         log.info(
             "model %s on %s, window %.1f s, hop %.1f s, shard %s",
-            self.engine.model_name, self.engine.estimator.device, self.engine.window_s, self.engine.hop_s,
-            a.shard,
+            engine.model_name, engine.estimator.device, engine.window_s, engine.hop_s, a.shard,
         )
+        self.pipeline.set_engine(engine)
         if "lsl" in self.publish:
             from monitor.outputs import LSLEstimateOutlets
 
-            self.lsl_out = LSLEstimateOutlets(model_name=self.engine.model_name)
-            self.engine.add_callback(self.lsl_out)
+            self.pipeline.add_output(LSLEstimateOutlets(model_name=engine.model_name))
         if "mqtt" in self.publish:
-            from devices.mqtt import MQTTConfig, MQTTPublisher
             from monitor.outputs import MQTTEstimatePublisher
 
-            cfg = MQTTConfig.from_hostport(a.mqtt, prefix=a.mqtt_prefix)
-            self._mqtt_publisher = MQTTPublisher(cfg)
-            self._mqtt_publisher.start()
-            self.mqtt_out = MQTTEstimatePublisher(self._mqtt_publisher, prefix=a.mqtt_prefix, origin=self.origin)
-            self.engine.add_callback(self.mqtt_out)
-        self.engine.start(warmup=True)
+            self.pipeline.add_output(MQTTEstimatePublisher.connect(broker_config(a), origin=self.origin))
         for source in self._make_sources():
-            source.start(self.hub)
-            self.sources.append(source)
+            self.pipeline.add_source(source)
             log.info("input: %s", source.describe())
+        self.pipeline.start(warmup=True)
 
-    def _make_sources(self) -> list:
+    def _make_sources(self) -> list[Source]:
         a = self.args
-        sources = []
+        sources: list[Source] = []
         if a.lsl:
             from devices.lsl import LSLSource
 
             sources.append(LSLSource(predicate=lsl_predicate(self.shard, a.lsl_type, a.lsl_name)))
-        if a.mqtt:
-            from devices.mqtt import MQTTConfig, MQTTSource
+        config = broker_config(a)
+        if config is not None:
+            from devices.mqtt import MQTTSource
 
-            cfg = MQTTConfig.from_hostport(a.mqtt, prefix=a.mqtt_prefix)
-            sources.append(MQTTSource(cfg, subjects=self.shard))
+            sources.append(MQTTSource(config, subjects=self.shard))
         return sources
 
     def run_until(self, stop: threading.Event, duration: float | None, every: float) -> None:
@@ -211,32 +207,19 @@ class Service:
                 next_health += every
 
     def log_health(self) -> None:
-        st = self.engine.stats()
-        streams = [h for s in self.sources for h in s.health()]
-        connected = sum(1 for h in streams if h.connected)
+        health = self.pipeline.health()
+        st = health.engine
+        if st is None:
+            return
         lat = st.last_latency.get("total", float("nan"))
         log.info(
             "health: %d subjects, streams %d/%d connected, %d estimates, %d skipped, queue %d, "
             "latency %.0f ms (mean %.0f ms), errors %d%s",
-            st.subjects, connected, len(streams), st.estimates, st.skipped, st.queue_depth,
+            st.subjects, health.connected, len(health.streams), st.estimates, st.skipped, st.queue_depth,
             lat * 1e3, st.mean_total_latency * 1e3, st.errors,
             "" if st.warm else ", warming up",
         )
 
     def stop(self) -> None:
-        for source in self.sources:
-            try:
-                source.stop()
-            except Exception:
-                log.exception("stopping %s failed", source.describe())
-        self.sources = []
-        if self.engine is not None:
-            self.engine.stop()
-        if self.lsl_out is not None:
-            self.lsl_out.close()
-        if self._mqtt_publisher is not None:
-            try:
-                self._mqtt_publisher.stop()
-            except Exception:
-                log.exception("stopping the MQTT publisher failed")
-            self._mqtt_publisher = None
+        """Inputs, engine, outputs, in that order (:meth:`monitor.pipeline.Pipeline.stop`)."""
+        self.pipeline.stop()

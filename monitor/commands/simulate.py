@@ -8,6 +8,7 @@ import threading
 
 from core import clock
 from devices.simulator import PainSchedule, ScheduleError
+from monitor.options import add_broker_options, broker_config
 
 SCHEDULE_HELP = (
     "pain schedule: comma-separated LEVEL:SECONDS items, e.g. 'no:30,low:20,high:20,no:30' "
@@ -31,13 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="stop after SEC seconds (default: run until Ctrl-C; 600 for --write-dataset)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--lsl", action="store_true", help="publish LSL outlets (the default)")
-    out.add_argument("--mqtt", metavar="HOST:PORT", help="publish to this MQTT broker instead")
+    add_broker_options(p, address_group=out, help="publish to this MQTT broker instead")
     out.add_argument("--write-dataset", metavar="DIR", help="write a labelled dataset (AI4PAIN layout) and exit")
     p.add_argument("--schedule", default=None, metavar="SPEC", help=SCHEDULE_HELP)
     p.add_argument("--rates", default=None, metavar="M=HZ,...",
                    help="sampling rates, e.g. 'EDA=32,BVP=64' (default EDA 4, BVP 64, RESP 25, SpO2 1 Hz)")
     p.add_argument("--prefix", default="sim", help="subject id prefix (default 'sim' -> sim-1, sim-2, ...)")
-    p.add_argument("--topic-prefix", default="painmon", help="MQTT topic prefix (default 'painmon')")
     p.add_argument("--fs", type=float, default=100.0, help="--write-dataset: sampling rate of the CSVs (default 100 Hz, as AI4PAIN)")
     p.add_argument("--segment", type=float, default=None, metavar="SEC",
                    help="--write-dataset: cut episodes into SEC-second columns (default: one column per episode)")
@@ -107,11 +107,11 @@ def _write_dataset(args: argparse.Namespace) -> int:
 
 
 def _publisher(args: argparse.Namespace, wearable):
-    if args.mqtt:
-        from devices.mqtt import MQTTConfig
+    config = broker_config(args)
+    if config is not None:
         from devices.simulator import MQTTSimulator
 
-        return MQTTSimulator(wearable, MQTTConfig.from_hostport(args.mqtt, prefix=args.topic_prefix))
+        return MQTTSimulator(wearable, config)
     from devices.simulator import LSLSimulator
 
     return LSLSimulator(wearable)

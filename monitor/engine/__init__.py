@@ -1,13 +1,14 @@
 """Real-time engine: windows of every subject -> batched inference -> estimates.
 
-Public API: :class:`Engine` (start/stop/add_callback/stats/warmup), :class:`EngineStats`,
-:func:`load_estimator` (model file -> :class:`core.estimator.Estimator`), :class:`Shard`
+Public API: :class:`Engine` (start/stop/add_callback/stats/warmup; takes a ready
+estimator), :class:`EngineStats`, :func:`load_estimator` / :class:`ModelOptions` (model
+file -> :class:`core.inference.Estimator`), :class:`Shard`
 (subject partition for scale-out), and the building blocks :class:`WindowScheduler` and
 :class:`LatestPerKeyQueue`.
 """
 
 from monitor.engine.engine import Engine, EngineStats, default_torch_threads
-from monitor.engine.model import LoadedEstimator, ModelNotFoundError, load_estimator
+from monitor.engine.model import LoadedEstimator, ModelNotFoundError, ModelOptions, load_estimator
 from monitor.engine.queue import LatestPerKeyQueue
 from monitor.engine.scheduler import WindowScheduler
 from monitor.engine.sharding import Shard, shard_of
@@ -18,6 +19,7 @@ __all__ = [
     "LatestPerKeyQueue",
     "LoadedEstimator",
     "ModelNotFoundError",
+    "ModelOptions",
     "Shard",
     "WindowScheduler",
     "default_torch_threads",

@@ -1,6 +1,6 @@
 """The real-time engine: hub -> preprocessing -> aligned windows -> one inference worker.
 
-Two threads, both daemon, both joined by :meth:`Engine.stop`:
+Two threads (:class:`core.worker.BackgroundWorker`), both joined by :meth:`Engine.stop`:
 
 * the **scheduler** wakes on every chunk the hub receives (and every 50 ms regardless, so
   a stalled stream is noticed), preprocesses the new samples, cuts every window that is
@@ -20,8 +20,8 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -29,8 +29,9 @@ import torch
 from core.buffers import BufferHub
 from core.clock import now
 from core.estimate import Estimate
-from core.estimator import Estimator, ModalityWindow, SubjectWindow
+from core.inference import Estimator, ModalityWindow, SubjectWindow
 from core.streams import StreamSpec
+from core.worker import BackgroundWorker
 from monitor.engine.ingest import StreamIngest, SubjectFilter
 from monitor.engine.queue import LatestPerKeyQueue
 from monitor.engine.scheduler import WindowScheduler
@@ -74,19 +75,29 @@ def default_torch_threads() -> int:
 class Engine:
     """Continuous pain estimation for every subject in a :class:`BufferHub`.
 
-    Either give ``estimator`` (built by the caller) or let the engine load ``model_path``
-    (default: the bundled model) and optionally ``encoder_path``. ``subjects`` restricts
-    the subjects served (e.g. a shard). ``realtime=False`` processes every window in order
-    and blocks instead of skipping (offline replay). ``threads``: torch CPU threads for the
-    model (default: all cores, see :func:`default_torch_threads`).
+    Args:
+        hub: where the sources deliver their samples.
+        estimator: a ready :class:`core.inference.Estimator` (built by
+            :func:`monitor.engine.load_estimator` from a model file, or by the caller). The
+            engine never loads a model itself, so building one cannot block on file I/O.
+        window_s: analysis window (default: the one the model was trained on).
+        hop_s: time between a subject's estimates.
+        subjects: restricts the subjects served (e.g. a shard).
+        max_queue: subjects held waiting for the worker at most.
+        realtime: False processes every window in order and blocks instead of skipping
+            (offline replay).
+        stall_s: a stream silent this long is not waited for.
+        threads: torch CPU threads for the model (default: all cores, see
+            :func:`default_torch_threads`).
+        short_tau_s, long_tau_s: time constants of the smoothed trends.
+        max_batch: windows per inference pass at most (default: all that are ready).
     """
 
     def __init__(
         self,
         hub: BufferHub,
-        model_path: str | os.PathLike | None = None,
-        encoder_path: str | os.PathLike | None = None,
-        device: str | torch.device = "auto",
+        estimator: Estimator,
+        *,
         window_s: float | None = None,
         hop_s: float = 1.0,
         subjects: SubjectFilter | None = None,
@@ -94,16 +105,10 @@ class Engine:
         realtime: bool = True,
         stall_s: float = 2.0,
         threads: int | None = None,
-        precision: str = "auto",
-        estimator: Estimator | None = None,
         short_tau_s: float = SHORT_TAU_S,
         long_tau_s: float = LONG_TAU_S,
         max_batch: int | None = None,
     ):
-        if estimator is None:
-            from monitor.engine.model import load_estimator
-
-            estimator = load_estimator(model_path, encoder_path, device=device, precision=precision).estimator
         self.estimator = estimator
         self.hub = hub
         self.window_s = float(window_s if window_s is not None else estimator.window_s)
@@ -136,8 +141,10 @@ class Engine:
         self._cb_lock = threading.Lock()
         self._smoothers: dict[str, IndexSmoother] = {}
         self._latest: dict[str, Estimate] = {}
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._warmup_first = True
+        self._worker = BackgroundWorker(self._worker_loop, name="painmon-worker")
+        self._scheduler = BackgroundWorker(self._scheduler_loop, name="painmon-scheduler")
+        self._started = False
         self._warm = threading.Event()
         self._counts = {"cut": 0, "estimates": 0, "sched_skipped": 0, "errors": 0}
         self._recent_total: list[float] = []
@@ -159,42 +166,34 @@ class Engine:
         with self._cb_lock:
             self._callbacks.append(fn)
 
-    def remove_callback(self, fn: Callback) -> None:
-        with self._cb_lock:
-            if fn in self._callbacks:
-                self._callbacks.remove(fn)
-
     def start(self, warmup: bool = True) -> None:
         """Attach to the hub and start the threads; returns at once (warm-up runs on the
         worker thread before the first window). Calling it twice does nothing."""
-        if self._threads:
+        if self._started:
             return
-        self._stop.clear()
+        self._started = True
+        self._warmup_first = warmup
         self.queue.reopen()
         self.hub.add_listener(self.ingest.listener)
         self.ingest.attach_existing(self.hub)
-        self._threads = [
-            threading.Thread(target=self._worker_loop, args=(warmup,), name="painmon-worker", daemon=True),
-            threading.Thread(target=self._scheduler_loop, name="painmon-scheduler", daemon=True),
-        ]
-        for t in self._threads:
-            t.start()
+        self._worker.start()
+        self._scheduler.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Detach from the hub, stop and join both threads. Safe to call twice."""
+        """Detach from the hub, stop and join both threads. Safe to call twice. The batch
+        the worker is computing is finished and delivered before its thread ends."""
         self.hub.remove_listener(self.ingest.listener)
-        self._stop.set()
+        for worker in (self._worker, self._scheduler):
+            worker.request_stop()
         self._wake.set()
         self.queue.close()
-        for t in self._threads:
-            t.join(timeout)
-            if t.is_alive():
-                log.warning("engine thread %s did not stop within %.1f s", t.name, timeout)
-        self._threads = []
+        for worker in (self._worker, self._scheduler):
+            worker.stop(timeout)  # logs a thread that does not end in time
+        self._started = False
 
     @property
     def running(self) -> bool:
-        return any(t.is_alive() for t in self._threads)
+        return self._worker.running or self._scheduler.running
 
     def wait_warm(self, timeout: float | None = None) -> bool:
         return self._warm.wait(timeout)
@@ -256,20 +255,20 @@ class Engine:
     def _on_chunk(self, spec: StreamSpec, first_ts: float, last_ts: float, received: float) -> None:
         self.scheduler.observe(spec.subject, spec.modality, spec.nominal_rate, first_ts, last_ts, received)
 
-    def _scheduler_loop(self) -> None:
-        while not self._stop.is_set():
+    def _scheduler_loop(self, stop: threading.Event) -> None:
+        while not stop.is_set():
             self._wake.wait(0.05)
             self._wake.clear()
-            if self._stop.is_set():
+            if stop.is_set():
                 break
             try:
-                self._schedule_once()
+                self._schedule_once(stop)
             except Exception:
                 log.exception("window scheduling failed")
                 with self._stats_lock:
                     self._counts["errors"] += 1
 
-    def _schedule_once(self) -> None:
+    def _schedule_once(self, stop: threading.Event) -> None:
         with self._sched_lock:  # forget() may run on another thread
             prep = self.ingest.drain()
             cuts = self.scheduler.due(now())
@@ -289,14 +288,14 @@ class Engine:
             if cut.skipped:
                 log.debug("%s: skipped %d stale window(s) to stay real-time", cut.subject, cut.skipped)
             while not self.queue.put(cut.subject, window, timeout=0.2):
-                if self._stop.is_set():
+                if stop.is_set():
                     return
 
     # --- worker thread ---------------------------------------------------------------
-    def _worker_loop(self, warmup: bool) -> None:
+    def _worker_loop(self, stop: threading.Event) -> None:
         if torch.get_num_threads() != self.threads:
             torch.set_num_threads(self.threads)
-        if warmup:
+        if self._warmup_first:
             try:
                 self.warmup()
             except Exception:
@@ -304,7 +303,7 @@ class Engine:
                 with self._stats_lock:
                     self._counts["errors"] += 1
         self._warm.set()
-        while not self._stop.is_set():
+        while not stop.is_set():
             batch = self.queue.get_batch(self.max_batch, timeout=0.2)
             if not batch:
                 continue

@@ -20,7 +20,7 @@ import numpy as np
 
 from core.buffers import BufferHub, RingBuffer
 from core.clock import now
-from core.estimator import ModalityWindow
+from core.inference import ModalityWindow
 from core.preprocessing import StreamPreprocessor
 from core.streams import MARKERS, StreamSpec
 from core.windows import cut_window
@@ -194,7 +194,3 @@ class StreamIngest:
         with self._lock:
             for key in [k for k in self._streams if k[0] == subject]:
                 del self._streams[key]
-
-    def subjects_seen(self) -> list[str]:
-        with self._lock:
-            return sorted({s for s, _ in self._streams})

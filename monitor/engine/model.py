@@ -11,12 +11,13 @@ from pathlib import Path
 import torch
 
 from core.device import resolve_device
-from core.estimator import Estimator
+from core.errors import PainMonError
+from core.inference import Estimator
 
 log = logging.getLogger(__name__)
 
 
-class ModelNotFoundError(FileNotFoundError):
+class ModelNotFoundError(PainMonError, FileNotFoundError):
     """No model file where one was expected (with what to do about it)."""
 
 
@@ -29,9 +30,33 @@ class LoadedEstimator:
     path: Path
 
 
+@dataclass(frozen=True)
+class ModelOptions:
+    """Which model runs, where and how: what the command line's model options say
+    (:func:`monitor.options.add_model_options`), in one record the commands hand on."""
+
+    model_path: str | None = None
+    """PainMon model file (None: the bundled model)."""
+    encoder_path: str | None = None
+    """Encoder weights replacing the model file's own (e.g. the released ``Tiny-BioMoE.pth``)."""
+    device: str | None = None
+    """auto, cpu, cuda or mps (None: auto, or the dashboard's setting)."""
+    precision: str | None = None
+    """Encoder precision: auto, fp32, bf16 or fp16 (None: auto)."""
+    threads: int | None = None
+    """Torch CPU threads of the engine's worker (None: the engine's default, all cores;
+    the dashboard's, all but one)."""
+
+    def load(self) -> LoadedEstimator:
+        """The estimator these options name (seconds: reads and builds the model)."""
+        return load_estimator(self.model_path, self.encoder_path, device=self.device or "auto",
+                              precision=self.precision or "auto")
+
+
 def load_estimator(
     model_path: str | os.PathLike | None = None,
     encoder_path: str | os.PathLike | None = None,
+    *,
     device: str | torch.device = "auto",
     precision: str = "auto",
 ) -> LoadedEstimator:

@@ -5,7 +5,3 @@ Everything here runs on the Qt GUI thread except what :mod:`monitor.gui.session`
 (sources, engine, recorder), whose results reach the GUI through Qt signals or by the GUI
 timer reading the ring buffers.
 """
-
-from monitor.gui.compat import guard_refcounts
-
-guard_refcounts()

@@ -18,6 +18,7 @@ from pathlib import Path
 from PySide6 import QtCore, QtWidgets
 
 from devices.source import Source
+from monitor.engine import ModelOptions
 from monitor.gui.main_window import MainWindow
 from monitor.gui.session import Session
 from monitor.gui.settings import APPLICATION, ORGANISATION, GuiSettings, load_settings
@@ -38,16 +39,17 @@ def application() -> QtWidgets.QApplication:
 def build_window(
     sources: list[Source] | None = None,
     replay_path: str | os.PathLike | None = None,
-    model_path: str | os.PathLike | None = None,
-    device: str | None = None,
+    model: ModelOptions | None = None,
+    *,
     engine: bool = True,
     settings: GuiSettings | None = None,
     background: list | None = None,
 ) -> MainWindow:
     """Create session and window, start sources and (off the GUI thread) the engine.
 
-    ``background``: helpers with ``stop()`` the session ends after its sources (the
-    demo's simulated LSL outlets).
+    ``model``: the command line's model options; those given (not None) apply to this run
+    only and win over the dashboard's settings. ``background``: helpers with ``stop()``
+    the session ends after its sources (the demo's simulated LSL outlets).
     """
     application()
     settings = settings or load_settings()
@@ -56,10 +58,7 @@ def build_window(
         session.add_background(helper)
     window = MainWindow(session, settings)
     # command-line choices apply to this run only; they are not written to the settings
-    if model_path is not None:
-        window.engine_overrides["model_path"] = str(model_path)
-    if device is not None:
-        window.engine_overrides["device"] = device
+    window.engine_overrides.update(model_overrides(model))
     if replay_path is not None:  # first: opening a recording replaces the sources present
         window.open_recording(replay_path)
     for source in sources or []:
@@ -67,6 +66,20 @@ def build_window(
     if engine:
         window.start_engine()
     return window
+
+
+def model_overrides(model: ModelOptions | None) -> dict[str, object]:
+    """The model options the command line set (None means "the dashboard's setting")."""
+    if model is None:
+        return {}
+    given = {
+        "model_path": model.model_path,
+        "encoder_path": model.encoder_path,
+        "device": model.device,
+        "precision": model.precision,
+        "threads": model.threads,
+    }
+    return {k: (str(v) if k.endswith("_path") else v) for k, v in given.items() if v is not None}
 
 
 def _schedule_exit(window: MainWindow, duration: float | None, screenshot: str | os.PathLike | None) -> None:
@@ -103,13 +116,13 @@ def _exec(window: MainWindow, duration: float | None, screenshot) -> int:
 def run_monitor(
     sources: list[Source] | None = None,
     replay_path: str | os.PathLike | None = None,
-    model_path: str | os.PathLike | None = None,
-    device: str | None = None,
+    model: ModelOptions | None = None,
+    *,
     duration: float | None = None,
     screenshot: str | os.PathLike | None = None,
 ) -> int:
     """Open the dashboard on ``sources`` and/or a recording; returns the exit code."""
-    window = build_window(sources, replay_path, model_path, device)
+    window = build_window(sources, replay_path, model)
     return _exec(window, duration, screenshot)
 
 
@@ -125,28 +138,24 @@ def demo_sources(subjects: int = 1, seed: int = 0) -> tuple[list[Source], list]:
     wearable = SimulatedWearable(subjects, seed, schedule=PainSchedule.scripted_demo())
     simulator = LSLSimulator(wearable)
     simulator.start()
-    names = set(simulator.stream_names())
     # follow exactly these outlets, not a same-named simulation elsewhere on the network
-    uids = {outlet.get_info().uid() for outlet in getattr(simulator, "_outlets", {}).values()}
-    if uids:
-        source = LSLSource(predicate=lambda s: s.uid in uids)
-    else:
-        source = LSLSource(predicate=lambda s: s.name in names)
+    uids = simulator.uids()
+    source = LSLSource(predicate=lambda s: s.uid in uids)
     return [source], [simulator]
 
 
 def run_demo(
     subjects: int = 1,
     seed: int = 0,
+    *,
     duration: float | None = None,
     screenshot: str | os.PathLike | None = None,
-    model_path: str | os.PathLike | None = None,
-    device: str | None = None,
+    model: ModelOptions | None = None,
 ) -> int:
     """Simulated subjects with a scripted pain schedule, over LSL, with the bundled model."""
     if subjects < 1:
         raise ValueError(f"need at least one subject, got {subjects}")
     application()
     sources, background = demo_sources(subjects, seed)
-    window = build_window(sources, model_path=model_path, device=device, background=background)
+    window = build_window(sources, model=model, background=background)
     return _exec(window, duration, screenshot)

@@ -19,6 +19,7 @@ import math
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -71,8 +72,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.frame_times: list[float] = []
         """perf_counter() of each frame (the GUI benchmark reads it)."""
         self._closed = False
-        self.engine_overrides: dict[str, str] = {}
-        """Command-line model/device for this run (never saved; Settings… replaces them)."""
+        self.engine_overrides: dict[str, Any] = {}
+        """Command-line model options for this run (model_path, encoder_path, device,
+        precision, threads; never saved; Settings… replaces them)."""
         app = QtWidgets.QApplication.instance()
         if app is not None:
             apply_theme(app, self.settings.theme)  # before any plot exists
@@ -443,9 +445,18 @@ class MainWindow(QtWidgets.QMainWindow):
     def start_engine(self) -> None:
         """(Re)start the engine with the current settings, off the GUI thread."""
         s = self.settings
-        model = self.engine_overrides.get("model_path") or s.model_path or None
-        device = self.engine_overrides.get("device") or s.device
-        self.session.start_engine(EngineConfig(model_path=model, device=device, window_s=s.window_s, hop_s=s.hop_s))
+        o = self.engine_overrides
+        config = EngineConfig(
+            model_path=o.get("model_path") or s.model_path or None,
+            encoder_path=o.get("encoder_path"),
+            device=o.get("device") or s.device,
+            precision=o.get("precision") or "auto",
+            window_s=s.window_s,
+            hop_s=s.hop_s,
+        )
+        if o.get("threads"):
+            config.threads = int(o["threads"])
+        self.session.start_engine(config)
 
     # --- lifecycle -------------------------------------------------------------------
     def _save(self) -> None:

@@ -1,15 +1,16 @@
-"""What the dashboard is connected to: hub, sources, engine and recorder, with their
-lifecycles in one place.
+"""What the dashboard is connected to: a :class:`monitor.pipeline.Pipeline` (hub, sources,
+engine, recorder) plus what only the dashboard needs (the Qt bridge, user events, the
+engine built off the GUI thread).
 
 The GUI thread only calls methods here that return quickly: sources start their own
 threads, the engine (whose model load takes seconds) is built on a helper thread, and
 the recorder writes from its own thread. Estimates reach the GUI through
-:class:`monitor.gui.bridge.GuiBridge`; the recorder gets them straight from the worker
-thread so a busy GUI can never delay or lose a recorded estimate.
+:class:`monitor.gui.bridge.GuiBridge`; the pipeline hands them to the recorder first,
+straight from the worker thread, so a busy GUI can never delay or lose a recorded estimate.
 
-Shutdown order is what makes "closing loses no recorded data" true: sources stop first
-(no new samples), then the engine (its last estimates are delivered), then the recorder
-(which writes everything it was handed and closes the file).
+Shutdown follows the pipeline's order, which is what makes "closing loses no recorded
+data" true: sources stop first (no new samples), then the engine (its last estimates are
+delivered), then the recorder (which writes everything it was handed and closes the file).
 """
 
 from __future__ import annotations
@@ -20,13 +21,17 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from core import clock
 from core.buffers import BufferHub, Marker
 from core.estimate import Estimate
+from core.inference import Estimator
 from core.streams import StreamHealth
+from core.worker import BackgroundWorker
 from devices.source import Source
 from monitor.gui.bridge import GuiBridge
+from monitor.pipeline import Pipeline, Stoppable
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +44,14 @@ class EngineConfig:
     """How to build the engine (from settings or the command line)."""
 
     model_path: str | None = None
+    encoder_path: str | None = None
+    """Encoder weights replacing the model file's own (``--encoder``)."""
     device: str = "auto"
+    precision: str = "auto"
     window_s: float | None = None
     hop_s: float = 1.0
-    estimator: object | None = None
-    """A ready :class:`core.estimator.Estimator` instead of loading ``model_path``
+    estimator: Estimator | None = None
+    """A ready :class:`core.inference.Estimator` instead of loading ``model_path``
     (embedding applications, tests with a small model)."""
     threads: int | None = field(default_factory=lambda: gui_torch_threads())
     """Torch threads of the engine: all cores but one, which is left to the GUI thread
@@ -68,80 +76,72 @@ def read_model_info(model_path: str | None) -> dict | None:
 
 
 class Session:
-    """Owns the hub and everything feeding or reading it for one monitor window."""
+    """Owns the pipeline and everything the dashboard adds to it for one monitor window."""
 
     def __init__(self, hub: BufferHub | None = None, bridge: GuiBridge | None = None):
-        self.hub = hub or BufferHub()
+        self.pipeline = Pipeline(hub)
+        self.pipeline.start()  # no engine yet: sources start as they are added
         self.bridge = bridge or GuiBridge()
-        self.sources: list[Source] = []
-        self.background: list = []
-        """Helpers with ``stop()`` that feed the sources (the demo's simulated outlets)."""
-        self.engine = None
+        self.pipeline.add_listener(self.bridge.post_estimate)
         self.engine_state = "off"
         """"off", "loading", "running" or "error: ..." (shown in the status bar)."""
         self.engine_config = EngineConfig()
-        self.recorder = None
         self.model_info: dict | None = None
         """Metadata of the loaded model file (name, description, trained_on, not_clinical),
         for the dashboard's notice; None for a model given as an estimator object."""
-        self._engine_thread: threading.Thread | None = None
+        self._loader: BackgroundWorker | None = None
         self._lock = threading.Lock()
         self._closed = False
         self.hub.add_marker_listener(self._on_marker)
 
+    # --- the pipeline's parts --------------------------------------------------------
+    @property
+    def hub(self) -> BufferHub:
+        return self.pipeline.hub
+
+    @property
+    def sources(self) -> list[Source]:
+        return self.pipeline.sources
+
+    @property
+    def engine(self) -> Any:
+        """The running :class:`monitor.engine.Engine`, or None."""
+        return self.pipeline.engine
+
+    @property
+    def recorder(self) -> Any:
+        return self.pipeline.recorder
+
     # --- sources ---------------------------------------------------------------------
     def add_source(self, source: Source) -> None:
         """Start ``source`` feeding the hub (returns once its thread is launched)."""
-        source.start(self.hub)
-        self.sources.append(source)
-        log.info("source started: %s", source.describe())
+        self.pipeline.add_source(source)
 
-    def add_background(self, helper) -> None:
+    def add_background(self, helper: Stoppable) -> None:
         """Keep ``helper`` (already started) until :meth:`close`, which stops it after the
         sources that read from it."""
-        self.background.append(helper)
+        self.pipeline.add_helper(helper)
 
     def stop_sources(self) -> None:
-        for source in self.sources:
-            try:
-                source.stop()
-            except Exception:  # one broken source must not keep the others running
-                log.exception("stopping %s failed", source.describe())
-        self.sources = []
+        self.pipeline.stop_sources()
 
     @property
-    def replay(self):
+    def replay(self) -> Any:
         """The first source that supports replay control (pause/seek), or None."""
-        for source in self.sources:
-            if all(hasattr(source, a) for a in ("pause", "resume", "seek", "position", "duration")):
-                return source
-        return None
+        return self.pipeline.playback()
 
     @property
     def paused(self) -> bool:
         replay = self.replay
-        return bool(replay is not None and getattr(replay, "paused", False))
+        return bool(replay is not None and replay.paused)
 
     def health(self) -> list[StreamHealth]:
-        out: list[StreamHealth] = []
-        for source in self.sources:
-            try:
-                out.extend(source.health())
-            except Exception:
-                log.exception("health of %s failed", source.describe())
-        return out
+        return self.pipeline.stream_health()
 
     # --- time ------------------------------------------------------------------------
     def newest_time(self) -> float:
         """Newest sample timestamp in the hub (NaN when empty): the plots' "now"."""
-        newest = math.nan
-        for subject in self.hub.subjects():
-            for modality in self.hub.modalities(subject):
-                buf = self.hub.buffer(subject, modality)
-                t = buf.last_timestamp if buf is not None else math.nan
-                if math.isfinite(t) and (math.isnan(newest) or t > newest):
-                    newest = t
-        return newest
+        return self.pipeline.newest_time()
 
     def event_time(self) -> float:
         """Timestamp for a user event: the clock when the data is live, else the newest
@@ -170,28 +170,28 @@ class Session:
             self.engine_config = config
         self.stop_engine()
         self.engine_state = "loading"
-        self._engine_thread = threading.Thread(target=self._build_engine, name="painmon-engine-loader", daemon=True)
-        self._engine_thread.start()
+        self._loader = BackgroundWorker(lambda _stop: self._build_engine(), name="painmon-engine-loader")
+        self._loader.start()
         if wait:
-            self._engine_thread.join()
+            self._loader.join()
 
     def _build_engine(self) -> None:
-        from monitor.engine import Engine
+        from monitor.engine import Engine, ModelOptions
 
         cfg = self.engine_config
         try:
-            engine = Engine(
-                self.hub, model_path=cfg.model_path or None, device=cfg.device,
-                window_s=cfg.window_s, hop_s=cfg.hop_s, estimator=cfg.estimator, threads=cfg.threads,
-            )
-            engine.add_callback(self._on_estimate)
+            estimator = cfg.estimator
+            if estimator is None:
+                options = ModelOptions(model_path=cfg.model_path or None, encoder_path=cfg.encoder_path or None,
+                                       device=cfg.device, precision=cfg.precision)
+                estimator = options.load().estimator
+            engine = Engine(self.hub, estimator, window_s=cfg.window_s, hop_s=cfg.hop_s, threads=cfg.threads)
             if cfg.estimator is None:
                 self.model_info = read_model_info(cfg.model_path)
             with self._lock:
                 if self._closed:
                     return
-                self.engine = engine
-                engine.start()
+                self.pipeline.set_engine(engine, start=True)
             self.engine_state = "running"
         except Exception as exc:  # shown to the user; the signals keep being displayed
             log.exception("engine failed to start")
@@ -199,57 +199,38 @@ class Session:
             self.bridge.post_error(f"The pain model could not be started:\n{exc}")
 
     def stop_engine(self) -> None:
-        if self._engine_thread is not None:
-            self._engine_thread.join()
-            self._engine_thread = None
-        with self._lock:
-            engine, self.engine = self.engine, None
-        if engine is not None:
-            engine.stop()
+        if self._loader is not None:
+            self._loader.join()
+            self._loader = None
+        self.pipeline.stop_engine()
         self.engine_state = "off"
 
     def _on_estimate(self, est: Estimate) -> None:
-        """Worker thread: record first (never lost), then hand to the GUI."""
-        recorder = self.recorder
-        if recorder is not None and recorder.running:
-            recorder.record_estimate(est)
-        self.bridge.post_estimate(est)
+        """What the engine calls on its worker thread: record first (never lost), then
+        hand to the GUI (see :meth:`monitor.pipeline.Pipeline.deliver`)."""
+        self.pipeline.deliver(est)
 
     # --- recording -------------------------------------------------------------------
     @property
     def recording(self) -> bool:
-        return self.recorder is not None and self.recorder.running
+        return self.pipeline.recording
 
     def start_recording(self, path: str | os.PathLike) -> Path:
         """Record raw streams, markers and estimates to an XDF file from now on."""
-        from devices.xdf import SessionRecorder
-
-        if self.recording:
-            raise RuntimeError(f"already recording to {self.recorder.path}")
-        recorder = SessionRecorder(path, self.hub)
-        recorder.start()
-        self.recorder = recorder
-        return recorder.path
+        return self.pipeline.start_recording(path)
 
     def stop_recording(self) -> Path | None:
         """Finish the file (everything handed over is written); returns its path."""
-        recorder, self.recorder = self.recorder, None
-        if recorder is None:
-            return None
-        recorder.stop()
-        return recorder.path
+        return self.pipeline.stop_recording()
 
     # --- shutdown --------------------------------------------------------------------
     def close(self) -> None:
         """Stop sources, then the engine, then the recorder (see the module docstring)."""
         with self._lock:
             self._closed = True
-        self.stop_sources()
-        for helper in self.background:
-            try:
-                helper.stop()
-            except Exception:
-                log.exception("stopping %r failed", helper)
-        self.background = []
-        self.stop_engine()
-        self.stop_recording()
+        self.pipeline.stop_sources()
+        if self._loader is not None:  # an engine still loading is dropped when it is done
+            self._loader.join()
+            self._loader = None
+        self.pipeline.stop()
+        self.engine_state = "off"

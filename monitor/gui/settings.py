@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, fields
 
 from PySide6 import QtCore
 
+from core.wire import DEFAULT_TOPIC_PREFIX
+
 log = logging.getLogger(__name__)
 
 ORGANISATION = "PainMon"
@@ -42,7 +44,7 @@ class GuiSettings:
     device: str = "auto"
     mqtt_host: str = "localhost"
     mqtt_port: int = 1883
-    mqtt_prefix: str = "painmon"
+    mqtt_prefix: str = DEFAULT_TOPIC_PREFIX
     mqtt_tls: bool = False
     mqtt_username: str = ""
     last_dir: str = ""
@@ -63,11 +65,6 @@ class GuiSettings:
         if not 0 < self.mqtt_port < 65536:
             problems.append(f"MQTT port {self.mqtt_port} invalid")
         return problems
-
-    @property
-    def representation_list(self) -> list[str] | None:
-        names = [r.strip() for r in self.representations.split(",") if r.strip()]
-        return names or None
 
 
 SETTINGS_ENV = "PAINMON_SETTINGS"

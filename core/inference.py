@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from core.clock import now
+from core.errors import PainMonError
 from core.estimate import CLASS_NAMES, Estimate
 from core.fusion import pain_index
 
@@ -57,7 +58,7 @@ class SubjectWindow:
     """Shared-clock time the window was complete (queued)."""
 
 
-class EstimatorError(ValueError):
+class EstimatorError(PainMonError, ValueError):
     """The model and the windows do not fit together."""
 
 
@@ -70,7 +71,11 @@ class Estimator:
     ``encoder`` maps (N, 3, 224, 224) images in [0, 1] to (N, 192); ``head`` maps
     (B, M, R, 192) embeddings and a (B, M) presence mask to logits (see
     :class:`core.fusion.FusionHead`). ``modalities`` and ``representations`` are the
-    head's order. ``render`` defaults to :func:`core.representations.render`.
+    head's order. ``render`` defaults to :func:`core.representations.render`. Everything
+    after the four model parts is keyword-only (the options are many and easily swapped).
+
+    (This module holds the batched inference pass; the record it produces,
+    :class:`core.estimate.Estimate`, lives in :mod:`core.estimate`.)
     """
 
     def __init__(
@@ -79,6 +84,7 @@ class Estimator:
         head: torch.nn.Module,
         modalities: Sequence[str],
         representations: Sequence[str],
+        *,
         device: torch.device | str = "cpu",
         model_name: str = "",
         working_rate: float = 100.0,
