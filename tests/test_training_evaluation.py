@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from core.fusion import FusionConfig
-from training.embedded import EmbeddedDataset
+from training.dataset import EmbeddedDataset
 from training.evaluate import ablations, classification_metrics, evaluate_subjects, subject_split
 from training.fit import FitSettings, fit_head
 

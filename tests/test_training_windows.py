@@ -7,7 +7,7 @@ import pytest
 
 from training.records import LevelTrack, Recording, Signal
 from training.sim_data import sim_dataset, simulate_subject
-from training.windows import WindowSettings, cut_recording, window_ends
+from training.recording_windows import WindowSettings, cut_recording, window_ends
 
 MODS = ("EDA", "BVP", "RESP", "SpO2")
 

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from training.embedded import EmbeddedDataset
+from training.dataset import EmbeddedDataset
 from training.records import Recording
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from core.fusion import FusionConfig, predict
-from training.embedded import EmbeddedDataset
+from training.dataset import EmbeddedDataset
 from training.fit import FitSettings, fit_head, trainable
 
 log = logging.getLogger(__name__)

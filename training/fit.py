@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from core.fusion import FusionConfig, FusionHead
-from training.embedded import EmbeddedDataset
+from training.dataset import EmbeddedDataset
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ import torch
 from core.checkpoint import NOT_CLINICAL, ModelMetadata, save_model
 from core.fusion import FusionConfig
 from training.cache import EmbeddingCache
-from training.embedded import EmbeddedDataset
+from training.dataset import EmbeddedDataset
 from training.embedding import embed_windows
 from training.encoders import ResolvedEncoder, resolve_encoder
 from training.evaluate import Evaluation, ablations, evaluate_split, evaluate_subjects
@@ -28,7 +28,7 @@ from training.fit import FitSettings, fit_head
 from training.progress import Progress
 from training.records import Recording
 from training.report import write_report
-from training.windows import WindowSettings, cut_recording, window_ends
+from training.recording_windows import WindowSettings, cut_recording, window_ends
 
 log = logging.getLogger(__name__)
 

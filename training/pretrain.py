@@ -31,7 +31,7 @@ from torch import nn
 from core.fusion import EMBED_DIM
 from training.distributed import DistInfo, init_distributed, shard, shutdown_distributed, weights_digest
 from training.records import Recording
-from training.windows import WindowSettings, cut_recording
+from training.recording_windows import WindowSettings, cut_recording
 
 log = logging.getLogger(__name__)
 
