@@ -241,8 +241,3 @@ def load_model(
     if enc is not None:
         enc = {k: (v.float() if v.is_floating_point() else v) for k, v in enc.items()}
     return LoadedModel(head=head, metadata=meta, encoder_state_dict=enc, path=path)
-
-
-def fusion_config_of(metadata: ModelMetadata) -> FusionConfig:
-    """The head configuration recorded in ``metadata``."""
-    return FusionConfig.from_dict(metadata.fusion)

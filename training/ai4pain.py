@@ -195,23 +195,3 @@ def _subject_segments(subject: str, files: dict[str, Path], rest: str) -> list[R
             )
         )
     return out
-
-
-def write_ai4pain(root: str | Path, subjects: dict[str, dict[str, list[tuple[str, np.ndarray]]]], delimiter: str = ",") -> Path:
-    """Write ``{subject: {folder_name: [(header, values), ...]}}`` in the AI4PAIN layout.
-
-    Used by tests and by anyone converting data into the layout; columns are padded with
-    empty cells to the longest segment, as in the distributed files.
-    """
-    root = Path(root)
-    for subject, folders in subjects.items():
-        for folder, columns in folders.items():
-            d = root / folder
-            d.mkdir(parents=True, exist_ok=True)
-            n = max(len(v) for _, v in columns)
-            with open(d / f"{subject}.csv", "w", newline="") as fh:
-                w = csv.writer(fh, delimiter=delimiter)
-                w.writerow([h for h, _ in columns])
-                for i in range(n):
-                    w.writerow([f"{v[i]:.6g}" if i < len(v) and np.isfinite(v[i]) else "" for _, v in columns])
-    return root

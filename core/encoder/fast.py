@@ -408,12 +408,6 @@ class FastTinyBioMoE(nn.Module):
         self._compiled_forward = None
         self.to(device)
 
-    @classmethod
-    def from_state_dict(cls, state_dict: Mapping[str, torch.Tensor], **kw: Any) -> FastTinyBioMoE:
-        ref = TinyBioMoE()
-        ref.load_state_dict(state_dict, strict=True)
-        return cls(ref, **kw)
-
     @property
     def mode(self) -> str:
         """Short name of what this module computes, e.g. ``fast-fp32`` or ``fast-bf16-compiled``."""

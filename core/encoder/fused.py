@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.encoder.precision import onednn_supports_bf16
+
 log = logging.getLogger(__name__)
 
 ACTIVATIONS = (None, "relu", "gelu")
@@ -41,19 +43,11 @@ def onednn_fusion_available() -> bool:
     return True
 
 
-def _onednn_bf16() -> bool:
-    probe = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-    try:
-        return bool(probe()) if probe is not None else False
-    except RuntimeError:
-        return False
-
-
 def use_onednn(x: torch.Tensor, allow: bool) -> bool:
     """Whether a fused oneDNN call can take ``x`` (CPU, fp32 or oneDNN-supported bf16)."""
     if not allow or x.device.type != "cpu" or not onednn_fusion_available():
         return False
-    return x.dtype == torch.float32 or (x.dtype == torch.bfloat16 and _onednn_bf16())
+    return x.dtype == torch.float32 or (x.dtype == torch.bfloat16 and onednn_supports_bf16())
 
 
 def _activate(y: torch.Tensor, act: str | None) -> torch.Tensor:
