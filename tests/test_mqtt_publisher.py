@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
+from helpers import wait_until
 from mqtt_broker import MosquittoBroker, paho_client, paho_close
 
 from devices.mqtt import MQTTConfig, MQTTPublisher
-
-
-def wait_until(predicate, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return bool(predicate())
 
 
 class Collector:

@@ -8,16 +8,12 @@ from contextlib import contextmanager
 
 import numpy as np
 import pytest
-from helpers import wait_until as poll
+from helpers import wait_until
 from mqtt_broker import MosquittoBroker, paho_client, paho_close, paho_publish
 
 from core.buffers import BufferHub
 from core.clock import now
 from devices.mqtt import MQTTConfig, MQTTSource, encode_samples_binary
-
-
-def wait_until(predicate, timeout: float = 5.0) -> bool:
-    return poll(predicate, timeout, step=0.01)
 
 
 class Device:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pylsl
 import pytest
 import torch
+from helpers import wait_until
 
 from monitor.engine.sharding import Shard, shard_of
 
@@ -100,9 +101,7 @@ def test_serve_lsl_in_lsl_out_and_clean_sigterm(small_model):
             assert 0 <= index <= 100 and p_no + p_low + p_high == pytest.approx(1.0, abs=1e-4)
             assert ts == pytest.approx(round(ts), abs=1e-6)  # window ends on the 1 s hop grid
             assert quality > 0.9
-        deadline = time.monotonic() + 10
-        while "health:" not in out.text and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: "health:" in out.text, 10, step=0.2)
     finally:
         rc = terminate(proc)
         driver.stop()
@@ -204,12 +203,11 @@ def test_shards_split_subjects_exactly_once_over_one_broker(small_model, mosquit
     sim = MQTTSimulator(SimulatedWearable(n_subjects, seed=7), MQTTConfig(mosquitto_broker.host, mosquitto_broker.port))
     sim.start()
     try:
-        deadline = time.monotonic() + 120.0
-        while time.monotonic() < deadline:
+        def served_twice() -> bool:
             with lock:
-                if all(counts[s] >= 2 for s in subjects):
-                    break
-            time.sleep(0.2)
+                return all(counts[s] >= 2 for s in subjects)
+
+        wait_until(served_twice, 120.0, step=0.2)
     finally:
         sim.stop()
         rcs = [terminate(p) for p in procs]
