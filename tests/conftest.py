@@ -62,9 +62,11 @@ def fail_on_thread_errors(request: pytest.FixtureRequest):
         threading.excepthook = previous_hook
         root.removeHandler(handler)
     if handler.errors:
+        shown = handler.errors[:3]
+        more = f"\n... and {len(handler.errors) - len(shown)} more" if len(handler.errors) > len(shown) else ""
         pytest.fail(
             f"{len(handler.errors)} exception(s) in background threads (mark the test "
-            "allow_thread_errors if it provokes them on purpose):\n" + "\n".join(handler.errors),
+            "allow_thread_errors if it provokes them on purpose):\n" + "\n".join(shown) + more,
             pytrace=False,
         )
 
