@@ -86,7 +86,10 @@ def test_source_follows_streams_that_appear_later(tag):
         got, ts = buf.snapshot()
         np.testing.assert_array_equal(got, data.astype(np.float32))  # exact values, both channels
         np.testing.assert_allclose(ts, stamps, atol=0.005)  # same machine: clocksync offset ~0
-        assert [(m.label, round(m.timestamp - t0, 3)) for m in hub.markers("bob")] == [("pain:high", 0.5), ("pain:no", 1.5)]
+        assert [(m.label, round(m.timestamp - t0, 3)) for m in hub.markers("bob")] == [
+            ("pain:high", 0.5),
+            ("pain:no", 1.5),
+        ]
         assert wait_until(lambda: f"dev-{tag}-gaze" in src.ignored)  # its worker may still be connecting
         assert hub.spec("bob", "EMG") is None and all(h.spec.name != f"{tag} eyes" for h in src.health())
         assert wait_until(lambda: sum(h.samples for h in src.health()) == 66)  # counted just after the push

@@ -31,7 +31,8 @@ import numpy as np, pylsl
 from core.streams import StreamSpec
 from devices.lsl_info import stream_info
 tag = sys.argv[1]
-out = pylsl.StreamOutlet(stream_info(StreamSpec("pat-" + tag, "EDA", ("EDA",), 32.0, "uS", tag + " EDA", "test:" + tag)))
+spec = StreamSpec("pat-" + tag, "EDA", ("EDA",), 32.0, "uS", tag + " EDA", "test:" + tag)
+out = pylsl.StreamOutlet(stream_info(spec))
 print("ready", flush=True)
 t0, k = pylsl.local_clock(), 0
 while True:

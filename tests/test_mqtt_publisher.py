@@ -120,6 +120,6 @@ def test_invalid_publish_arguments_are_refused_clearly():
         pub.publish("painmon/+/estimate", b"x")
     with pytest.raises(ValueError, match="QoS"):
         pub.publish("painmon/s/estimate", b"x", qos=5)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="max_queue must be positive"):
         MQTTPublisher(MQTTConfig(), max_queue=0)
     pub.stop()  # never started: a no-op

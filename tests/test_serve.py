@@ -97,7 +97,7 @@ def test_serve_lsl_in_lsl_out_and_clean_sigterm(small_model):
             if sample is not None:
                 rows.append((ts, sample))
         assert len(rows) == 2, out.text
-        for ts, (index, smoothed, p_no, p_low, p_high, quality) in rows:
+        for ts, (index, _smoothed, p_no, p_low, p_high, quality) in rows:
             assert 0 <= index <= 100 and p_no + p_low + p_high == pytest.approx(1.0, abs=1e-4)
             assert ts == pytest.approx(round(ts), abs=1e-6)  # window ends on the 1 s hop grid
             assert quality > 0.9
@@ -121,7 +121,7 @@ def test_shards_partition_subjects_stably():
     assert shard_of("sim-1", 2) == 2 and shard_of("sim-4", 2) == 1
     assert Shard.parse(" 2 / 3 ") == Shard(2, 3) and str(Shard(2, 3)) == "2/3"
     for bad in ("0/3", "4/3", "1/0", "a/b", ""):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="shard"):
             Shard.parse(bad)
 
 
@@ -196,7 +196,9 @@ def test_shards_split_subjects_exactly_once_over_one_broker(small_model, mosquit
     client.loop_start()
     broker = f"{mosquitto_broker.host}:{mosquitto_broker.port}"
     procs = [
-        serve("--mqtt", broker, "--shard", f"{k}/2", "--publish", "mqtt", "--model", str(small_model), "--device", "cpu")
+        serve(
+            "--mqtt", broker, "--shard", f"{k}/2", "--publish", "mqtt", "--model", str(small_model), "--device", "cpu"
+        )
         for k in (1, 2)
     ]
     outs = [Output(p) for p in procs]

@@ -65,8 +65,20 @@ class FusedConv2d(nn.Module):
     ``x + conv(x)``, never ``act(x + conv(x))``).
     """
 
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, stride: int = 1, padding: int = 0,
-                 groups: int = 1, act: str | None = None, dtype: torch.dtype = torch.float32, onednn: bool = True) -> None:
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+
+    def __init__(
+        self,
+        weight: torch.Tensor,
+        bias: torch.Tensor | None,
+        stride: int = 1,
+        padding: int = 0,
+        groups: int = 1,
+        act: str | None = None,
+        dtype: torch.dtype = torch.float32,
+        onednn: bool = True,
+    ) -> None:
         super().__init__()
         if act not in ACTIVATIONS:
             raise ValueError(f"unknown activation {act!r}")
@@ -83,11 +95,15 @@ class FusedConv2d(nn.Module):
         """Build from a reference conv (and the BatchNorm that follows it, folded in)."""
         from core.encoder.layers import fold_conv_bn
 
+        b: torch.Tensor | None
         if bn is not None:
             w, b = fold_conv_bn(conv, bn)
         else:
             w, b = conv.weight.detach(), None if conv.bias is None else conv.bias.detach()
-        return cls(w, b, conv.stride[0], conv.padding[0], conv.groups, **kw)
+        padding = conv.padding
+        if isinstance(padding, str):
+            raise ValueError(f"padding={padding!r} convolutions are not supported; give explicit padding")
+        return cls(w, b, conv.stride[0], padding[0], conv.groups, **kw)
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
         if use_onednn(x, self.onednn):
@@ -109,6 +125,9 @@ class FusedConv2d(nn.Module):
 class FusedLinear(nn.Module):
     """``act(x @ W.T + b) [+ residual]`` over the last dimension, with frozen weights."""
 
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, act: str | None = None,
                  dtype: torch.dtype = torch.float32, onednn: bool = True) -> None:
         super().__init__()
@@ -120,7 +139,7 @@ class FusedLinear(nn.Module):
         self.onednn = onednn
 
     @classmethod
-    def from_linear(cls, *layers: nn.Module, **kw) -> FusedLinear:
+    def from_linear(cls, *layers: nn.Linear | nn.Conv2d, **kw) -> FusedLinear:
         """Build from one linear (or 1x1 conv), or several stacked along the output (e.g. q and kv)."""
         ws, bs = [], []
         for layer in layers:
