@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -211,7 +211,7 @@ class BufferHub:
 
     def push_markers(self, subject: str, labels: list[str], timestamps, source: str = "") -> None:
         """Store events (from a marker stream or the user)."""
-        new = [Marker(subject, float(t), str(l), source) for l, t in zip(labels, timestamps)]
+        new = [Marker(subject, float(t), str(label), source) for label, t in zip(labels, timestamps, strict=True)]
         with self._lock:
             self._markers.extend(new)
             if len(self._markers) > self._max_markers:

@@ -17,14 +17,15 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
 from core.estimate import CLASS_NAMES
-from core.fusion import FusionConfig, FusionConfigError, FusionHead
+from core.fusion import FusionConfigError, FusionHead
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class ModelMetadata:
     encoder_fingerprint: str = ""
     encoder_description: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
-    created: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    created: str = field(default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
     painmon_version: str = field(default_factory=_painmon_version)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -77,7 +78,7 @@ class ModelMetadata:
         return _plain(asdict(self))
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "ModelMetadata":
+    def from_dict(cls, d: Mapping[str, Any]) -> ModelMetadata:
         names = {f.name for f in fields(cls)}
         required = {"name", "modalities", "representations", "fusion"}
         missing = sorted(required - set(d))
@@ -241,8 +242,3 @@ def load_model(
     if enc is not None:
         enc = {k: (v.float() if v.is_floating_point() else v) for k, v in enc.items()}
     return LoadedModel(head=head, metadata=meta, encoder_state_dict=enc, path=path)
-
-
-def fusion_config_of(metadata: ModelMetadata) -> FusionConfig:
-    """The head configuration recorded in ``metadata``."""
-    return FusionConfig.from_dict(metadata.fusion)

@@ -18,8 +18,9 @@ useful estimates for a subject without, say, an SpO2 probe.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -83,7 +84,7 @@ class FusionConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "FusionConfig":
+    def from_dict(cls, d: Mapping[str, Any]) -> FusionConfig:
         known = {f for f in cls.__dataclass_fields__}
         unknown = set(d) - known
         if unknown:
@@ -141,7 +142,7 @@ class FusionHead(nn.Module):
         )
 
     @classmethod
-    def from_config(cls, config: FusionConfig | Mapping[str, Any]) -> "FusionHead":
+    def from_config(cls, config: FusionConfig | Mapping[str, Any]) -> FusionHead:
         cfg = config if isinstance(config, FusionConfig) else FusionConfig.from_dict(config)
         kw = cfg.to_dict()
         return cls(**kw)

@@ -9,8 +9,8 @@ is one entry here plus, where needed, its preprocessing chain.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping
 
 
 @dataclass(frozen=True)

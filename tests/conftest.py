@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
+import traceback
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,58 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 def _shared_dir() -> Path:
     return Path(os.environ.get("PAINMON_SHARED", REPO_ROOT.parent / "shared"))
+
+
+class _ThreadErrorLog(logging.Handler):
+    """Keeps the ERROR records with a traceback that threads other than ``main`` log."""
+
+    def __init__(self, main: int) -> None:
+        super().__init__(logging.ERROR)
+        self.main = main
+        self.errors: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info and record.thread != self.main:
+            text = "".join(traceback.format_exception(*record.exc_info)) if record.exc_info[0] else ""
+            self.errors.append(f"thread {record.threadName!r} logged via {record.name}: {record.getMessage()}\n{text}")
+
+
+@pytest.fixture(autouse=True)
+def fail_on_thread_errors(request: pytest.FixtureRequest):
+    """Fail the test when a background thread logs an exception or dies of one.
+
+    Workers catch ``Exception``, log it and carry on (right for a monitor that must keep
+    running), so without this a broken worker only shows up as a log line. Tests that
+    provoke such errors on purpose say so with ``@pytest.mark.allow_thread_errors``.
+    """
+    if request.node.get_closest_marker("allow_thread_errors"):
+        yield
+        return
+    handler = _ThreadErrorLog(threading.get_ident())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    previous_hook = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        name = args.thread.name if args.thread is not None else "?"
+        text = "".join(traceback.format_exception(args.exc_type, args.exc_value, args.exc_traceback))
+        handler.errors.append(f"thread {name!r} died of an exception\n{text}")
+        previous_hook(args)
+
+    threading.excepthook = hook
+    try:
+        yield
+    finally:
+        threading.excepthook = previous_hook
+        root.removeHandler(handler)
+    if handler.errors:
+        shown = handler.errors[:3]
+        more = f"\n... and {len(handler.errors) - len(shown)} more" if len(handler.errors) > len(shown) else ""
+        pytest.fail(
+            f"{len(handler.errors)} exception(s) in background threads (mark the test "
+            "allow_thread_errors if it provokes them on purpose):\n" + "\n".join(shown) + more,
+            pytrace=False,
+        )
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 
-def wait_until(predicate, timeout: float = 5.0, step: float = 0.05) -> bool:
+def wait_until(predicate, timeout: float = 5.0, step: float = 0.01) -> bool:
     """Poll ``predicate`` every ``step`` seconds until it is true (True) or ``timeout``
     seconds have passed (its last value, checked once more at the deadline)."""
     deadline = time.monotonic() + timeout

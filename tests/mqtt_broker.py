@@ -75,8 +75,9 @@ def find_mosquitto() -> str:
 
 
 def _die_with_parent() -> None:
-    """In the child before exec: ask Linux to SIGTERM the broker when the test process dies,
-    so a crashed or killed test run leaves no broker behind. (Linux ties this to the thread
+    """In the child before exec: ask Linux to SIGTERM the broker when the test process dies.
+
+    A crashed or killed test run then leaves no broker behind. (Linux ties this to the thread
     that started the broker: start brokers from the main thread or a long-lived one.)"""
     try:
         import ctypes
@@ -155,7 +156,7 @@ class MosquittoBroker:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def start(self, timeout: float = 10.0) -> "MosquittoBroker":
+    def start(self, timeout: float = 10.0) -> MosquittoBroker:
         """Start and wait until the port accepts connections."""
         if self.running:
             return self
@@ -201,7 +202,7 @@ class MosquittoBroker:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def __enter__(self) -> "MosquittoBroker":
+    def __enter__(self) -> MosquittoBroker:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

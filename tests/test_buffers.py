@@ -44,6 +44,7 @@ def test_chunk_larger_than_capacity_keeps_newest():
     np.testing.assert_array_equal(buf.snapshot()[1], [6, 7, 8, 9])
 
 
+@pytest.mark.allow_thread_errors  # the broken listener logs its ZeroDivisionError from writer threads
 def test_hub_concurrent_writers_and_listeners():
     hub = BufferHub(seconds=10)
     seen = []

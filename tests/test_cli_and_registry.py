@@ -7,7 +7,7 @@ from core.modalities import DEFAULT_MODALITIES, get_modality, match_modality
 
 
 @pytest.mark.parametrize(
-    "stype,labels,expected",
+    ("stype", "labels", "expected"),
     [
         ("EDA", (), "EDA"),
         ("GSR", (), "EDA"),
@@ -39,7 +39,9 @@ def test_registry_defaults():
 def test_painmon_help_and_info():
     out = subprocess.run([sys.executable, "-m", "monitor", "--help"], capture_output=True, text=True, check=True).stdout
     assert "info" in out and "bench" in out
-    out = subprocess.run([sys.executable, "-m", "monitor", "info", "--device", "cpu"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "monitor", "info", "--device", "cpu"], capture_output=True, text=True, check=True
+    ).stdout
     assert "torch" in out and "Device: cpu" in out
     # the bundled model describes itself: what it was trained on, its encoder, the notice
     assert "trained on: simulated subjects" in out and "encoder:" in out and "not a medical device" in out

@@ -7,7 +7,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core.encoder import FastTinyBioMoE, TinyBioMoE, cpu_has_native_bf16, encoder_fingerprint, load_encoder, resolve_precision
+from core.encoder import (
+    FastTinyBioMoE,
+    TinyBioMoE,
+    cpu_has_native_bf16,
+    encoder_fingerprint,
+    load_encoder,
+    resolve_precision,
+)
 from core.encoder.fused import onednn_fusion_available
 from core.encoder.parity import fill_state_dict
 

@@ -61,7 +61,7 @@ def test_batch_of_subjects_equals_one_at_a_time(est):
     together = est.estimate(windows)
     alone = [est.estimate([w])[0] for w in windows]
     assert [e.subject for e in together] == ["a", "b", "c", "d"]
-    for t, a in zip(together, alone):
+    for t, a in zip(together, alone, strict=True):
         assert t.valid == a.valid and t.missing == a.missing
         np.testing.assert_allclose(t.probs, a.probs, atol=2e-5)
     assert [e.missing for e in together] == [(), ("BVP",), ("BVP",), ("EDA", "BVP")]

@@ -18,8 +18,24 @@ def test_demo_runs_for_duration_and_saves_a_screenshot(tmp_path):
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PAINMON_SETTINGS=str(tmp_path / "settings.ini"),
                OMP_NUM_THREADS="2")
     proc = subprocess.run(
-        [sys.executable, "-m", "monitor", "-v", "demo", "--duration", "6", "--screenshot", str(shot), "--device", "cpu"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=180,
+        [
+            sys.executable,
+            "-m",
+            "monitor",
+            "-v",
+            "demo",
+            "--duration",
+            "6",
+            "--screenshot",
+            str(shot),
+            "--device",
+            "cpu",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "source started: LSL" in proc.stderr

@@ -1,5 +1,6 @@
 """End to end: simulated wearable -> hub -> real engine (small real model) -> dashboard."""
 
+import pytest
 import torch
 
 from monitor.gui.session import EngineConfig
@@ -54,6 +55,7 @@ def test_engine_estimates_reach_the_dashboard_and_the_recording(qtbot, window, t
     assert len(recorded["time_stamps"]) >= n_shown
 
 
+@pytest.mark.allow_thread_errors  # the loader thread logs the failed engine start it reports
 def test_engine_that_cannot_load_is_reported_and_signals_keep_flowing(qtbot, window, tmp_path):
     from devices.simulator import SimulatedWearable, SimulatorSource
 
@@ -62,7 +64,9 @@ def test_engine_that_cannot_load_is_reported_and_signals_keep_flowing(qtbot, win
     qtbot.waitUntil(lambda: window.session.engine_state.startswith("error"), timeout=20000)
     assert "missing.pt" in window.session.engine_state
     window.add_source(SimulatorSource(SimulatedWearable(1, seed=6)))
-    qtbot.waitUntil(lambda: "sim-1" in window.panels and window.panels["sim-1"].rows.get("BVP") is not None, timeout=10000)
+    qtbot.waitUntil(
+        lambda: "sim-1" in window.panels and window.panels["sim-1"].rows.get("BVP") is not None, timeout=10000
+    )
     qtbot.waitUntil(lambda: window.panels["sim-1"].rows["BVP"].point_count() > 10, timeout=10000)
     window._on_slow()
     assert window.panels["sim-1"].estimate_view.state == "unavailable"

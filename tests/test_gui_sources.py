@@ -26,7 +26,7 @@ class PulseOutlet:
             if n > 0:
                 t = t_next + np.arange(n) / 64.0
                 x = np.sin(2 * np.pi * 1.2 * t) + 0.3 * np.sin(4 * np.pi * 1.2 * t + 0.8)
-                for value, ts in zip(x, t):
+                for value, ts in zip(x, t, strict=True):
                     self.outlet.push_sample([float(value)], float(ts))
                 t_next += n / 64.0
             self._stop.wait(0.02)
@@ -66,7 +66,9 @@ def test_window_replays_a_shared_xdf_file(qtbot, window, xdf_dir):
     assert replay is not None and window.replay_bar.source is replay
     assert not window.replay_bar.isHidden()
     assert "clock_resets.xdf" in window.replay_bar.name_label.text()
-    qtbot.waitUntil(lambda: "clock_resets" in window.panels and "EEG" in window.panels["clock_resets"].rows, timeout=10000)
+    qtbot.waitUntil(
+        lambda: "clock_resets" in window.panels and "EEG" in window.panels["clock_resets"].rows, timeout=10000
+    )
     row = window.panels["clock_resets"].rows["EEG"]
     qtbot.waitUntil(lambda: row.point_count() >= 50, timeout=10000)
     assert len(row.curves) == 4  # 8 channels, at most 4 drawn

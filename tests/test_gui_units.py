@@ -84,7 +84,7 @@ def test_estimate_log_trend_filters_by_time_and_tracks_version():
 
 
 @pytest.mark.parametrize(
-    "age,rate,connected,eff,sq,level",
+    ("age", "rate", "connected", "eff", "sq", "level"),
     [
         (math.nan, 64, True, None, None, "unknown"),
         (0.1, 64, False, None, None, "lost"),

@@ -245,7 +245,13 @@ def test_settings_dialog_validates_then_applies_and_persists(qtbot, window):
     assert dialog.result() == dialog.DialogCode.Accepted
     window.apply_settings(dialog.result_settings())
     saved = load_settings()
-    assert (saved.window_s, saved.hop_s, saved.theme, saved.plot_span_s, saved.device) == (8.0, 0.5, "dark", 120.0, "cpu")
+    assert (saved.window_s, saved.hop_s, saved.theme, saved.plot_span_s, saved.device) == (
+        8.0,
+        0.5,
+        "dark",
+        120.0,
+        "cpu",
+    )
     row = window.panels["sim-1"].rows["EDA"]
     assert row.plot.viewRange()[0][0] == pytest.approx(-120.0)
     assert row.plot.backgroundBrush().color().name() == "#151515"  # dark theme applied in place

@@ -32,10 +32,6 @@ def _raw_outlet(name, type_, n_ch, rate, fmt, source_id, labels=None):
     return pylsl.StreamOutlet(info)
 
 
-def _wait(cond, timeout=5.0):
-    return wait_until(cond, timeout, step=0.02)
-
-
 def test_discover_maps_subject_and_modality(tag):
     spec = StreamSpec(f"subj-{tag}", "EDA", ("EDA",), 32.0, "µS", f"{tag} EDA", f"test:{tag}:EDA")
     outlets = [
@@ -85,14 +81,17 @@ def test_source_follows_streams_that_appear_later(tag):
         mk.push_sample(["pain:high"], t0 + 0.5)
         mk.push_sample(["pain:no"], t0 + 1.5)
         buf = hub.buffer("bob", "EDA")
-        assert _wait(lambda: len(buf) == 64 and len(hub.markers("bob")) == 2)
+        assert wait_until(lambda: len(buf) == 64 and len(hub.markers("bob")) == 2)
         got, ts = buf.snapshot()
         np.testing.assert_array_equal(got, data.astype(np.float32))  # exact values, both channels
         np.testing.assert_allclose(ts, stamps, atol=0.005)  # same machine: clocksync offset ~0
-        assert [(m.label, round(m.timestamp - t0, 3)) for m in hub.markers("bob")] == [("pain:high", 0.5), ("pain:no", 1.5)]
-        assert _wait(lambda: f"dev-{tag}-gaze" in src.ignored)  # its worker may still be connecting
+        assert [(m.label, round(m.timestamp - t0, 3)) for m in hub.markers("bob")] == [
+            ("pain:high", 0.5),
+            ("pain:no", 1.5),
+        ]
+        assert wait_until(lambda: f"dev-{tag}-gaze" in src.ignored)  # its worker may still be connecting
         assert hub.spec("bob", "EMG") is None and all(h.spec.name != f"{tag} eyes" for h in src.health())
-        assert _wait(lambda: sum(h.samples for h in src.health()) == 66)  # counted just after the push
+        assert wait_until(lambda: sum(h.samples for h in src.health()) == 66)  # counted just after the push
         health = {h.spec.modality: h for h in src.health()}
         assert health["EDA"].connected and health["EDA"].samples == 64 and health["EDA"].gaps == 0
         assert health[MARKERS].samples == 2 and health["EDA"].effective_rate > 0
@@ -113,7 +112,7 @@ def test_out_of_order_samples_are_rejected_and_counted(tag):
         t0 = pylsl.local_clock()
         out.push_chunk(np.array([[1.0], [2.0], [3.0]], np.float32), [t0 + 1, t0 + 2, t0 + 3])
         out.push_chunk(np.array([[9.0], [4.0]], np.float32), [t0 + 2.5, t0 + 4])
-        assert _wait(lambda: src.health()[0].samples + src.health()[0].rejected == 5)
+        assert wait_until(lambda: src.health()[0].samples + src.health()[0].rejected == 5)
         values, ts = hub.buffer("carol", "EDA").snapshot()
         assert values[:, 0].tolist() == [1.0, 2.0, 3.0, 4.0]
         assert np.all(np.diff(ts) > 0)

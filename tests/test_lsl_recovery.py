@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import wait_until
 
 from core.buffers import BufferHub
 from devices.lsl import LSLSource
@@ -30,7 +31,8 @@ import numpy as np, pylsl
 from core.streams import StreamSpec
 from devices.lsl import stream_info
 tag = sys.argv[1]
-out = pylsl.StreamOutlet(stream_info(StreamSpec("pat-" + tag, "EDA", ("EDA",), 32.0, "uS", tag + " EDA", "test:" + tag)))
+spec = StreamSpec("pat-" + tag, "EDA", ("EDA",), 32.0, "uS", tag + " EDA", "test:" + tag)
+out = pylsl.StreamOutlet(stream_info(spec))
 print("ready", flush=True)
 t0, k = pylsl.local_clock(), 0
 while True:
@@ -69,13 +71,10 @@ def device():
     dev.kill()
 
 
-def _wait(cond, timeout):
+def _seconds_until(cond, timeout: float) -> float | None:
+    """Seconds until ``cond`` held (None if it did not within ``timeout``)."""
     start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if cond():
-            return time.monotonic() - start
-        time.sleep(0.02)
-    return None
+    return time.monotonic() - start if wait_until(cond, timeout) else None
 
 
 def _health(src):
@@ -94,7 +93,7 @@ def _following(device):
     try:
         assert src.wait_for_streams(1, timeout=10.0)
         buf = hub.buffer(f"pat-{device.tag}", "EDA")
-        assert _wait(lambda: len(buf) >= 16, 5.0) is not None
+        assert wait_until(lambda: len(buf) >= 16, 5.0)
         yield src, buf
     finally:
         src.stop()
@@ -103,16 +102,16 @@ def _following(device):
 def test_killed_outlet_is_lost_within_2s_and_followed_again_when_restarted(device):
     with _following(device) as (src, buf):
         device.kill()
-        lost_after = _wait(lambda: not _health(src).connected, 5.0)
+        lost_after = _seconds_until(lambda: not _health(src).connected, 5.0)
         assert lost_after is not None and lost_after < 2.0
         assert _health(src).status.startswith("lost")
         n_before = len(buf)
         _, ts_before = buf.snapshot()
         time.sleep(1.0)
         device.start()  # the same device again: same source_id, new uid
-        back_after = _wait(lambda: _health(src).connected, 5.0)
+        back_after = _seconds_until(lambda: _health(src).connected, 5.0)
         assert back_after is not None
-        assert _wait(lambda: len(buf) >= n_before + 16, 5.0) is not None
+        assert wait_until(lambda: len(buf) >= n_before + 16, 5.0)
         src.stop()  # freeze the counts before comparing them
         values, ts = buf.snapshot()
         assert not np.any(values == 0)  # nothing zero-filled
@@ -132,13 +131,13 @@ def test_frozen_outlet_is_lost_within_2s_and_resumes(device):
     notices the silence; when it answers again it is followed again (same uid)."""
     with _following(device) as (src, buf):
         device.proc.send_signal(signal.SIGSTOP)
-        lost_after = _wait(lambda: not _health(src).connected, 5.0)
+        lost_after = _seconds_until(lambda: not _health(src).connected, 5.0)
         assert lost_after is not None and lost_after < 2.0
         device.proc.send_signal(signal.SIGCONT)
-        back_after = _wait(lambda: _health(src).connected, 10.0)
+        back_after = _seconds_until(lambda: _health(src).connected, 10.0)
         assert back_after is not None and back_after < 4.0
         n_back = _health(src).samples
-        assert _wait(lambda: _health(src).samples > n_back + 16, 5.0) is not None
+        assert wait_until(lambda: _health(src).samples > n_back + 16, 5.0)
         values, ts = buf.snapshot()
         assert np.all(np.diff(ts) > 0) and not np.any(values == 0)
         # what the outlet pushed while we were not subscribed is a gap, counted once

@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
+from helpers import wait_until
 from mqtt_broker import MosquittoBroker, paho_client, paho_close
 
 from devices.mqtt import MQTTConfig, MQTTPublisher
-
-
-def wait_until(predicate, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return bool(predicate())
 
 
 class Collector:
@@ -129,6 +120,6 @@ def test_invalid_publish_arguments_are_refused_clearly():
         pub.publish("painmon/+/estimate", b"x")
     with pytest.raises(ValueError, match="QoS"):
         pub.publish("painmon/s/estimate", b"x", qos=5)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="max_queue must be positive"):
         MQTTPublisher(MQTTConfig(), max_queue=0)
     pub.stop()  # never started: a no-op

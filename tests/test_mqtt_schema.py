@@ -111,7 +111,7 @@ MALFORMED = [
 ]
 
 
-@pytest.mark.parametrize("payload,reason", MALFORMED)
+@pytest.mark.parametrize(("payload", "reason"), MALFORMED)
 def test_every_malformed_class_has_its_reason(payload, reason):
     with pytest.raises(PayloadError) as info:
         decode_samples(payload)
@@ -140,7 +140,7 @@ def test_markers_all_three_forms():
 
 
 @pytest.mark.parametrize(
-    "payload,reason",
+    ("payload", "reason"),
     [
         ('{"t": 1.0}', "missing_field"),
         ('{"label": "x"}', "missing_field"),
@@ -172,7 +172,7 @@ def test_topics_parse_modalities_aliases_markers_and_estimates():
         parse_topic("painmon", "painmon/sim-1/EDA/extra")
     assert info.value.reason == "bad_topic"
     assert sample_topic("painmon", "sim-2", "RESP") == "painmon/sim-2/RESP"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="invalid subject 'a/b'"):
         sample_topic("painmon", "a/b", "EDA")
 
 
@@ -184,14 +184,14 @@ def test_config_parsing_and_validation(tmp_path):
     tls = MQTTConfig.from_hostport("mqtts://broker.lan")
     assert tls.tls and tls.port == 8883
     assert MQTTConfig.from_hostport("h:1", qos=1, prefix="lab/x").prefix == "lab/x"
-    for bad in (
-        lambda: MQTTConfig.from_hostport("h:notaport"),
-        lambda: MQTTConfig(port=70000),
-        lambda: MQTTConfig(qos=3),
-        lambda: MQTTConfig(prefix="painmon/#"),
-        lambda: MQTTConfig(password="x"),
-        lambda: MQTTConfig(tls=True, ca_file=str(tmp_path / "missing.pem")),
-        lambda: MQTTConfig(ca_file=__file__),  # a CA file without TLS is a mistake
+    for bad, message in (
+        (lambda: MQTTConfig.from_hostport("h:notaport"), "bad MQTT port"),
+        (lambda: MQTTConfig(port=70000), "outside 1..65535"),
+        (lambda: MQTTConfig(qos=3), "QoS must be 0, 1 or 2"),
+        (lambda: MQTTConfig(prefix="painmon/#"), "invalid MQTT topic prefix"),
+        (lambda: MQTTConfig(password="x"), "password given without a username"),
+        (lambda: MQTTConfig(tls=True, ca_file=str(tmp_path / "missing.pem")), "not a readable file"),
+        (lambda: MQTTConfig(ca_file=__file__), "tls is off"),  # a CA file without TLS is a mistake
     ):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=message):
             bad()

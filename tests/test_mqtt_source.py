@@ -8,16 +8,12 @@ from contextlib import contextmanager
 
 import numpy as np
 import pytest
-from helpers import wait_until as poll
+from helpers import wait_until
 from mqtt_broker import MosquittoBroker, paho_client, paho_close, paho_publish
 
 from core.buffers import BufferHub
 from core.clock import now
 from devices.mqtt import MQTTConfig, MQTTSource, encode_samples_binary
-
-
-def wait_until(predicate, timeout: float = 5.0) -> bool:
-    return poll(predicate, timeout, step=0.01)
 
 
 class Device:
@@ -133,7 +129,7 @@ def test_malformed_messages_are_counted_and_lose_nothing(mosquitto_broker, hub):
         bad = [
             (b"{oops", "invalid_json"),
             (json.dumps({"t0": t, "fs": 20, "values": ["x"]}), "bad_type"),
-            ('{"t0": %r, "fs": 20, "values": [1.0, NaN]}' % t, "non_finite"),
+            (f'{{"t0": {t!r}, "fs": 20, "values": [1.0, NaN]}}', "non_finite"),
             (json.dumps({"t0": t, "fs": 20, "values": []}), "empty"),
             (json.dumps({"t0": t, "fs": 20, "values": [0.0] * 200_000}), "too_large"),
             (json.dumps({"t0": t, "fs": -4, "values": [1.0]}), "bad_rate"),
@@ -181,7 +177,9 @@ def test_markers_and_retained_messages(mosquitto_broker, hub):
     try:
         t = time.time()
         paho_publish(client, "painmon/sim-1/markers", json.dumps({"t": t, "label": "pain:high"}))
-        paho_publish(client, "painmon/sim-1/markers", json.dumps({"t": [t + 1, t + 2], "labels": ["pain:low", "pain:no"]}))
+        paho_publish(
+            client, "painmon/sim-1/markers", json.dumps({"t": [t + 1, t + 2], "labels": ["pain:low", "pain:no"]})
+        )
         assert wait_until(lambda: len(hub.markers("sim-1")) == 3)
         marks = hub.markers("sim-1")
         assert [m.label for m in marks] == ["pain:high", "pain:low", "pain:no"]

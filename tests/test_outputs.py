@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import math
-import time
 import uuid
 
 import pylsl
 import pytest
-from helpers import open_lsl_inlet
+from helpers import open_lsl_inlet, wait_until
 
 from core.estimate import Estimate
 from core.wire import DEFAULT_TOPIC_PREFIX, ESTIMATE_CHANNELS, estimate_stream_name, estimate_topic
@@ -110,9 +109,7 @@ def test_mqtt_estimate_json_received_by_a_real_subscriber(mosquitto_broker):
         out(make_estimate("bed-4", 101.0, index=float("nan"), valid=False))
         out(make_estimate("bed/5", 101.0))  # no valid topic for this id: counted, not raised
         assert publisher.flush(10)
-        deadline = time.monotonic() + 10
-        while len(received) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: len(received) >= 2, 10)
     finally:
         publisher.stop()
         client.loop_stop()

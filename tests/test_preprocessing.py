@@ -43,7 +43,7 @@ def _realistic(modality: str):
 
 # ----------------------------------------------------------------------- chunk invariance
 @pytest.mark.parametrize(
-    "modality,fs",
+    ("modality", "fs"),
     [("EDA", 4.0), ("BVP", 64.0), ("RESP", 25.0), ("SpO2", 1.0), ("BVP", 2048.0), ("RESP", 100.0)],
 )
 def test_chunked_equals_whole(modality, fs):
@@ -94,19 +94,25 @@ def test_fast_input_is_antialiased_before_decimation():
     out = StreamPreprocessor("BVP", fs).process(x, t)
     v = out.values[200:, 0]
     f, p = sps.periodogram(v, fs=100.0)
-    at = lambda hz: p[np.argmin(np.abs(f - hz))]
+
+    def at(hz: float) -> float:
+        return p[np.argmin(np.abs(f - hz))]
+
     assert at(10.0) < 1e-3 * at(1.2)
 
 
 @pytest.mark.parametrize(
-    "modality,keep_hz,drop_hz",
+    ("modality", "keep_hz", "drop_hz"),
     [("BVP", 1.2, 25.0), ("BVP", 1.2, 0.02), ("RESP", 0.25, 5.0), ("EDA", 0.1, 10.0)],
 )
 def test_chains_keep_their_band(modality, keep_hz, drop_hz):
     fs = 100.0
     n = int(60 * fs)
     t = T0 + np.arange(n) / fs
-    ampl = lambda hz: (lambda t, r: 5.0 + np.sin(2 * np.pi * hz * t))
+
+    def ampl(hz: float):
+        return lambda t, r: 5.0 + np.sin(2 * np.pi * hz * t)
+
     settled = slice(int(30 * fs), None)
     keep = StreamPreprocessor(modality, fs).process(ampl(keep_hz)(t, None), t).values[settled, 0]
     drop = StreamPreprocessor(modality, fs).process(ampl(drop_hz)(t, None), t).values[settled, 0]

@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _raw_load(path):
-    """pyxdf without any timestamp processing: exactly what is in the file."""
+    """What pyxdf reads with no timestamp processing: exactly what is in the file."""
     streams, header = pyxdf.load_xdf(str(path), synchronize_clocks=False, dejitter_timestamps=False)
     return {s["info"]["name"][0]: s for s in streams}, header
 
@@ -43,7 +43,7 @@ def test_varlen_int_widths():
     assert varlen_int(5) == b"\x01\x05"
     assert varlen_int(300) == b"\x04" + (300).to_bytes(4, "little")
     assert varlen_int(2**33) == b"\x08" + (2**33).to_bytes(8, "little")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must be non-negative"):
         varlen_int(-1)
 
 

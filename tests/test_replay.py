@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import pyxdf
+from helpers import wait_until
 
 from core import clock
 from core.buffers import BufferHub
@@ -47,15 +48,6 @@ def _synthetic(tmp_path: Path, seconds: float = 2.0, rate: float = 100.0) -> Ses
         t_start=500.0,
         duration=float(ts[-1] - 500.0),
     )
-
-
-def _wait_for(cond, timeout: float = 5.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.01)
-    return cond()
 
 
 # --- the real files -----------------------------------------------------------------------
@@ -263,7 +255,7 @@ def test_loop_repeats_with_increasing_time(tmp_path):
     hub = BufferHub(seconds=60)
     src = ReplaySource(session, speed=0, loop=True)
     src.start(hub)
-    assert _wait_for(lambda: src.loops >= 3)
+    assert wait_until(lambda: src.loops >= 3)
     assert not src.finished.is_set()
     src.stop()
     data, ts = hub.buffer("sim-1", "BVP").snapshot()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pylsl
-from helpers import open_lsl_inlet
+from helpers import open_lsl_inlet, wait_until
 
 from core.streams import MARKERS, StreamSpec
 from devices.replay import LSLRepublisher
@@ -117,17 +117,13 @@ def test_painmon_lsl_source_follows_a_republished_recording(tmp_path):
     src = LSLSource(predicate=lambda s: s.subject == subject, resolve_interval=0.2)
     try:
         src.start(hub)
-        deadline = time.monotonic() + 10
-        while len(src.streams()) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: len(src.streams()) >= 2, 10)
         assert {s.modality for s in src.streams()} == {"RESP", MARKERS}
         time.sleep(0.3)  # inlets open
         pub.resume()
         assert pub.wait(5)
+        wait_until(lambda: getattr(hub.buffer(subject, "RESP"), "total", 0) >= 100, 10)
         buf = hub.buffer(subject, "RESP")
-        while (buf is None or buf.total < 100) and time.monotonic() < deadline:
-            time.sleep(0.05)
-            buf = hub.buffer(subject, "RESP")
     finally:
         src.stop()
         pub.stop()

@@ -40,11 +40,11 @@ def test_generator_matches_the_bundled_layout_and_is_deterministic(tmp_path):
     fresh = load_session(make_sample_session(tmp_path / "again.xdf"))
     bundled = load_session(sample_path())
     assert [s.spec for s in fresh.replayable] == [s.spec for s in bundled.replayable]
-    for a, b in zip(fresh.replayable, bundled.replayable):
+    for a, b in zip(fresh.replayable, bundled.replayable, strict=True):
         np.testing.assert_array_equal(a.timestamps, b.timestamps)
         if a.is_marker:
             assert a.values == b.values
     short_a = load_session(make_sample_session(tmp_path / "a.xdf", duration_s=20, subjects=1, seed=3))
     short_b = load_session(make_sample_session(tmp_path / "b.xdf", duration_s=20, subjects=1, seed=3))
-    for a, b in zip(short_a.streams, short_b.streams):
+    for a, b in zip(short_a.streams, short_b.streams, strict=True):
         np.testing.assert_array_equal(a.values, b.values)

@@ -160,7 +160,7 @@ def test_batched_equals_one_window_at_a_time():
 
 
 def test_unknown_representation_lists_known_ones():
-    with pytest.raises(ValueError) as err:
+    with pytest.raises(ValueError, match="unknown representation") as err:
         render(np.zeros((1, 1, T), np.float32) + np.arange(T), ["waveform", "gramian"])
     assert "gramian" in str(err.value)
     for known in KNOWN_REPRESENTATIONS:

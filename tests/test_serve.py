@@ -17,6 +17,7 @@ from pathlib import Path
 import pylsl
 import pytest
 import torch
+from helpers import wait_until
 
 from monitor.engine.sharding import Shard, shard_of
 
@@ -96,13 +97,11 @@ def test_serve_lsl_in_lsl_out_and_clean_sigterm(small_model):
             if sample is not None:
                 rows.append((ts, sample))
         assert len(rows) == 2, out.text
-        for ts, (index, smoothed, p_no, p_low, p_high, quality) in rows:
+        for ts, (index, _smoothed, p_no, p_low, p_high, quality) in rows:
             assert 0 <= index <= 100 and p_no + p_low + p_high == pytest.approx(1.0, abs=1e-4)
             assert ts == pytest.approx(round(ts), abs=1e-6)  # window ends on the 1 s hop grid
             assert quality > 0.9
-        deadline = time.monotonic() + 10
-        while "health:" not in out.text and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: "health:" in out.text, 10, step=0.2)
     finally:
         rc = terminate(proc)
         driver.stop()
@@ -122,7 +121,7 @@ def test_shards_partition_subjects_stably():
     assert shard_of("sim-1", 2) == 2 and shard_of("sim-4", 2) == 1
     assert Shard.parse(" 2 / 3 ") == Shard(2, 3) and str(Shard(2, 3)) == "2/3"
     for bad in ("0/3", "4/3", "1/0", "a/b", ""):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="shard"):
             Shard.parse(bad)
 
 
@@ -196,19 +195,20 @@ def test_shards_split_subjects_exactly_once_over_one_broker(small_model, mosquit
     client.loop_start()
     broker = f"{mosquitto_broker.host}:{mosquitto_broker.port}"
     procs = [
-        serve("--mqtt", broker, "--shard", f"{k}/2", "--publish", "mqtt", "--model", str(small_model), "--device", "cpu")
+        serve(
+            "--mqtt", broker, "--shard", f"{k}/2", "--publish", "mqtt", "--model", str(small_model), "--device", "cpu"
+        )
         for k in (1, 2)
     ]
     outs = [Output(p) for p in procs]
     sim = MQTTSimulator(SimulatedWearable(n_subjects, seed=7), MQTTConfig(mosquitto_broker.host, mosquitto_broker.port))
     sim.start()
     try:
-        deadline = time.monotonic() + 120.0
-        while time.monotonic() < deadline:
+        def served_twice() -> bool:
             with lock:
-                if all(counts[s] >= 2 for s in subjects):
-                    break
-            time.sleep(0.2)
+                return all(counts[s] >= 2 for s in subjects)
+
+        wait_until(served_twice, 120.0, step=0.2)
     finally:
         sim.stop()
         rcs = [terminate(p) for p in procs]

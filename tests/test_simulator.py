@@ -37,7 +37,7 @@ def test_schedule_parse_levels_and_cycle():
     np.testing.assert_array_equal(s.codes_at(np.array([10.0, 35.0, 55.0])), [0, 1, 2])
 
 
-@pytest.mark.parametrize("text, message", [
+@pytest.mark.parametrize(("text", "message"), [
     ("", "empty schedule"),
     ("no:30,medium:10", "unknown pain level 'medium'"),
     ("no:30,low", "not LEVEL:SECONDS"),
@@ -138,7 +138,7 @@ def test_breathing_gets_faster_and_more_irregular(pain_recordings):
 
 def test_skin_conductance_responses_more_frequent_and_larger(pain_recordings):
     for rec in pain_recordings:
-        (x_no, fs), (x_hi, _) = _part(rec, "EDA", NO), _part(rec, "EDA", HIGH)
+        (x_no, _fs), (x_hi, _) = _part(rec, "EDA", NO), _part(rec, "EDA", HIGH)
         pk_no, pr_no = find_peaks(x_no, prominence=0.03)
         pk_hi, pr_hi = find_peaks(x_hi, prominence=0.03)
         assert len(pk_hi) > len(pk_no)
@@ -208,7 +208,7 @@ def test_streaming_chunks_equal_offline_simulation():
             np.testing.assert_allclose(np.diff(times), 1 / fs)  # continuous, no repeats
             np.testing.assert_array_equal(np.concatenate([c.values for c in mine]), values)
         markers = [(float(t_), lab) for c in chunks if c.subject == subject and c.modality == MARKERS
-                   for t_, lab in zip(c.times, c.labels)]
+                   for t_, lab in zip(c.times, c.labels, strict=True)]
         assert markers == offline.markers
     p1, p2 = w.profile("sim-1"), w.profile("sim-2")
     assert p1 != p2  # each subject has its own baseline
@@ -253,21 +253,22 @@ def test_write_dataset_ai4pain_layout(tmp_path):
                 n = int(round(e.duration_s * 100))
                 assert all(v == "" for v in col[n:])  # padded with empty cells
                 got = np.array(col[:n], dtype=float)
-                np.testing.assert_allclose(got, values[int(e.start_s * 100): int(e.start_s * 100) + n], rtol=1e-5, atol=1e-5)
+                np.testing.assert_allclose(
+                    got, values[int(e.start_s * 100) : int(e.start_s * 100) + n], rtol=1e-5, atol=1e-5
+                )
 
 
 def test_write_dataset_readable_by_training_loader(tmp_path):
     """The training side's AI4PAIN reader (engineer F) loads what the simulator writes."""
-    from training.ai4pain import load_ai4pain
-
     from devices.simulator._dataset import segments
+    from training.ai4pain import load_ai4pain
 
     recs = write_dataset(tmp_path, n_subjects=2, duration_s=60, seed=1, segment_s=10)
     expected = [(rec.subject, seg) for rec in recs for seg in segments(rec, 10)]
     recordings = load_ai4pain(tmp_path, rest="no")
     assert len(recordings) == len(expected) >= 10
     assert sorted({r.subject for r in recordings}) == ["sim-1", "sim-2"]
-    for (subject, (level, start, end)), r in zip(expected, recordings):
+    for (subject, (_level, start, end)), r in zip(expected, recordings, strict=True):
         assert r.subject == subject
         assert r.signals["BVP"].values.size == int(round((end - start) * 100))
 

@@ -70,7 +70,9 @@ def test_lsl_simulator_streams_follow_conventions_and_values():
     # plus the current level announced when the monitor subscribed (it missed the start)
     for m in marks:
         assert m.label == "pain:" + schedule.level_at(m.timestamp - sim.t_start + 1e-3)
-    on_changes = [m for m in marks if abs((m.timestamp - sim.t_start) / 0.5 - round((m.timestamp - sim.t_start) / 0.5)) < 0.01]
+    on_changes = [
+        m for m in marks if abs((m.timestamp - sim.t_start) / 0.5 - round((m.timestamp - sim.t_start) / 0.5)) < 0.01
+    ]
     assert len(on_changes) >= 2 and len(marks) - len(on_changes) <= 1
     assert not any(h.connected for h in src.health())
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from core.fusion import FusionConfig
-from training.embedded import EmbeddedDataset
+from training.dataset import EmbeddedDataset
 from training.evaluate import ablations, classification_metrics, evaluate_subjects, subject_split
 from training.fit import FitSettings, fit_head
 
@@ -63,7 +63,7 @@ def test_training_is_deterministic_and_learns():
     ds = _dataset()
     h1 = fit_head(ds, CFG, FIT)
     h2 = fit_head(ds, CFG, FIT)
-    for (k, a), (_, b) in zip(h1.state_dict().items(), h2.state_dict().items()):
+    for (k, a), (_, b) in zip(h1.state_dict().items(), h2.state_dict().items(), strict=True):
         assert torch.equal(a, b), k
     ev = evaluate_subjects(ds, CFG, FIT, "split", 0.34)
     assert ev.metrics["accuracy"] > 0.7 and ev.metrics["index_corr"] > 0.6

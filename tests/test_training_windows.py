@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from training.recording_windows import WindowSettings, cut_recording, window_ends
 from training.records import LevelTrack, Recording, Signal
 from training.sim_data import sim_dataset, simulate_subject
-from training.windows import WindowSettings, cut_recording, window_ends
 
 MODS = ("EDA", "BVP", "RESP", "SpO2")
 
@@ -57,7 +57,7 @@ def test_sim_dataset_is_stored_and_reloaded_identically(tmp_path):
     a = sim_dataset(tmp_path / "d", 2, 30.0, seed=1)
     b = sim_dataset(tmp_path / "d", 2, 30.0, seed=1)
     assert [r.subject for r in a] == ["sim-1", "sim-2"]
-    for ra, rb in zip(a, b):
+    for ra, rb in zip(a, b, strict=True):
         assert np.allclose(ra.signals["BVP"].values, rb.signals["BVP"].values, atol=1e-5)
         assert np.array_equal(ra.levels.levels, rb.levels.levels)
     with pytest.raises(ValueError, match="use another folder"):

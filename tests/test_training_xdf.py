@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from core.streams import StreamSpec
+from training.recording_windows import WindowSettings, cut_recording
 from training.sim_data import simulate_subject
-from training.windows import WindowSettings, cut_recording
 from training.xdf_data import find_xdf, load_xdf_sessions, marker_level
 
 

@@ -23,7 +23,7 @@ def _pulse(bpm: float, seconds: float, fs: float, noise: float = 0.0, seed: int 
     return x.astype(np.float32), t + rng.uniform(-0.002, 0.002, t.size)
 
 
-@pytest.mark.parametrize("bpm,fs", [(48, 64.0), (72, 64.0), (130, 128.0)])
+@pytest.mark.parametrize(("bpm", "fs"), [(48, 64.0), (72, 64.0), (130, 128.0)])
 def test_heart_rate_recovers_known_rate(bpm, fs):
     x, t = _pulse(bpm, 12, fs, noise=0.05)
     v = heart_rate(x, t)

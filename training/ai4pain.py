@@ -27,7 +27,15 @@ from training.records import LevelTrack, Recording, Signal
 log = logging.getLogger(__name__)
 
 AI4PAIN_RATE = 100.0
-FOLDER_NAMES = {"bvp": "BVP", "ppg": "BVP", "eda": "EDA", "gsr": "EDA", "resp": "RESP", "respiration": "RESP", "spo2": "SpO2"}
+FOLDER_NAMES = {
+    "bvp": "BVP",
+    "ppg": "BVP",
+    "eda": "EDA",
+    "gsr": "EDA",
+    "resp": "RESP",
+    "respiration": "RESP",
+    "spo2": "SpO2",
+}
 CONDITIONS = {"baseline": 0, "low": 1, "high": 2}
 REST_OPTIONS = ("skip", "no")
 
@@ -76,7 +84,7 @@ def find_modality_folders(root: Path) -> dict[Path, dict[str, Path]]:
 
 def _sniff_delimiter(first_line: str) -> str:
     counts = {d: first_line.count(d) for d in (",", ";", "\t")}
-    best = max(counts, key=counts.get)
+    best = max(counts, key=lambda d: counts[d])
     return best if counts[best] > 0 else ","
 
 
@@ -179,7 +187,9 @@ def _subject_segments(subject: str, files: dict[str, Path], rest: str) -> list[R
         conds = {m: per_mod[m][k].condition for m in per_mod}
         if len(set(conds.values())) != 1:
             headers = {m: per_mod[m][k].header for m in per_mod}
-            raise DatasetLayoutError(f"subject {subject}: segment {k + 1} has different conditions per modality {headers}")
+            raise DatasetLayoutError(
+                f"subject {subject}: segment {k + 1} has different conditions per modality {headers}"
+            )
         cond = conds[ref_mod]
         if cond == "rest" and rest == "skip":
             continue
@@ -195,23 +205,3 @@ def _subject_segments(subject: str, files: dict[str, Path], rest: str) -> list[R
             )
         )
     return out
-
-
-def write_ai4pain(root: str | Path, subjects: dict[str, dict[str, list[tuple[str, np.ndarray]]]], delimiter: str = ",") -> Path:
-    """Write ``{subject: {folder_name: [(header, values), ...]}}`` in the AI4PAIN layout.
-
-    Used by tests and by anyone converting data into the layout; columns are padded with
-    empty cells to the longest segment, as in the distributed files.
-    """
-    root = Path(root)
-    for subject, folders in subjects.items():
-        for folder, columns in folders.items():
-            d = root / folder
-            d.mkdir(parents=True, exist_ok=True)
-            n = max(len(v) for _, v in columns)
-            with open(d / f"{subject}.csv", "w", newline="") as fh:
-                w = csv.writer(fh, delimiter=delimiter)
-                w.writerow([h for h, _ in columns])
-                for i in range(n):
-                    w.writerow([f"{v[i]:.6g}" if i < len(v) and np.isfinite(v[i]) else "" for _, v in columns])
-    return root

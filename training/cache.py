@@ -12,12 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from training.embedded import EmbeddedDataset
+from training.dataset import EmbeddedDataset
 from training.records import Recording
 
 log = logging.getLogger(__name__)

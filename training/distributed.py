@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DistInfo:
+    """Where this process sits in a torchrun job (rank 0 of 1 when not distributed)."""
+
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
@@ -49,6 +51,7 @@ def init_distributed(device: torch.device) -> DistInfo:
 
 
 def shutdown_distributed() -> None:
+    """Leave the process group (after a barrier, so no rank exits mid all-reduce)."""
     if dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()

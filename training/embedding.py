@@ -7,7 +7,7 @@ and an absent SpO2 probe should not cost a quarter of the compute.
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

@@ -23,6 +23,8 @@ INIT_PREFIX = "init"
 
 @dataclass
 class ResolvedEncoder:
+    """The encoder training embeds with, and what to record about it in the model metadata."""
+
     module: torch.nn.Module
     """Eval-mode encoder used to compute embeddings."""
     state_dict: dict[str, torch.Tensor]

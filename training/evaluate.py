@@ -8,13 +8,14 @@ not pain.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from core.fusion import FusionConfig, predict
-from training.embedded import EmbeddedDataset
+from training.dataset import EmbeddedDataset
 from training.fit import FitSettings, fit_head, trainable
 
 log = logging.getLogger(__name__)
@@ -38,10 +39,13 @@ def subject_split(subjects: Sequence[str], test_fraction: float = 0.25, seed: in
     return [s for s in subjects if s not in test], test
 
 
-def classification_metrics(labels: np.ndarray, probs: np.ndarray, level_end: np.ndarray | None = None) -> dict[str, Any]:
+def classification_metrics(
+    labels: np.ndarray, probs: np.ndarray, level_end: np.ndarray | None = None
+) -> dict[str, Any]:
     """Accuracy, macro-F1, confusion matrix (rows true, columns predicted), index correlations."""
-    from core.fusion import pain_index
     import torch
+
+    from core.fusion import pain_index
 
     labels = np.asarray(labels)
     pred = probs.argmax(axis=1)
@@ -62,7 +66,9 @@ def classification_metrics(labels: np.ndarray, probs: np.ndarray, level_end: np.
         "macro_f1": float(np.mean(f1s)) if f1s else float("nan"),
         "confusion": conf.tolist(),
         "index_corr": _pearson(index, labels),
-        "index_mean_per_level": [float(index[labels == c].mean()) if (labels == c).any() else float("nan") for c in range(k)],
+        "index_mean_per_level": [
+            float(index[labels == c].mean()) if (labels == c).any() else float("nan") for c in range(k)
+        ],
     }
     if level_end is not None:
         out["index_corr_all_windows"] = _pearson(index, level_end)
@@ -140,9 +146,9 @@ def evaluate_subjects(ds: EmbeddedDataset, config: FusionConfig, fit: FitSetting
         raise ValueError("leave-one-subject-out needs at least 2 subjects")
     all_idx, all_probs, folds = [], [], []
     for s in subjects:
-        tr = ds.subset(ds.subjects != s)
+        train_part = ds.subset(ds.subjects != s)
         te_idx = _heldout_windows(ds, [s])
-        head = fit_head(tr, config, fit)
+        head = fit_head(train_part, config, fit)
         probs = _predict(head, ds, te_idx)
         lab = ds.labels[te_idx] >= 0
         fold = classification_metrics(ds.labels[te_idx][lab], probs[lab])
@@ -158,7 +164,9 @@ def evaluate_subjects(ds: EmbeddedDataset, config: FusionConfig, fit: FitSetting
     return Evaluation(f"leave-one-subject-out ({len(subjects)} folds)", metrics, probs, idx, folds)
 
 
-def ablations(train: EmbeddedDataset, test: EmbeddedDataset, config: FusionConfig, fit: FitSettings) -> dict[str, dict[str, Any]]:
+def ablations(
+    train: EmbeddedDataset, test: EmbeddedDataset, config: FusionConfig, fit: FitSettings
+) -> dict[str, dict[str, Any]]:
     """Held-out metrics of heads trained on one modality, or one representation, only.
 
     A fresh head per ablation (not the full head with inputs masked) measures what each

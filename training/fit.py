@@ -9,13 +9,15 @@ import numpy as np
 import torch
 
 from core.fusion import FusionConfig, FusionHead
-from training.embedded import EmbeddedDataset
+from training.dataset import EmbeddedDataset
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class FitSettings:
+    """Optimiser settings of a head fit (part of what makes a run reproducible)."""
+
     epochs: int = 60
     lr: float = 2e-3
     weight_decay: float = 1e-3

@@ -10,9 +10,10 @@ import dataclasses
 import json
 import logging
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,15 +21,15 @@ import torch
 from core.checkpoint import NOT_CLINICAL, ModelMetadata, save_model
 from core.fusion import FusionConfig
 from training.cache import EmbeddingCache
-from training.embedded import EmbeddedDataset
+from training.dataset import EmbeddedDataset
 from training.embedding import embed_windows
 from training.encoders import ResolvedEncoder, resolve_encoder
 from training.evaluate import Evaluation, ablations, evaluate_split, evaluate_subjects
 from training.fit import FitSettings, fit_head
 from training.progress import Progress
+from training.recording_windows import WindowSettings, cut_recording, window_ends
 from training.records import Recording
 from training.report import write_report
-from training.windows import WindowSettings, cut_recording, window_ends
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,8 @@ class TrainOptions:
 
 @dataclass
 class TrainResult:
+    """What a training run wrote (model, report, optional export) and how it evaluated."""
+
     model_path: Path
     report_path: Path
     evaluation: Evaluation
@@ -88,7 +91,9 @@ def load_recordings(opts: TrainOptions) -> tuple[list[Recording], list[Recording
         from training.ai4pain import load_ai4pain
 
         recs = load_ai4pain(opts.path, rest=opts.rest, modalities=opts.modalities)
-        return recs, [], f"AI4PAIN-layout dataset at {opts.path} ({len({r.subject for r in recs})} subjects, {len(recs)} segments, rest={opts.rest})"
+        n_subjects = len({r.subject for r in recs})
+        desc = f"AI4PAIN-layout dataset at {opts.path} ({n_subjects} subjects, {len(recs)} segments, rest={opts.rest})"
+        return recs, [], desc
     if kind == "xdf":
         from training.xdf_data import find_xdf, load_xdf_sessions
 
@@ -101,7 +106,8 @@ def load_recordings(opts: TrainOptions) -> tuple[list[Recording], list[Recording
 
         path = Path(opts.path)
         if path.is_dir() and not (path / MANIFEST).exists() and find_modality_folders(path):
-            recs = load_ai4pain(path, rest=opts.rest, modalities=opts.modalities)  # written by the simulator in AI4PAIN layout
+            # written by the simulator in AI4PAIN layout
+            recs = load_ai4pain(path, rest=opts.rest, modalities=opts.modalities)
             return recs, [], f"simulated dataset (AI4PAIN layout) at {path}"
         train = sim_dataset(path / "train", opts.sim_subjects, opts.sim_duration_s, opts.seed, first=1,
                             show_progress=opts.progress)
@@ -109,10 +115,13 @@ def load_recordings(opts: TrainOptions) -> tuple[list[Recording], list[Recording
         if opts.sim_test_subjects:
             test = sim_dataset(path / "test", opts.sim_test_subjects, opts.sim_duration_s, opts.seed,
                                first=opts.sim_subjects + 1, show_progress=opts.progress)
-        desc = (f"simulated subjects from the PainMon simulator (physiological model, not real people): "
-                f"{opts.sim_subjects} training subjects sim-1..sim-{opts.sim_subjects}, {opts.sim_duration_s:.0f} s each at "
-                f"device rates, random no/low/high pain protocols, seed {opts.seed}; "
-                f"{opts.sim_test_subjects} held-out subjects with different seeds for evaluation")
+        desc = (
+            f"simulated subjects from the PainMon simulator (physiological model, not real people): "
+            f"{opts.sim_subjects} training subjects sim-1..sim-{opts.sim_subjects}, "
+            f"{opts.sim_duration_s:.0f} s each at "
+            f"device rates, random no/low/high pain protocols, seed {opts.seed}; "
+            f"{opts.sim_test_subjects} held-out subjects with different seeds for evaluation"
+        )
         return train, test, desc
     raise ValueError(f"unknown dataset kind {opts.dataset!r}; use one of {', '.join(DATASET_KINDS)}")
 
@@ -137,8 +146,18 @@ def embed_recordings(recordings: Sequence[Recording], settings: WindowSettings, 
         emb = embed_windows(wb.signals, wb.present, encoder.module, representations, fs=settings.working_rate,
                             device=device, batch_windows=batch_windows, bar=bar)
         n = len(wb)
-        return EmbeddedDataset(emb, wb.present, wb.labels, wb.level_end, wb.t_end, np.array([rec.subject] * n, dtype=str),
-                               np.array([rec.id] * n, dtype=str), wb.quality, tuple(settings.modalities), tuple(representations))
+        return EmbeddedDataset(
+            emb,
+            wb.present,
+            wb.labels,
+            wb.level_end,
+            wb.t_end,
+            np.array([rec.subject] * n, dtype=str),
+            np.array([rec.id] * n, dtype=str),
+            wb.quality,
+            tuple(settings.modalities),
+            tuple(representations),
+        )
 
     parts = [cache.get_or_compute(rec, compute) for rec in recordings]
     if todo:
@@ -146,7 +165,9 @@ def embed_recordings(recordings: Sequence[Recording], settings: WindowSettings, 
     log.info("embeddings: %d recording(s) from cache, %d computed (cache %s)", cache.hits, cache.misses, cache.dir)
     parts = [p for p in parts if len(p)]
     if not parts:
-        raise ValueError("the dataset produced no usable windows (recordings shorter than the window, or no valid signal)")
+        raise ValueError(
+            "the dataset produced no usable windows (recordings shorter than the window, or no valid signal)"
+        )
     return EmbeddedDataset.concat(parts)
 
 
@@ -160,29 +181,39 @@ def preprocessing_settings(modalities: Sequence[str]) -> dict[str, Any]:
 def run_training(opts: TrainOptions) -> TrainResult:
     """The whole ``painmon train`` run; writes the model, report and metrics into ``opts.out``."""
     torch.manual_seed(opts.seed)
-    np.random.seed(opts.seed)
+    np.random.seed(opts.seed)  # noqa: NPY002 - also seeds libraries that draw from numpy's global RNG
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
     train_recs, test_recs, data_desc = load_recordings(opts)
     encoder = resolve_encoder(opts.encoder, opts.device)
     settings = WindowSettings(tuple(opts.modalities), opts.window_s, opts.stride_s, opts.working_rate)
     cache_root = Path(opts.cache_dir) if opts.cache_dir else out / "cache"
-    embed = lambda recs: embed_recordings(recs, settings, opts.representations, encoder, cache_root, opts.device,
-                                          opts.batch_windows, opts.progress)
+
+    def embed(recs: Sequence[Recording]) -> EmbeddedDataset:
+        return embed_recordings(recs, settings, opts.representations, encoder, cache_root, opts.device,
+                                opts.batch_windows, opts.progress)
+
     train_ds = embed(train_recs)
     config = FusionConfig(tuple(opts.modalities), tuple(opts.representations), opts.within, opts.across, opts.hidden,
                           opts.dropout, opts.modality_dropout)
     fit = FitSettings(epochs=opts.epochs, seed=opts.seed)
     if test_recs:
         test_ds = embed(test_recs)
-        evaluation = evaluate_split(train_ds, test_ds, config, fit, scheme=f"{len(test_ds.subject_ids)} held-out subjects")
+        evaluation = evaluate_split(
+            train_ds, test_ds, config, fit, scheme=f"{len(test_ds.subject_ids)} held-out subjects"
+        )
         abl_train, abl_test, report_ds = train_ds, test_ds, test_ds
     else:
-        evaluation = evaluate_subjects(train_ds, config, fit, opts.evaluation, opts.test_fraction, opts.test_subjects or None)
+        evaluation = evaluate_subjects(
+            train_ds, config, fit, opts.evaluation, opts.test_fraction, opts.test_subjects or None
+        )
         from training.evaluate import subject_split
 
         tr, te = subject_split(train_ds.subject_ids, opts.test_fraction, opts.seed, opts.test_subjects or None)
-        abl_train, abl_test = train_ds.subset(np.isin(train_ds.subjects, tr)), train_ds.subset(np.isin(train_ds.subjects, te))
+        abl_train, abl_test = (
+            train_ds.subset(np.isin(train_ds.subjects, tr)),
+            train_ds.subset(np.isin(train_ds.subjects, te)),
+        )
         report_ds = train_ds
     abl = ablations(abl_train, abl_test, config, fit) if opts.ablations else {}
     head = fit_head(train_ds, config, fit)  # final model: every training subject
@@ -190,24 +221,47 @@ def run_training(opts: TrainOptions) -> TrainResult:
     metrics["evaluation"] = evaluation.scheme
     metrics["ablations"] = abl
     meta = ModelMetadata(
-        name=opts.name, modalities=list(opts.modalities), representations=list(opts.representations),
+        name=opts.name,
+        modalities=list(opts.modalities),
+        representations=list(opts.representations),
         description=f"Fusion head ({opts.within} within modalities, {opts.across} across) on Tiny-BioMoE embeddings",
-        trained_on=data_desc, not_clinical=NOT_CLINICAL, window_s=opts.window_s, working_rate=opts.working_rate,
-        preprocessing={"chains": preprocessing_settings(opts.modalities), "representation_config": _rep_config(),
-                       "window_stride_s": opts.stride_s, "min_label_purity": settings.min_purity},
-        encoder_fingerprint=encoder.fingerprint, encoder_description=encoder.description, metrics=metrics,
-        extra={"encoder_source_fingerprint": encoder.source_fingerprint, "seed": opts.seed, "epochs": opts.epochs, "train_windows": int((train_ds.labels >= 0).sum()),
-               "train_subjects": train_ds.subject_ids},
+        trained_on=data_desc,
+        not_clinical=NOT_CLINICAL,
+        window_s=opts.window_s,
+        working_rate=opts.working_rate,
+        preprocessing={
+            "chains": preprocessing_settings(opts.modalities),
+            "representation_config": _rep_config(),
+            "window_stride_s": opts.stride_s,
+            "min_label_purity": settings.min_purity,
+        },
+        encoder_fingerprint=encoder.fingerprint,
+        encoder_description=encoder.description,
+        metrics=metrics,
+        extra={
+            "encoder_source_fingerprint": encoder.source_fingerprint,
+            "seed": opts.seed,
+            "epochs": opts.epochs,
+            "train_windows": int((train_ds.labels >= 0).sum()),
+            "train_subjects": train_ds.subject_ids,
+        },
     )
     model_path = save_model(out / "model.pt", head, meta, encoder_state_dict=encoder.state_dict)
     (out / "metrics.json").write_text(json.dumps(meta.to_dict()["metrics"], indent=1))
-    summary = {"name": opts.name, "not_clinical": NOT_CLINICAL, "training data": data_desc,
-               "encoder": f"{encoder.description} (fingerprint {encoder.fingerprint})",
-               "fusion": f"within={opts.within}, across={opts.across}, hidden={opts.hidden}, modality dropout {opts.modality_dropout}",
-               "modalities": ", ".join(opts.modalities), "representations": ", ".join(opts.representations),
-               "windows": f"{opts.window_s:g} s every {opts.stride_s:g} s at {opts.working_rate:g} Hz; "
-                          f"{int((train_ds.labels >= 0).sum())} labelled training windows",
-               "seed / epochs": f"{opts.seed} / {opts.epochs}", "model file": str(model_path)}
+    summary = {
+        "name": opts.name,
+        "not_clinical": NOT_CLINICAL,
+        "training data": data_desc,
+        "encoder": f"{encoder.description} (fingerprint {encoder.fingerprint})",
+        "fusion": f"within={opts.within}, across={opts.across}, hidden={opts.hidden}, "
+        f"modality dropout {opts.modality_dropout}",
+        "modalities": ", ".join(opts.modalities),
+        "representations": ", ".join(opts.representations),
+        "windows": f"{opts.window_s:g} s every {opts.stride_s:g} s at {opts.working_rate:g} Hz; "
+        f"{int((train_ds.labels >= 0).sum())} labelled training windows",
+        "seed / epochs": f"{opts.seed} / {opts.epochs}",
+        "model file": str(model_path),
+    }
     report = write_report(out, summary, evaluation, report_ds, abl)
     export = None
     if opts.export:

@@ -20,9 +20,10 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,8 +31,8 @@ from torch import nn
 
 from core.fusion import EMBED_DIM
 from training.distributed import DistInfo, init_distributed, shard, shutdown_distributed, weights_digest
+from training.recording_windows import WindowSettings, cut_recording
 from training.records import Recording
-from training.windows import WindowSettings, cut_recording
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ RHYTHM_BANDS = {"BVP": (0.7, 3.0), "RESP": (0.1, 0.7)}
 
 @dataclass
 class PretrainOptions:
+    """Settings of ``painmon pretrain`` (recorded in the encoder's metadata)."""
+
     out: Path
     data: Path
     seed: int = 0
@@ -63,6 +66,8 @@ class PretrainOptions:
 
 @dataclass
 class PretrainResult:
+    """What a pretraining run produced: the saved encoder, its steps, images and losses."""
+
     encoder_path: Path | None
     steps: int
     images: int
@@ -131,12 +136,16 @@ def build_items(recordings: Sequence[Recording], settings: WindowSettings, n_rep
                 # normalise each band to [-1, 1] so the regression loss is comparable across modalities
                 target = 2 * (f - band[0]) / (band[1] - band[0]) - 1 if band else 0.0
                 for r in range(n_reps):
-                    win.append(offset + i); mod.append(j); rep.append(r); pain.append(wb.labels[i])
-                    rhythm.append(target if np.isfinite(target) else 0.0); rmask.append(bool(band) and np.isfinite(f))
+                    win.append(offset + i)
+                    mod.append(j)
+                    rep.append(r)
+                    pain.append(wb.labels[i])
+                    rhythm.append(target if np.isfinite(target) else 0.0)
+                    rmask.append(bool(band) and np.isfinite(f))
         offset += len(wb)
     if not win:
         raise ValueError("no labelled windows to pretrain on")
-    return ImageItems(np.concatenate(sigs), *(np.asarray(a) for a in (win, mod, rep, pain)),
+    return ImageItems(np.concatenate(sigs), np.asarray(win), np.asarray(mod), np.asarray(rep), np.asarray(pain),
                       np.asarray(rhythm, dtype=np.float32), np.asarray(rmask, dtype=bool))
 
 
@@ -211,7 +220,7 @@ def _pretrain(opts: PretrainOptions, info: DistInfo, device: torch.device) -> Pr
     per_epoch = len(shard(rng.permutation(len(items)), info, opts.batch)) // opts.batch
     total = per_epoch * opts.epochs if opts.max_steps is None else min(opts.max_steps, per_epoch * opts.epochs)
     bar = Progress(total, f"pretraining (rank {info.rank})", enabled=opts.progress and info.is_main)
-    for epoch in range(opts.epochs):
+    for _epoch in range(opts.epochs):
         mine = shard(rng.permutation(len(items)), info, opts.batch)
         for s in range(0, len(mine) - opts.batch + 1, opts.batch):
             idx = mine[s : s + opts.batch]
@@ -228,7 +237,9 @@ def _pretrain(opts: PretrainOptions, info: DistInfo, device: torch.device) -> Pr
             losses.append(float(loss.detach()))
             bar.update()
             if info.is_main and opts.save_every and steps % opts.save_every == 0:
-                save_pretrained(out / "encoder.pt", net.encoder, _meta(opts, start_desc, steps, images, t0, losses, info))
+                save_pretrained(
+                    out / "encoder.pt", net.encoder, _meta(opts, start_desc, steps, images, t0, losses, info)
+                )
             limit = (opts.max_steps is not None and steps >= opts.max_steps) or (
                 opts.max_minutes is not None and (time.monotonic() - t0) / 60 >= opts.max_minutes)
             flag = torch.tensor([1.0 if limit else 0.0])
@@ -244,24 +255,45 @@ def _pretrain(opts: PretrainOptions, info: DistInfo, device: torch.device) -> Pr
     (out / f"weights-rank{info.rank}.sha1").write_text(digest + "\n")
     path = None
     if info.is_main:
-        path = save_pretrained(out / "encoder.pt", net.encoder, _meta(opts, start_desc, steps, images, t0, losses, info))
-        (out / "pretrain.json").write_text(json.dumps(_meta(opts, start_desc, steps, images, t0, losses, info), indent=1))
+        path = save_pretrained(
+            out / "encoder.pt", net.encoder, _meta(opts, start_desc, steps, images, t0, losses, info)
+        )
+        (out / "pretrain.json").write_text(
+            json.dumps(_meta(opts, start_desc, steps, images, t0, losses, info), indent=1)
+        )
     minutes = (time.monotonic() - t0) / 60
-    log.info("pretraining: %d steps, %d images, %.1f min, final loss %.3f", steps, images, minutes, losses[-1] if losses else float("nan"))
+    log.info(
+        "pretraining: %d steps, %d images, %.1f min, final loss %.3f",
+        steps,
+        images,
+        minutes,
+        losses[-1] if losses else float("nan"),
+    )
     return PretrainResult(path, steps, images, minutes, digest, losses)
 
 
-def _meta(opts, start_desc: str, steps: int, images: int, t0: float, losses: list[float], info: DistInfo) -> dict[str, Any]:
+def _meta(
+    opts, start_desc: str, steps: int, images: int, t0: float, losses: list[float], info: DistInfo
+) -> dict[str, Any]:
     minutes = (time.monotonic() - t0) / 60
     recent = float(np.mean(losses[-20:])) if losses else float("nan")
     return {
-        "description": (f"Tiny-BioMoE pretrained by `painmon pretrain` (multi-task: pain level, modality, representation, "
-                        f"rhythm) on {opts.subjects} simulated subjects x {opts.duration_s:.0f} s, started from {start_desc}; "
-                        f"{steps} steps of {opts.batch} images x {info.world_size} process(es), {images} images, "
-                        f"{minutes:.1f} min on {opts.device}. A short budget: longer pretraining gives better embeddings."),
-        "steps": steps, "images": images, "minutes": round(minutes, 2), "seed": opts.seed,
-        "representations": list(opts.representations), "modalities": list(opts.modalities),
-        "first_loss": float(np.mean(losses[:20])) if losses else float("nan"), "last_loss": recent,
-        "world_size": info.world_size, "start": start_desc,
-        "training_data": f"{opts.subjects} simulated subjects (PainMon simulator, seed {opts.seed}, subjects sim-1001..)",
+        "description": (
+            f"Tiny-BioMoE pretrained by `painmon pretrain` (multi-task: pain level, modality, representation, "
+            f"rhythm) on {opts.subjects} simulated subjects x {opts.duration_s:.0f} s, started from {start_desc}; "
+            f"{steps} steps of {opts.batch} images x {info.world_size} process(es), {images} images, "
+            f"{minutes:.1f} min on {opts.device}. A short budget: longer pretraining gives better embeddings."
+        ),
+        "steps": steps,
+        "images": images,
+        "minutes": round(minutes, 2),
+        "seed": opts.seed,
+        "representations": list(opts.representations),
+        "modalities": list(opts.modalities),
+        "first_loss": float(np.mean(losses[:20])) if losses else float("nan"),
+        "last_loss": recent,
+        "world_size": info.world_size,
+        "start": start_desc,
+        "training_data": f"{opts.subjects} simulated subjects "
+        f"(PainMon simulator, seed {opts.seed}, subjects sim-1001..)",
     }

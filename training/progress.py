@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Iterable, Iterator, TextIO, TypeVar
+from collections.abc import Iterable, Iterator
+from typing import TextIO, TypeVar
 
 T = TypeVar("T")
 
@@ -16,7 +17,9 @@ class Progress:
     long is left; a full logging line per item would drown the log instead.
     """
 
-    def __init__(self, total: int, label: str, stream: TextIO | None = None, interval: float = 0.5, enabled: bool = True):
+    def __init__(
+        self, total: int, label: str, stream: TextIO | None = None, interval: float = 0.5, enabled: bool = True
+    ):
         self.total = max(0, int(total))
         self.label = label
         self.stream = stream if stream is not None else sys.stderr
@@ -53,7 +56,7 @@ class Progress:
             self.stream.write("\n")
             self.stream.flush()
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -34,7 +34,7 @@ class Signal:
             raise ValueError(f"{self.values.shape[0]} samples but {self.timestamps.shape[0]} timestamps")
 
     @classmethod
-    def regular(cls, values: np.ndarray, rate: float, t0: float = 0.0) -> "Signal":
+    def regular(cls, values: np.ndarray, rate: float, t0: float = 0.0) -> Signal:
         values = np.asarray(values, dtype=np.float64).reshape(-1)
         return cls(values, t0 + np.arange(values.shape[0]) / rate, rate)
 
@@ -63,7 +63,7 @@ class LevelTrack:
             raise ValueError("level change times must be non-decreasing")
 
     @classmethod
-    def constant(cls, level: int, start: float) -> "LevelTrack":
+    def constant(cls, level: int, start: float) -> LevelTrack:
         return cls(np.array([start]), np.array([level]))
 
     def level_at(self, t: np.ndarray | float) -> np.ndarray:

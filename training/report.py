@@ -24,19 +24,23 @@ def _fmt(v: Any) -> str:
 
 
 def confusion_table(conf: list[list[int]]) -> str:
+    """Markdown table of a confusion matrix (rows: true level, columns: predicted)."""
     head = "| true \\ predicted | " + " | ".join(CLASS_NAMES) + " |\n|---|" + "---|" * len(CLASS_NAMES) + "\n"
     rows = [f"| {CLASS_NAMES[i]} | " + " | ".join(str(c) for c in row) + " |" for i, row in enumerate(conf)]
     return head + "\n".join(rows) + "\n"
 
 
 def metrics_table(rows: dict[str, dict[str, Any]]) -> str:
+    """Markdown table with one row of metrics per variant (ablation or subject)."""
     out = "| variant | windows | accuracy | macro-F1 | index corr. |\n|---|---|---|---|---|\n"
     for name, m in rows.items():
-        out += f"| {name} | {m.get('n', '')} | {_fmt(m.get('accuracy'))} | {_fmt(m.get('macro_f1'))} | {_fmt(m.get('index_corr'))} |\n"
+        cells = [str(m.get("n", "")), _fmt(m.get("accuracy")), _fmt(m.get("macro_f1")), _fmt(m.get("index_corr"))]
+        out += f"| {name} | {' | '.join(cells)} |\n"
     return out
 
 
 def plot_confusion(conf: list[list[int]], path: Path) -> None:
+    """Save the row-normalised confusion matrix as a PNG (needs matplotlib)."""
     import matplotlib.pyplot as plt
 
     c = np.asarray(conf, dtype=float)
@@ -63,7 +67,7 @@ def plot_tracking(series: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], 
 
     n = max(1, len(series))
     fig, axes = plt.subplots(n, 1, figsize=(8, 1.9 * n), dpi=100, sharex=False, squeeze=False)
-    for ax, (subject, t, index, level) in zip(axes[:, 0], series):
+    for ax, (subject, t, index, level) in zip(axes[:, 0], series, strict=True):
         order = np.argsort(t)
         ax.step(t[order], 50.0 * level[order], where="post", color="0.4", lw=1.5, label="true level (x50)")
         ax.plot(t[order], index[order], color="tab:red", lw=1.2, label="pain index")
@@ -78,6 +82,7 @@ def plot_tracking(series: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], 
 
 
 def plot_ablations(rows: dict[str, dict[str, Any]], path: Path) -> None:
+    """Save a bar chart of accuracy and macro-F1 per variant as a PNG (needs matplotlib)."""
     import matplotlib.pyplot as plt
 
     names = list(rows)
@@ -115,12 +120,18 @@ def write_report(out: Path, summary: dict[str, Any], evaluation, test_ds, ablati
         f"- macro-F1: {_fmt(m['macro_f1'])}",
         f"- correlation of the pain index with the true level: {_fmt(m['index_corr'])} (labelled windows), "
         f"{_fmt(m.get('index_corr_all_windows', float('nan')))} (every window, level at its end)",
-        "- mean index per true level: " + ", ".join(f"{n} {_fmt(v)}" for n, v in zip(CLASS_NAMES, m["index_mean_per_level"])),
+        "- mean index per true level: "
+        + ", ".join(f"{n} {_fmt(v)}" for n, v in zip(CLASS_NAMES, m["index_mean_per_level"], strict=True)),
         "",
         confusion_table(m["confusion"]),
     ]
     if evaluation.folds:
-        lines += ["### Per subject (leave-one-subject-out)", "", metrics_table({f["subject"]: f for f in evaluation.folds}), ""]
+        lines += [
+            "### Per subject (leave-one-subject-out)",
+            "",
+            metrics_table({f["subject"]: f for f in evaluation.folds}),
+            "",
+        ]
     if ablations:
         lines += ["## Ablations (a fresh head per variant, same held-out subjects)", "",
                   metrics_table({"all modalities and representations": m, **ablations}), ""]

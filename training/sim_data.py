@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -61,7 +62,7 @@ def save_recordings(folder: Path, recordings: list[Recording], meta: dict) -> No
     folder.mkdir(parents=True, exist_ok=True)
     names = []
     for rec in recordings:
-        arrays = {"level_times": rec.levels.times, "level_values": rec.levels.levels}
+        arrays: dict[str, Any] = {"level_times": rec.levels.times, "level_values": rec.levels.levels}
         for m, s in rec.signals.items():
             arrays[f"{m}__values"] = s.values.astype(np.float32)
             arrays[f"{m}__times"] = s.timestamps

@@ -50,10 +50,10 @@ def session_recordings(path: Path) -> list[Recording]:
         rate = st.spec.nominal_rate or (ts.size - 1) / max(1e-9, ts[-1] - ts[0])
         signals.setdefault(st.spec.subject, {})[modality] = Signal(values, ts, float(rate))
     marks: dict[str, list[tuple[float, int]]] = {}
-    for mk in session.markers:
-        level = marker_level(mk.label)
+    for marker in session.markers:
+        level = marker_level(marker.label)
         if level is not None:
-            marks.setdefault(mk.subject, []).append((float(mk.timestamp), level))
+            marks.setdefault(marker.subject, []).append((float(marker.timestamp), level))
     orphan = sorted(p for s, ps in marks.items() if s not in signals for p in ps)
     out = []
     for subject, sigs in sorted(signals.items()):

@@ -20,17 +20,18 @@ and computes the same embedding with less work:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from core.encoder.fused import FusedConv2d, FusedLinear, onednn_fusion_available
+from core.encoder.layers import ConvBN, Residual
 from core.encoder.model import TinyBioMoE, check_images
 from core.encoder.precision import DTYPES
-from core.encoder.spectral_expert import SpectralExpert, TokenBlock, SpectralGating
+from core.encoder.spectral_expert import SpectralExpert, SpectralGating, TokenBlock
 from core.encoder.window_expert import (
     AttentionBlock,
     CascadedGroupAttention,
@@ -39,13 +40,18 @@ from core.encoder.window_expert import (
     PatchMerging,
     WindowExpert,
 )
-from core.encoder.layers import ConvBN, Residual
+
+if TYPE_CHECKING:
+    from core.encoder.loader import EncoderInfo
 
 log = logging.getLogger(__name__)
 
 
 class _Norm(nn.Module):
     """LayerNorm over the last dim, always in float32 (the sensitive part of reduced precision)."""
+
+    weight: torch.Tensor
+    bias: torch.Tensor
 
     def __init__(self, ln: nn.LayerNorm) -> None:
         super().__init__()
@@ -97,6 +103,8 @@ class _FastSpectral(nn.Module):
     FFTs run directly over the token-major layout: measured faster than permuting to contiguous
     planes, since the permute copies cost more than the strided transforms save.
     """
+
+    weight: torch.Tensor
 
     def __init__(self, sg: SpectralGating) -> None:
         super().__init__()
@@ -198,7 +206,9 @@ class _FastSpectralExpert(nn.Module):
             x = conv(x)
         last = len(self.embeds) - 1
         t = x
-        for i, (embed, enorm, blocks, snorm) in enumerate(zip(self.embeds, self.embed_norms, self.blocks, self.stage_norms)):
+        for i, (embed, enorm, blocks, snorm) in enumerate(
+            zip(self.embeds, self.embed_norms, self.blocks, self.stage_norms, strict=True)
+        ):
             t = enorm(_to_tokens(embed(x if i == 0 else _to_map(t).to(self.dtype))))
             t = blocks(t)
             if i != last:
@@ -248,6 +258,8 @@ class _FastResidualDW(nn.Module):
 class _FastGroupAttention(nn.Module):
     """Cascaded group attention over windows, with the bias table gathered once per load."""
 
+    bias: torch.Tensor
+
     def __init__(self, lwa: LocalWindowAttention, dtype: torch.dtype, onednn: bool) -> None:
         super().__init__()
         cga: CascadedGroupAttention = lwa.attn
@@ -258,7 +270,9 @@ class _FastGroupAttention(nn.Module):
         # q/k feed softmax logits that reach the hundreds on real inputs, where bf16's 3 significant
         # digits flip the attention pattern; these projections are <1% of the FLOPs, so stay fp32
         self.qkvs = nn.ModuleList([_linear_from_convbn(m, None, torch.float32, onednn) for m in cga.qkvs])
-        self.dws = nn.ModuleList([FusedConv2d.from_conv(m.c, m.bn, dtype=torch.float32, onednn=onednn) for m in cga.dws])
+        self.dws = nn.ModuleList(
+            [FusedConv2d.from_conv(m.c, m.bn, dtype=torch.float32, onednn=onednn) for m in cga.dws]
+        )
         self.proj = _linear_from_convbn(cga.proj[1], None, dtype, onednn)
         table = cga.attention_biases.detach().float()[:, cga.attention_bias_idxs]
         self.register_buffer("bias", table.contiguous(), persistent=False)
@@ -286,7 +300,9 @@ class _FastGroupAttention(nn.Module):
             part = tokens[..., i * chunk:(i + 1) * chunk]
             feat = part if feat is None else feat + part
             q, k, v = self.qkvs[i](feat).split([self.key_dim, self.key_dim, self.d], dim=-1)
-            q = self.dws[i](q.reshape(bw, sh, sw, self.key_dim).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last))
+            q = self.dws[i](
+                q.reshape(bw, sh, sw, self.key_dim).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
+            )
             q = q.permute(0, 2, 3, 1).reshape(bw, sh * sw, self.key_dim)
             # explicit baddbmm: SDPA with an additive mask takes a slower generic path on CPU
             logits = torch.baddbmm(self.bias[i], q, k.transpose(1, 2), alpha=self.scale)
@@ -374,6 +390,9 @@ class FastTinyBioMoE(nn.Module):
     table, so the module can never serve weights other than the ones last loaded.
     """
 
+    info: EncoderInfo
+    """Where the weights came from (set by :func:`core.encoder.load_encoder`)."""
+
     def __init__(self, reference: TinyBioMoE, precision: str = "fp32", compile: bool = False,
                  onednn: bool | None = None) -> None:
         super().__init__()
@@ -383,7 +402,7 @@ class FastTinyBioMoE(nn.Module):
         self.compiled = compile
         # inductor fuses elementwise work itself and does better on plain ops
         self.onednn = (not compile) if onednn is None else onednn
-        self._compiled_forward = None
+        self._compiled_forward: Callable[[torch.Tensor], torch.Tensor] | None = None
         self._build(reference)
 
     # -- construction -------------------------------------------------------------------------
@@ -408,12 +427,6 @@ class FastTinyBioMoE(nn.Module):
         self._compiled_forward = None
         self.to(device)
 
-    @classmethod
-    def from_state_dict(cls, state_dict: Mapping[str, torch.Tensor], **kw: Any) -> FastTinyBioMoE:
-        ref = TinyBioMoE()
-        ref.load_state_dict(state_dict, strict=True)
-        return cls(ref, **kw)
-
     @property
     def mode(self) -> str:
         """Short name of what this module computes, e.g. ``fast-fp32`` or ``fast-bf16-compiled``."""
@@ -425,7 +438,9 @@ class FastTinyBioMoE(nn.Module):
 
     def describe(self) -> str:
         """One line for logs and status bars: mode, device and which optimisations are active."""
-        fused = "oneDNN-fused" if (self.onednn and onednn_fusion_available() and self.device.type == "cpu") else "plain ops"
+        fused = (
+            "oneDNN-fused" if (self.onednn and onednn_fusion_available() and self.device.type == "cpu") else "plain ops"
+        )
         return f"Tiny-BioMoE {self.mode} on {self.device} ({fused}, BN folded, bias tables precomputed)"
 
     # -- checkpoint interface in the released format ------------------------------------------
@@ -433,7 +448,9 @@ class FastTinyBioMoE(nn.Module):
         """The weights this module was built from, in the released backbone format (on CPU)."""
         return {k: v.clone() for k, v in self._backbone.items()}
 
-    def state_dict(self, *args: Any, destination: dict | None = None, prefix: str = "", keep_vars: bool = False) -> dict:
+    def state_dict(  # type: ignore[override]  # accepts torch's call forms, returns the released format
+        self, *args: Any, destination: dict | None = None, prefix: str = "", keep_vars: bool = False
+    ) -> dict:
         out = destination if destination is not None else {}
         for k, v in self._backbone.items():
             out[prefix + k] = v.clone()

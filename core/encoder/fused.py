@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.encoder.precision import onednn_supports_bf16
+
 log = logging.getLogger(__name__)
 
 ACTIVATIONS = (None, "relu", "gelu")
@@ -41,19 +43,11 @@ def onednn_fusion_available() -> bool:
     return True
 
 
-def _onednn_bf16() -> bool:
-    probe = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-    try:
-        return bool(probe()) if probe is not None else False
-    except RuntimeError:
-        return False
-
-
 def use_onednn(x: torch.Tensor, allow: bool) -> bool:
     """Whether a fused oneDNN call can take ``x`` (CPU, fp32 or oneDNN-supported bf16)."""
     if not allow or x.device.type != "cpu" or not onednn_fusion_available():
         return False
-    return x.dtype == torch.float32 or (x.dtype == torch.bfloat16 and _onednn_bf16())
+    return x.dtype == torch.float32 or (x.dtype == torch.bfloat16 and onednn_supports_bf16())
 
 
 def _activate(y: torch.Tensor, act: str | None) -> torch.Tensor:
@@ -71,8 +65,20 @@ class FusedConv2d(nn.Module):
     ``x + conv(x)``, never ``act(x + conv(x))``).
     """
 
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, stride: int = 1, padding: int = 0,
-                 groups: int = 1, act: str | None = None, dtype: torch.dtype = torch.float32, onednn: bool = True) -> None:
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+
+    def __init__(
+        self,
+        weight: torch.Tensor,
+        bias: torch.Tensor | None,
+        stride: int = 1,
+        padding: int = 0,
+        groups: int = 1,
+        act: str | None = None,
+        dtype: torch.dtype = torch.float32,
+        onednn: bool = True,
+    ) -> None:
         super().__init__()
         if act not in ACTIVATIONS:
             raise ValueError(f"unknown activation {act!r}")
@@ -89,11 +95,15 @@ class FusedConv2d(nn.Module):
         """Build from a reference conv (and the BatchNorm that follows it, folded in)."""
         from core.encoder.layers import fold_conv_bn
 
+        b: torch.Tensor | None
         if bn is not None:
             w, b = fold_conv_bn(conv, bn)
         else:
             w, b = conv.weight.detach(), None if conv.bias is None else conv.bias.detach()
-        return cls(w, b, conv.stride[0], conv.padding[0], conv.groups, **kw)
+        padding = conv.padding
+        if isinstance(padding, str):
+            raise ValueError(f"padding={padding!r} convolutions are not supported; give explicit padding")
+        return cls(w, b, conv.stride[0], padding[0], conv.groups, **kw)
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
         if use_onednn(x, self.onednn):
@@ -115,6 +125,9 @@ class FusedConv2d(nn.Module):
 class FusedLinear(nn.Module):
     """``act(x @ W.T + b) [+ residual]`` over the last dimension, with frozen weights."""
 
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, act: str | None = None,
                  dtype: torch.dtype = torch.float32, onednn: bool = True) -> None:
         super().__init__()
@@ -126,7 +139,7 @@ class FusedLinear(nn.Module):
         self.onednn = onednn
 
     @classmethod
-    def from_linear(cls, *layers: nn.Module, **kw) -> FusedLinear:
+    def from_linear(cls, *layers: nn.Linear | nn.Conv2d, **kw) -> FusedLinear:
         """Build from one linear (or 1x1 conv), or several stacked along the output (e.g. q and kv)."""
         ws, bs = [], []
         for layer in layers:

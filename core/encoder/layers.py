@@ -40,10 +40,13 @@ def fold_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, tor
     Computed in float64 so folding adds no rounding error of its own beyond the final cast.
     """
     w = conv.weight.detach().double()
-    scale = bn.weight.detach().double() / torch.sqrt(bn.running_var.detach().double() + bn.eps)
+    assert bn.running_mean is not None and bn.running_var is not None, "BatchNorm without running statistics"
+    gamma = bn.weight.detach().double() if bn.weight is not None else torch.ones_like(bn.running_var).double()
+    beta = bn.bias.detach().double() if bn.bias is not None else torch.zeros_like(bn.running_mean).double()
+    scale = gamma / torch.sqrt(bn.running_var.detach().double() + bn.eps)
     bias = conv.bias.detach().double() if conv.bias is not None else torch.zeros_like(scale)
     folded_w = w * scale.view(-1, *([1] * (w.dim() - 1)))
-    folded_b = (bias - bn.running_mean.detach().double()) * scale + bn.bias.detach().double()
+    folded_b = (bias - bn.running_mean.detach().double()) * scale + beta
     return folded_w.float(), folded_b.float()
 
 

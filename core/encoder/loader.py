@@ -80,7 +80,7 @@ def load_encoder(
         info = EncoderInfo(weights.source, True, "", weights.metadata, weights.ignored_keys)
     info.fingerprint = encoder_fingerprint(ref.state_dict())
     ref.eval()
-    encoder: nn.Module = ref if not fast else FastTinyBioMoE(ref, precision=prec, compile=compile)
+    encoder: TinyBioMoE | FastTinyBioMoE = ref if not fast else FastTinyBioMoE(ref, precision=prec, compile=compile)
     encoder = encoder.to(dev).eval()
     for p in encoder.parameters():
         p.requires_grad_(False)

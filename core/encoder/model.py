@@ -6,12 +6,17 @@ dtypes of the released ``Tiny-BioMoE.pth`` ``model_state_dict``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from core.encoder.spectral_expert import SpectralExpert
 from core.encoder.window_expert import WindowExpert
+
+if TYPE_CHECKING:
+    from core.encoder.loader import EncoderInfo
 
 EMBED_DIM = 192
 """Length of the embedding of one image."""
@@ -46,6 +51,9 @@ class TinyBioMoE(nn.Module):
     whole image tensor. Each expert's vector ``z`` is gated as ``ln_e(z) * fcn(z)`` (shared by both
     experts), the two are concatenated and normalised by ``ln_out``.
     """
+
+    info: EncoderInfo
+    """Where the weights came from (set by :func:`core.encoder.load_encoder`)."""
 
     def __init__(self) -> None:
         super().__init__()

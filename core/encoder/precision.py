@@ -21,15 +21,26 @@ def cpu_has_native_bf16() -> bool:
     Without them oneDNN emulates bf16 matmuls by converting to fp32, which is slower than plain
     fp32 (measured on an AVX2-only EPYC), so "auto" must not choose bf16 there.
     """
+    if onednn_supports_bf16():
+        flags = _cpu_flags()
+        # oneDNN reports "supported" for AVX512-core emulation too; require real bf16 units
+        return not flags or bool({"avx512_bf16", "amx_bf16"} & flags)
+    return bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
+
+
+@functools.lru_cache(maxsize=1)
+def onednn_supports_bf16() -> bool:
+    """Whether oneDNN runs bf16 kernels on this CPU at all (natively or emulated).
+
+    The one probe of the CPU's bf16 support: :func:`cpu_has_native_bf16` narrows it to real
+    bf16 units, and :mod:`core.encoder.fused` uses it to decide whether a bf16 tensor may take
+    a fused oneDNN call.
+    """
     probe = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
     try:
-        if probe is not None and bool(probe()):
-            flags = _cpu_flags()
-            # oneDNN reports "supported" for AVX512-core emulation too; require real bf16 units
-            return not flags or bool({"avx512_bf16", "amx_bf16"} & flags)
+        return bool(probe()) if probe is not None else False
     except RuntimeError:
-        pass
-    return bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
+        return False
 
 
 def _cpu_flags() -> set[str]:

@@ -158,11 +158,15 @@ def check_state_dict(
             continue
         out[key] = val.detach().to(device="cpu", dtype=ref.dtype)
     if bad_shape:
-        raise EncoderLoadError(f"{source}: {len(bad_shape)} encoder tensors have the wrong shape: {_listing(bad_shape)}")
+        raise EncoderLoadError(
+            f"{source}: {len(bad_shape)} encoder tensors have the wrong shape: {_listing(bad_shape)}"
+        )
     if bad_type:
         raise EncoderLoadError(f"{source}: {len(bad_type)} encoder entries have the wrong type: {_listing(bad_type)}")
     if non_finite:
-        raise EncoderLoadError(f"{source}: {len(non_finite)} encoder tensors contain NaN or inf: {_listing(non_finite)}")
+        raise EncoderLoadError(
+            f"{source}: {len(non_finite)} encoder tensors contain NaN or inf: {_listing(non_finite)}"
+        )
     bad_idx = [k for k in template if k.endswith("attention_bias_idxs") and not torch.equal(out[k], template[k])]
     if bad_idx:
         raise EncoderLoadError(
@@ -242,7 +246,7 @@ def save_encoder(
     sd, _ = check_state_dict(backbone_state_dict(model_or_state_dict), template, "encoder to save", strict_extra=True)
     _check_metadata(metadata)
     meta = dict(metadata)
-    meta.setdefault("date", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    meta.setdefault("date", _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
     meta["fingerprint"] = encoder_fingerprint(sd)
     out = Path(path).expanduser()
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -66,7 +66,11 @@ class CascadedGroupAttention(nn.Module):
     offset is added to the attention logits.
     """
 
-    def __init__(self, dim: int, key_dim: int, heads: int, attn_ratio: float, side: int, kernels: tuple[int, ...]) -> None:
+    attention_bias_idxs: torch.Tensor
+
+    def __init__(
+        self, dim: int, key_dim: int, heads: int, attn_ratio: float, side: int, kernels: tuple[int, ...]
+    ) -> None:
         super().__init__()
         self.heads = heads
         self.key_dim = key_dim
@@ -87,7 +91,7 @@ class CascadedGroupAttention(nn.Module):
         chunks = x.chunk(self.heads, dim=1)
         outs = []
         feat = chunks[0]
-        for i, (qkv, dw) in enumerate(zip(self.qkvs, self.dws)):
+        for i, (qkv, dw) in enumerate(zip(self.qkvs, self.dws, strict=True)):
             if i > 0:
                 feat = feat + chunks[i]
             q, k, v = qkv(feat).view(b, -1, h, w).split([self.key_dim, self.key_dim, self.d], dim=1)
@@ -195,7 +199,7 @@ class WindowExpert(nn.Module):
         )
         resolution = GRID
         stages: list[list[nn.Module]] = [[] for _ in WIDTHS]
-        for i, (dim, heads) in enumerate(zip(WIDTHS, HEADS)):
+        for i, (dim, heads) in enumerate(zip(WIDTHS, HEADS, strict=True)):
             # stage i+1 starts with the merge from stage i, then its own attention block
             stages[i].append(AttentionBlock(dim, heads, resolution))
             if i + 1 < len(WIDTHS):

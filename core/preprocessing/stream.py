@@ -74,7 +74,7 @@ class Processed:
         return int(self.timestamps.shape[0])
 
     @classmethod
-    def empty(cls, n_channels: int) -> "Processed":
+    def empty(cls, n_channels: int) -> Processed:
         return cls(
             np.zeros((0, n_channels), np.float32),
             np.zeros(0, np.float64),
@@ -82,7 +82,7 @@ class Processed:
         )
 
     @classmethod
-    def concat(cls, parts: list["Processed"], n_channels: int) -> "Processed":
+    def concat(cls, parts: list[Processed], n_channels: int) -> Processed:
         parts = [p for p in parts if len(p)]
         if not parts:
             return cls.empty(n_channels)
@@ -230,7 +230,7 @@ class StreamPreprocessor:
         parts = []
         if bounds[0] != 0:
             parts.append(self._segment(ts[: bounds[0]], values[: bounds[0]], flags[: bounds[0]], False))
-        for a, b in zip(bounds[:-1], bounds[1:]):
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
             parts.append(self._segment(ts[a:b], values[a:b], flags[a:b], True))
         self._last_kept_t = float(ts[-1])
         out = Processed.concat(parts, self.n_channels)
@@ -293,7 +293,9 @@ class StreamPreprocessor:
                 fallback = self._hold[c]
                 if not math.isfinite(fallback):  # nothing good seen yet on this channel
                     fallback = values[good_idx[0], c] if good_idx.size else 0.0
-                values[:, c] = np.where(b, np.where(last_good >= 0, values[last_good.clip(0), c], fallback), values[:, c])
+                values[:, c] = np.where(
+                    b, np.where(last_good >= 0, values[last_good.clip(0), c], fallback), values[:, c]
+                )
             if good_idx.size:
                 self._hold[c] = data[good_idx[-1], c]
         return values
@@ -355,12 +357,12 @@ class StreamPreprocessor:
             self._aa_zi = None
             self._chain_zi = None
             self._next_k = math.ceil(t[0] * self.rate - 1e-9)
-        if self._aa_sos is not None:
+        if self._aa_sos is not None and self._aa_unit is not None:
             if self._aa_zi is None:
                 self._aa_zi = self._aa_unit[:, :, None] * v[0][None, None, :]
             v, self._aa_zi = sps.sosfilt(self._aa_sos, v, axis=0, zi=self._aa_zi)
         out = self._resample(t, v, f)
-        if len(out) and self._chain_sos is not None:
+        if len(out) and self._chain_sos is not None and self._chain_unit is not None:
             vals = out.values.astype(np.float64)
             if self._chain_zi is None:
                 self._chain_zi = self._chain_unit[:, :, None] * vals[0][None, None, :]

@@ -40,14 +40,14 @@ class EmbeddedDataset:
     def subject_ids(self) -> list[str]:
         return sorted(set(self.subjects.tolist()))
 
-    def subset(self, idx: np.ndarray) -> "EmbeddedDataset":
+    def subset(self, idx: np.ndarray) -> EmbeddedDataset:
         return EmbeddedDataset(
             self.emb[idx], self.present[idx], self.labels[idx], self.level_end[idx], self.t_end[idx],
             self.subjects[idx], self.recordings[idx], self.quality[idx], self.modalities, self.representations,
             dict(self.info),
         )
 
-    def select_representations(self, names: tuple[str, ...]) -> "EmbeddedDataset":
+    def select_representations(self, names: tuple[str, ...]) -> EmbeddedDataset:
         idx = [self.representations.index(n) for n in names]
         ds = self.subset(np.arange(len(self)))
         ds.emb = self.emb[:, :, idx]
@@ -55,25 +55,38 @@ class EmbeddedDataset:
         return ds
 
     @classmethod
-    def concat(cls, parts: list["EmbeddedDataset"]) -> "EmbeddedDataset":
+    def concat(cls, parts: list[EmbeddedDataset]) -> EmbeddedDataset:
         if not parts:
             raise ValueError("no windows: nothing to concatenate (is the dataset empty?)")
         first = parts[0]
+
+        def cat(name: str) -> np.ndarray:
+            return np.concatenate([getattr(p, name) for p in parts])
+
         return cls(
-            *(np.concatenate([getattr(p, k) for p in parts]) for k in
-              ("emb", "present", "labels", "level_end", "t_end", "subjects", "recordings", "quality")),
-            first.modalities, first.representations, dict(first.info),
+            cat("emb"), cat("present"), cat("labels"), cat("level_end"), cat("t_end"), cat("subjects"),
+            cat("recordings"), cat("quality"), first.modalities, first.representations, dict(first.info),
         )
 
     def save(self, path: Path) -> None:
         tmp = Path(str(path) + ".tmp.npz")
-        np.savez(tmp, emb=self.emb, present=self.present, labels=self.labels, level_end=self.level_end,
-                 t_end=self.t_end, subjects=self.subjects.astype(str), recordings=self.recordings.astype(str),
-                 quality=self.quality, modalities=np.array(self.modalities), representations=np.array(self.representations))
+        np.savez(
+            tmp,
+            emb=self.emb,
+            present=self.present,
+            labels=self.labels,
+            level_end=self.level_end,
+            t_end=self.t_end,
+            subjects=self.subjects.astype(str),
+            recordings=self.recordings.astype(str),
+            quality=self.quality,
+            modalities=np.array(self.modalities),
+            representations=np.array(self.representations),
+        )
         tmp.replace(path)
 
     @classmethod
-    def load(cls, path: Path) -> "EmbeddedDataset":
+    def load(cls, path: Path) -> EmbeddedDataset:
         with np.load(path, allow_pickle=False) as z:
             return cls(z["emb"], z["present"], z["labels"], z["level_end"], z["t_end"], z["subjects"],
                        z["recordings"], z["quality"], tuple(z["modalities"].tolist()),

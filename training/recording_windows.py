@@ -87,7 +87,9 @@ def cut_recording(rec: Recording, settings: WindowSettings) -> WindowBatch:
         pre = StreamPreprocessor(modality, sig.rate, n_channels=1, working_rate=settings.working_rate)
         proc = pre.process(sig.values[:, None], sig.timestamps)
         for i, t_end in enumerate(ends):
-            w = cut_window(proc.values, proc.timestamps, proc.flags, float(t_end), settings.window_s, settings.working_rate)
+            w = cut_window(
+                proc.values, proc.timestamps, proc.flags, float(t_end), settings.window_s, settings.working_rate
+            )
             reasons[i][j] = w.reason or ""
             quality[i, j] = float(w.quality)
             if w.valid:
@@ -101,11 +103,11 @@ def cut_recording(rec: Recording, settings: WindowSettings) -> WindowBatch:
         level, purity = rec.levels.majority(float(t_end) - settings.window_s, float(t_end))
         if purity >= settings.min_purity:
             labels[i] = level
-    keep = present.any(axis=1)
+    keep = np.asarray(present.any(axis=1), dtype=bool)
     if not keep.all():
         log.info("%s: %d of %d windows have no usable modality and are dropped", rec.id, int((~keep).sum()), len(ends))
     return WindowBatch(
         signals=signals[keep], present=present[keep], quality=quality[keep], labels=labels[keep],
         level_end=np.asarray(rec.levels.level_at(ends), dtype=np.int64)[keep], t_end=ends[keep],
-        reasons=[r for r, k in zip(reasons, keep) if k],
+        reasons=[r for r, k in zip(reasons, keep, strict=True) if k],
     )
