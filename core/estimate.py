@@ -7,6 +7,34 @@ from dataclasses import dataclass, field
 CLASS_NAMES: tuple[str, ...] = ("no", "low", "high")
 """Pain classes, in the order of every probability vector in PainMon."""
 
+STATES: tuple[str, ...] = ("calibrating", "ok", "low_quality", "stale", "uncertain")
+"""What an estimate may be trusted for, shown beside every number:
+
+* ``calibrating`` — the subject's baseline is still being learnt (the number is shown grey);
+* ``ok`` — a valid estimate of a live subject;
+* ``low_quality`` — too little usable signal in the window (no number is shown);
+* ``stale`` — no new samples for a while by the wall clock (the last number is greyed);
+* ``uncertain`` — the window's embeddings lie far outside what the model was trained on.
+"""
+MODES: tuple[str, ...] = ("relative", "absolute")
+"""``relative``: the model sees the window relative to the subject's baseline;
+``absolute``: the population model, before or without a baseline."""
+
+BAND_EDGES: tuple[float, float] = (100.0 / 3.0, 200.0 / 3.0)
+"""Fixed class bands of the 0-100 index: no < 33.3 <= low < 66.7 <= high. The headline's
+class word and colour both come from :func:`band_of`, so they can never disagree."""
+
+
+def band_of(index: float) -> str | None:
+    """The class band (a :data:`CLASS_NAMES` entry) an index falls in; None for NaN."""
+    if index != index:  # NaN
+        return None
+    if index < BAND_EDGES[0]:
+        return CLASS_NAMES[0]
+    if index < BAND_EDGES[1]:
+        return CLASS_NAMES[1]
+    return CLASS_NAMES[2]
+
 
 @dataclass(frozen=True)
 class Estimate:
@@ -34,6 +62,10 @@ class Estimate:
     """Seconds spent per stage (preprocess, represent, encode, fuse, total)."""
     created: float = float("nan")
     """Shared-clock time when the estimate was produced."""
+    state: str = "ok"
+    """One of :data:`STATES`."""
+    mode: str = "absolute"
+    """One of :data:`MODES`."""
 
     @property
     def quality_overall(self) -> float:

@@ -12,7 +12,7 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from helpers import REPO_ROOT  # noqa: E402  (tests/ is on sys.path)
 
 
 def _shared_dir() -> Path:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+"""The repository's root (tests/ sits directly below it)."""
 
 
 def wait_until(predicate, timeout: float = 5.0, step: float = 0.01) -> bool:

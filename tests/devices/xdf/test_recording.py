@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import pyxdf
+from helpers import REPO_ROOT
 
 from core.buffers import BufferHub
 from core.estimate import Estimate
@@ -30,7 +31,7 @@ from devices.xdf import (
     varlen_int,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO_ROOT
 
 
 def _raw_load(path):
@@ -260,6 +261,7 @@ import numpy as np
 from core.buffers import BufferHub
 from core.streams import StreamSpec
 from devices.xdf import SessionRecorder
+from helpers import REPO_ROOT
 hub = BufferHub()
 SessionRecorder(sys.argv[1], hub, flush_interval=0.5).start()
 spec = StreamSpec("crash", "BVP", ("bvp",), 100.0)

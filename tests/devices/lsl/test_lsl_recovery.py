@@ -13,16 +13,15 @@ import sys
 import time
 import uuid
 from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import wait_until
+from helpers import REPO_ROOT, wait_until
 
 from core.buffers import BufferHub
 from devices.lsl import LSLSource
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO_ROOT
 
 # A wearable's outlet: 32 Hz EDA, values 1, 2, 3, ... (never 0), timestamps on local_clock.
 OUTLET = r"""

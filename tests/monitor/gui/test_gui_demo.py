@@ -4,13 +4,13 @@ offscreen window, ``--duration`` and ``--screenshot``."""
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import REPO_ROOT
 from PySide6 import QtGui
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO_ROOT
 
 
 def test_demo_runs_for_duration_and_saves_a_screenshot(tmp_path):

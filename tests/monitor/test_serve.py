@@ -17,11 +17,11 @@ from pathlib import Path
 import pylsl
 import pytest
 import torch
-from helpers import wait_until
+from helpers import REPO_ROOT, wait_until
 
 from monitor.engine.sharding import Shard, shard_of
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO_ROOT
 
 
 @pytest.fixture(scope="module")

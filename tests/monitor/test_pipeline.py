@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import torch
+from helpers import REPO_ROOT
 
 from core.errors import PainMonError
 from core.wire import ESTIMATE_STREAM_TYPE
@@ -121,7 +121,7 @@ def test_bench_finds_benchmarks_without_importing_them():
     # building the command line (which lists the benchmarks) must not import benchmarks/
     code = ("import sys; from monitor.cli import build_parser; build_parser(); "
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'benchmarks'))")
-    repo = Path(__file__).resolve().parents[1]
+    repo = REPO_ROOT
     out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
     from monitor.commands.bench import available, load

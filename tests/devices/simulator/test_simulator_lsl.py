@@ -7,18 +7,17 @@ import os
 import subprocess
 import sys
 import uuid
-from pathlib import Path
 
 import numpy as np
 import pylsl
-from helpers import wait_until
+from helpers import REPO_ROOT, wait_until
 
 from core.buffers import BufferHub
 from core.streams import MARKERS
 from devices.lsl import LSLSource, discover
 from devices.simulator import LSLSimulator, PainSchedule, SimulatedWearable, SubjectProfile, simulate, subject_seed
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO_ROOT
 
 
 def _source_for(prefix: str) -> LSLSource:

@@ -6,10 +6,9 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
-from helpers import wait_until
+from helpers import REPO_ROOT, wait_until
 
 from core.buffers import BufferHub
 from devices.mqtt import MQTTConfig, MQTTSource
@@ -22,7 +21,7 @@ from devices.simulator import (
     subject_seed,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO_ROOT
 
 
 def test_mqtt_simulator_delivers_samples_and_markers(mosquitto_broker):

@@ -56,7 +56,7 @@ def _session(tmp_path: Path, seconds: float = 2.0, rate: float = 50.0) -> Sessio
 
 
 def _check_lifecycle(source: Source, restartable: bool) -> None:
-    """stop before start and twice is harmless; a second start raises SourceError; after
+    """Stop before start and twice is harmless; a second start raises SourceError; after
     stop, start works again only on restartable sources."""
     assert source.restartable is restartable
     source.stop()  # before start: nothing to do, no error
