@@ -66,6 +66,15 @@ class Estimate:
     """One of :data:`STATES`."""
     mode: str = "absolute"
     """One of :data:`MODES`."""
+    calibration: float = float("nan")
+    """Fraction of the subject's baseline learnt so far (0-1; 1 once complete); NaN when the
+    model uses no baseline."""
+    ood_score: float = float("nan")
+    """How far the window's embeddings lie from the model's training distribution, scaled so
+    that 1.0 is the model's ``uncertain`` threshold; NaN when the model carries no statistics."""
+    hop_s: float = float("nan")
+    """Seconds between this subject's estimates when it was made (lengthens, for every
+    subject alike, when the machine cannot keep up)."""
 
     @property
     def quality_overall(self) -> float:
