@@ -378,7 +378,7 @@ def _values(values: Any, channels: tuple[str, ...] | None, may_hold_bools: bool 
 
 
 def _fast_numeric(values: list[Any], ndim: int) -> np.ndarray | None:
-    """numpy's parse of a list that holds only numbers (10x faster than checking each one
+    """NumPy's parse of a list that holds only numbers (10x faster than checking each one
     in Python); None when numpy cannot vouch for that (strings, null, ragged, huge ints)."""
     try:
         arr = np.asarray(values)

@@ -122,7 +122,7 @@ def _text(d: Any, key: str) -> str:
 
 
 def _plain(value: Any) -> Any:
-    """pyxdf's defaultdict(list) tree -> plain dicts; one-element lists unwrapped."""
+    """Turn pyxdf's defaultdict(list) tree into plain dicts; one-element lists unwrapped."""
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
