@@ -141,7 +141,10 @@ def report(title: str, device: torch.device, modes: list[Mode], batches: list[in
     cos = faithfulness(modes, modes[0].model, device)
     print(f"FLOPs per image: {flops / 1e9:.2f} GFLOP; measured fp32 matmul peak: {peak:.0f} GFLOP/s "
           f"(= {peak * 1e9 / flops:.0f} images/s at 100% of peak)")
-    head = f"| {'mode':<40} | " + " | ".join(f"b={b:<3} img/s (x a) " for b in batches) + " | % of fp32 peak (b=8) | cos vs (a) |"
+    head = (
+        f"| {'mode':<40} | " + " | ".join(f"b={b:<3} img/s (x a) " for b in batches)
+        + " | % of fp32 peak (b=8) | cos vs (a) |"
+    )
     print(head)
     print("|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|")
     ref_name = modes[0].name
@@ -155,7 +158,8 @@ def report(title: str, device: torch.device, modes: list[Mode], batches: list[in
         frac = f"{100 * r_mid * flops / (peak * 1e9):18.0f}%" if r_mid else f"{'-':>19}"
         print(f"| {m.name:<40} | " + " | ".join(cells) + f" | {frac} | {cos[m.name]:.6f} |")
     best = max((m for m in modes[1:] if (m.name, mid) in rates), key=lambda m: rates[(m.name, mid)])
-    print(f"best fast mode at batch {mid}: {best.name}, {rates[(best.name, mid)] / rates[(ref_name, mid)]:.2f}x the reference")
+    speedup = rates[(best.name, mid)] / rates[(ref_name, mid)]
+    print(f"best fast mode at batch {mid}: {best.name}, {speedup:.2f}x the reference")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -257,7 +257,10 @@ def run_once(
             if np.isfinite(pushed):
                 lat.append(arrived - pushed)
     expected = int(elapsed) * n_subjects
-    stages = {k: float(np.mean([d[k] for d in stage_log if k in d])) for k in ("preprocess", "represent", "encode", "fuse", "batch")}
+    stages = {
+        k: float(np.mean([d[k] for d in stage_log if k in d]))
+        for k in ("preprocess", "represent", "encode", "fuse", "batch")
+    }
     return RunResult(n_subjects, elapsed, got, expected, st1.skipped - st0.skipped, np.asarray(lat), lateness, stages)
 
 
@@ -294,8 +297,10 @@ def _window_batch(modalities, n: int, n_subjects: int = 1):
     from core.inference import ModalityWindow, SubjectWindow
 
     rng = np.random.default_rng(0)
-    return [SubjectWindow(f"s{b}", 0.0, {m: ModalityWindow(rng.standard_normal(n).astype(np.float32)) for m in modalities})
-            for b in range(n_subjects)]
+    return [
+        SubjectWindow(f"s{b}", 0.0, {m: ModalityWindow(rng.standard_normal(n).astype(np.float32)) for m in modalities})
+        for b in range(n_subjects)
+    ]
 
 
 def _process_worker(modalities, representations, n, seconds, threads, done):
@@ -430,7 +435,8 @@ def main(argv: list[str] | None = None) -> int:
         if not ok:
             break
         best = n
-    rows.append(("(b) subjects in real time at 1 Hz", f"{best}" + (" (search limit)" if best == args.max_subjects else "")))
+    limit = " (search limit)" if best == args.max_subjects else ""
+    rows.append(("(b) subjects in real time at 1 Hz", f"{best}{limit}"))
     busy = one.lateness if one.lateness is not None else np.zeros(0)
     for name, label in (("idle", "nothing running"), ("thread", "model looping in a thread"),
                         ("process", "model looping in a child process")):

@@ -125,11 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(args.rounds):
         if have_mpl:
             sub = windows[: args.mpl_windows].numpy()
-            mpl_rates.append(sub.shape[0] / _time(lambda: [matplotlib_window(w, cfg) for w in sub], 1))
+            mpl_rates.append(sub.shape[0] / _time(lambda sub=sub: [matplotlib_window(w, cfg) for w in sub], 1))
         for th in threads:
             torch.set_num_threads(th)
             for b in args.batch:
-                cpu_rates.setdefault((th, b, False), []).append(_torch_rate(windows[:b], torch.device("cpu"), args.repeats))
+                cpu_rates.setdefault((th, b, False), []).append(
+                    _torch_rate(windows[:b], torch.device("cpu"), args.repeats)
+                )
             big = max(args.batch)
             if big > 1:
                 cpu_rates.setdefault((th, big, True), []).append(

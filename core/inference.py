@@ -219,7 +219,10 @@ class Estimator:
     def _stack_signals(self, windows: Sequence[SubjectWindow], pairs: np.ndarray) -> np.ndarray:
         """Equal-length float32 rows; a window a sample short or long (rounding at the edges)
         is cut or edge-padded to the most common length rather than rejected."""
-        sigs = [np.asarray(windows[b].modalities[self.modalities[m]].signal, dtype=np.float32).reshape(-1) for b, m in pairs]
+        sigs = [
+            np.asarray(windows[b].modalities[self.modalities[m]].signal, dtype=np.float32).reshape(-1)
+            for b, m in pairs
+        ]
         lengths = [s.size for s in sigs]
         target = max(set(lengths), key=lengths.count)
         out = np.empty((len(sigs), target), dtype=np.float32)

@@ -120,7 +120,7 @@ def estimate_to_dict(est: Estimate, origin: str | None = None) -> dict[str, Any]
         "index": _finite(est.index),
         "smoothed": _finite(est.smoothed),
         "smoothed_long": _finite(est.smoothed_long),
-        "probs": {name: _finite(p) for name, p in zip(CLASS_NAMES, est.probs)},
+        "probs": {name: _finite(p) for name, p in zip(CLASS_NAMES, est.probs, strict=True)},
         "quality": {m: _finite(q) for m, q in est.quality.items()},
         "missing": list(est.missing),
         "valid": bool(est.valid),

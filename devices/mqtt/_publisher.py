@@ -205,7 +205,9 @@ class MQTTPublisher:
                 await self._wake.wait()
                 continue
             try:
-                await client.publish(item.topic, item.payload, qos=item.qos, retain=item.retain, timeout=PUBLISH_TIMEOUT_S)
+                await client.publish(
+                    item.topic, item.payload, qos=item.qos, retain=item.retain, timeout=PUBLISH_TIMEOUT_S
+                )
             except TimeoutError as exc:
                 raise aiomqtt.MqttError(f"publish timed out after {PUBLISH_TIMEOUT_S} s") from exc
             self._done(sent=True)

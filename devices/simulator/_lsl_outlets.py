@@ -100,7 +100,7 @@ class LSLSimulator:
                 continue
             stamps = (c.times + self.t_start).tolist()
             if c.modality == MARKERS:
-                for label, ts in zip(c.labels, stamps):
+                for label, ts in zip(c.labels, stamps, strict=True):
                     outlet.push_sample([label], ts)
             else:
                 outlet.push_chunk(c.values.reshape(-1, 1), stamps)

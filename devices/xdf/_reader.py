@@ -86,7 +86,7 @@ class Session:
         out = [
             Marker(s.spec.subject, float(t), label, s.spec.name)
             for s in self.marker_streams
-            for t, label in zip(s.timestamps, s.values)
+            for t, label in zip(s.timestamps, s.values, strict=True)
         ]
         return sorted(out, key=lambda m: m.timestamp)
 

@@ -18,7 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="sim DIR: where simulated pretraining subjects are generated/stored (default OUT/sim)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--encoder", default=None, help="start from these weights (fine-tuning); default: seed initialisation")
+    p.add_argument(
+        "--encoder", default=None, help="start from these weights (fine-tuning); default: seed initialisation"
+    )
     p.add_argument("--subjects", type=int, default=8)
     p.add_argument("--duration", type=float, default=180.0, help="seconds per simulated subject")
     p.add_argument("--stride", type=float, default=5.0)

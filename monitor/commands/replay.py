@@ -155,7 +155,7 @@ def _run_lsl(session, args: argparse.Namespace) -> int:
 
 def _print_estimate(source, est) -> None:
     t = source.from_clock(est.t_end)
-    probs = " ".join(f"{name} {p:.2f}" for name, p in zip(("no", "low", "high"), est.probs))
+    probs = " ".join(f"{name} {p:.2f}" for name, p in zip(("no", "low", "high"), est.probs, strict=True))
     flag = "" if est.valid else "  (low quality)"
     missing = f"  missing {','.join(est.missing)}" if est.missing else ""
     _say(f"{t:8.1f} s  {est.subject:<10} index {est.index:5.1f}  smoothed {est.smoothed:5.1f}  "

@@ -38,7 +38,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rates", default=None, metavar="M=HZ,...",
                    help="sampling rates, e.g. 'EDA=32,BVP=64' (default EDA 4, BVP 64, RESP 25, SpO2 1 Hz)")
     p.add_argument("--prefix", default="sim", help="subject id prefix (default 'sim' -> sim-1, sim-2, ...)")
-    p.add_argument("--fs", type=float, default=100.0, help="--write-dataset: sampling rate of the CSVs (default 100 Hz, as AI4PAIN)")
+    p.add_argument(
+        "--fs", type=float, default=100.0,
+        help="--write-dataset: sampling rate of the CSVs (default 100 Hz, as AI4PAIN)",
+    )
     p.add_argument("--segment", type=float, default=None, metavar="SEC",
                    help="--write-dataset: cut episodes into SEC-second columns (default: one column per episode)")
     p.add_argument("--quiet", action="store_true", help="do not print level changes")

@@ -166,7 +166,9 @@ class MainWindow(QtWidgets.QMainWindow):
         trend_menu = view.addMenu("Trend window")
         self.trend_group = QtGui.QActionGroup(self)
         for span in TREND_SPANS_MIN:
-            act = self._action(trend_menu, f"{span:g} min", lambda _c=False, s=span: self.set_trend_span(s), checkable=True)
+            act = self._action(
+                trend_menu, f"{span:g} min", lambda _c=False, s=span: self.set_trend_span(s), checkable=True
+            )
             act.setChecked(span == self.settings.trend_span_min)
             self.trend_group.addAction(act)
         theme_menu = view.addMenu("Theme")
