@@ -109,6 +109,8 @@ def faithfulness(modes: list[Mode], reference: torch.nn.Module, device: torch.de
 
 
 def build_modes(device: torch.device, compile: bool) -> tuple[torch.nn.Module, list[Mode]]:
+    """The reference encoder (a) and every fast mode (b) worth timing on ``device``; emulated
+    bf16 (no native units) is timed at batch 1 only and never compiled, as it is too slow to matter."""
     from core.encoder import FastTinyBioMoE
     from core.encoder.parity import parity_encoder
     from core.encoder.precision import cpu_has_native_bf16
@@ -133,6 +135,8 @@ def build_modes(device: torch.device, compile: bool) -> tuple[torch.nn.Module, l
 
 
 def report(title: str, device: torch.device, modes: list[Mode], batches: list[int], reps: int, flops: float) -> None:
+    """Time ``modes`` on ``device`` and print one table: images/s per batch, share of the
+    measured matmul peak and cosine similarity to the reference."""
     print(f"\n== {title} ==")
     peak = matmul_gflops(device)
     rates = measure(modes, batches, reps, device)
@@ -163,6 +167,7 @@ def report(title: str, device: torch.device, modes: list[Mode], batches: list[in
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``painmon bench encoder``: time the modes on CPU, then on CUDA where present; returns the exit code."""
     p = argparse.ArgumentParser(prog="painmon bench encoder", description=__doc__.splitlines()[0])
     p.add_argument("--batches", default="1,8,32", help="comma-separated batch sizes (default 1,8,32)")
     p.add_argument("--reps", type=int, default=5, help="timed repetitions per mode and batch (median)")

@@ -187,6 +187,7 @@ def timer_lateness(duration_s: float, period_s: float = 0.010) -> np.ndarray:
 
 @dataclass
 class RunResult:
+    """What one :func:`run_once` measured: estimates made vs expected, skips, latencies and stage times."""
     n_subjects: int
     seconds: float
     estimates: int
@@ -265,6 +266,7 @@ def run_once(
 
 
 def estimator_window(estimator) -> float:
+    """Window length (s) the estimator scores: the engine's window and the simulator's prefill follow it."""
     return float(estimator.window_s)
 
 
@@ -380,10 +382,13 @@ def encoder_threads(estimator, rounds: int = 3) -> dict[int, float]:
 
 
 def pct(x: np.ndarray, q: float) -> float:
+    """Percentile ``q`` of ``x``; NaN for a run that produced nothing (numpy would raise)."""
     return float(np.percentile(x, q)) if x.size else float("nan")
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``painmon bench realtime``: latency of one subject, then the largest number of subjects
+    served in real time; returns the exit code."""
     p = argparse.ArgumentParser(prog="painmon bench realtime", description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=20.0, help="measured seconds per run (default 20)")
     p.add_argument("--max-subjects", type=int, default=8, help="stop the capacity search here (default 8)")

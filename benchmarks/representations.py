@@ -98,6 +98,8 @@ def _torch_rate(windows: torch.Tensor, device: torch.device, repeats: int, reuse
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``painmon bench representations``: matplotlib vs torch rendering, interleaved rounds,
+    medians printed; returns the exit code."""
     ap = argparse.ArgumentParser(prog="painmon bench representations", description=__doc__.split("\n\n")[0])
     ap.add_argument("--batch", type=int, nargs="+", default=[1, 8], help="windows per render call")
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds (median is reported)")

@@ -104,6 +104,7 @@ class LSLEstimateOutlets:
 
 
 class Publisher(Protocol):
+    """What :class:`MQTTEstimatePublisher` needs of an MQTT client: ``publish(topic, payload)``."""
     def publish(self, topic: str, payload: bytes | str) -> Any: ...
 
 
@@ -134,6 +135,7 @@ def estimate_to_dict(est: Estimate, origin: str | None = None) -> dict[str, Any]
 
 
 def estimate_to_json(est: Estimate, origin: str | None = None) -> str:
+    """Compact JSON of :func:`estimate_to_dict` (NaN already null, so the output is strict JSON)."""
     return json.dumps(estimate_to_dict(est, origin), allow_nan=False, separators=(",", ":"))
 
 

@@ -8,6 +8,7 @@ from monitor.options import add_broker_options, add_model_options, broker_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``painmon monitor`` and its source options (LSL, MQTT, recording) to the command line."""
     p = sub.add_parser(
         "monitor",
         help="open the dashboard (LSL streams, MQTT broker or a recording)",
@@ -41,6 +42,7 @@ def build_sources(args: argparse.Namespace) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Open the dashboard on the sources the options name (or empty); 2 for invalid options."""
     from pathlib import Path
 
     if args.replay is not None and not Path(args.replay).is_file():

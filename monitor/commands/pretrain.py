@@ -7,6 +7,7 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``painmon pretrain`` and its options to the command line."""
     p = sub.add_parser(
         "pretrain",
         help="pretrain or fine-tune the encoder on simulated images (runs under torchrun for DDP)",
@@ -37,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Pretrain or fine-tune the encoder into ``OUT/encoder.pt`` (one process of a torchrun group, or alone)."""
     import torch
 
     from training.pretrain import PretrainOptions, pretrain

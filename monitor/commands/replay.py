@@ -24,6 +24,7 @@ PROGRESS_EVERY_S = 5.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``painmon replay`` and its options to the command line."""
     p = sub.add_parser(
         "replay",
         help="replay a recorded session (XDF): into the monitor, headless, or onto LSL",
@@ -68,6 +69,7 @@ def describe_session(session) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Replay a recording into the dashboard, headless or onto LSL; 2 for invalid options or an unreadable file."""
     from devices.xdf import SessionLoadError, load_session
 
     if math.isnan(args.speed) or args.speed < 0:

@@ -19,6 +19,7 @@ SCHEDULE_HELP = (
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``painmon simulate`` and its options to the command line."""
     p = sub.add_parser(
         "simulate",
         help="simulated wearables (EDA, BVP, RESP, SpO2 + true pain markers) on LSL or MQTT",
@@ -78,6 +79,7 @@ def _schedules(args: argparse.Namespace, default: str) -> list[PainSchedule]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Stream simulated subjects on LSL or MQTT, or write a dataset; 2 for invalid options."""
     try:
         if args.subjects < 1:
             raise ValueError(f"--subjects must be at least 1, got {args.subjects}")

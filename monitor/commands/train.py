@@ -7,6 +7,7 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``painmon train`` and its dataset, model and evaluation options to the command line."""
     p = sub.add_parser(
         "train",
         help="train a fusion head on AI4PAIN / XDF / simulated data (model + report into --out)",
@@ -62,6 +63,7 @@ def _csv(text: str) -> tuple[str, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Train a model and write it with its report into ``--out``; 2 for invalid options or a bad dataset."""
     import torch
 
     from core.modalities import get_modality

@@ -23,6 +23,7 @@ class ModelNotFoundError(PainMonError, FileNotFoundError):
 
 @dataclass
 class LoadedEstimator:
+    """A ready estimator with what the engine needs from its model file: window, working rate, name, path."""
     estimator: Estimator
     window_s: float
     working_rate: float
