@@ -20,6 +20,7 @@ import os
 import statistics
 import sys
 import time
+from typing import Literal
 
 import numpy as np
 import torch
@@ -33,6 +34,10 @@ FS = 100.0
 T = 1000  # 10 s at 100 Hz
 SIZE = 224
 MODALITIES = ("EDA", "BVP", "RESP", "SpO2")
+SPECGRAM_MODES: dict[str, Literal["psd", "angle", "phase"]] = {
+    "spectrogram_psd": "psd", "spectrogram_angle": "angle", "spectrogram_phase": "phase",
+}
+"""matplotlib ``specgram`` mode of each spectrogram representation."""
 
 
 def make_windows(n: int, seed: int = 0) -> np.ndarray:
@@ -65,7 +70,7 @@ def matplotlib_window(window: np.ndarray, cfg: RepresentationConfig) -> list[np.
                 ax.plot(sig, color="black", linewidth=cfg.line_width * 72 / 100)
                 ax.set_xlim(0, sig.size - 1)
             else:
-                ax.specgram(sig, NFFT=cfg.nfft, Fs=FS, noverlap=cfg.noverlap, mode=rep.split("_", 1)[1], cmap="viridis")
+                ax.specgram(sig, NFFT=cfg.nfft, Fs=FS, noverlap=cfg.noverlap, mode=SPECGRAM_MODES[rep], cmap="viridis")
             canvas.draw()
             images.append(np.asarray(canvas.buffer_rgba())[..., :3].astype(np.float32) / 255.0)
     return images

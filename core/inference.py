@@ -111,7 +111,7 @@ class Estimator:
             from core.representations import render as default_render
 
             render = default_render
-        self._render = render
+        self._render: RenderFn = render
         self.render_config = render_config
         """:class:`core.representations.RepresentationConfig` the model was trained with (None: defaults)."""
         self.encoder_batch = max(1, int(encoder_batch))

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import random
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -106,7 +106,7 @@ class LoopThread:
     running raises ``WorkerStateError``; ``stop()`` is idempotent and safe before start).
     """
 
-    def __init__(self, name: str, main: Callable[[], Awaitable[None]]):
+    def __init__(self, name: str, main: Callable[[], Coroutine[Any, Any, None]]):
         self.name = name
         self._main = main
         self._worker = BackgroundWorker(self._run, name=name)

@@ -172,7 +172,7 @@ class MQTTSource(Source):
             tracker = self._tracker(parsed, topic)
             if retained:  # stored on the broker long ago: its times would be misread as now
                 raise PayloadError(RETAINED, "retained message")
-            raw = payload if isinstance(payload, (bytes, bytearray)) else str(payload).encode()
+            raw = bytes(payload) if isinstance(payload, (bytes, bytearray)) else str(payload).encode()
             if parsed.kind == "markers":
                 self._store_markers(tracker, raw, received)
             else:

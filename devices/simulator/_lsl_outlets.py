@@ -103,7 +103,7 @@ class LSLSimulator:
                 for label, ts in zip(c.labels, stamps, strict=True):
                     outlet.push_sample([label], ts)
             else:
-                outlet.push_chunk(c.values.reshape(-1, 1), stamps)
+                outlet.push_chunk(c.signal.reshape(-1, 1), stamps)
                 self.samples_pushed += len(c)
 
     def __enter__(self) -> Self:

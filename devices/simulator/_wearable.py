@@ -55,6 +55,13 @@ class SimChunk:
     def __len__(self) -> int:
         return int(self.times.size)
 
+    @property
+    def signal(self) -> np.ndarray:
+        """``values`` of a signal chunk, typed as present; a marker chunk has none (ValueError)."""
+        if self.values is None:
+            raise ValueError(f"the {self.modality} chunk of {self.subject} holds markers, not values")
+        return self.values
+
 
 class SimulatedWearable:
     """Simulated subjects ``sim-1`` ... ``sim-N`` that produce chunks on demand.

@@ -246,11 +246,13 @@ def load_session(path: str | os.PathLike, dejitter: bool | None = None) -> Sessi
         desc = _first(info, "desc")
         fmt = _text(info, "channel_format")
         n_ch = int(_text(info, "channel_count") or 1)
+        values: list[str] | np.ndarray
         if modality == MARKERS:
             values = [" | ".join(str(v) for v in row) for row in raw["time_series"]]
         else:
-            values = np.asarray(raw["time_series"], dtype=np.float64).reshape(len(stamps), -1)
-            n_ch = values.shape[1]
+            samples = np.asarray(raw["time_series"], dtype=np.float64).reshape(len(stamps), -1)
+            n_ch = samples.shape[1]
+            values = samples
         key = (subject, modality)
         if modality != MARKERS and key in taken:
             k = 2

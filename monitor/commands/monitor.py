@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from monitor.options import add_broker_options, add_model_options, broker_config, model_options
+
+if TYPE_CHECKING:
+    from devices.source import Source
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,9 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def build_sources(args: argparse.Namespace) -> list:
+def build_sources(args: argparse.Namespace) -> list[Source]:
     """The sources the options ask for (not started)."""
-    sources = []
+    sources: list[Source] = []
     if args.lsl or args.lsl_type or args.lsl_name:
         from devices.lsl import LSLSource
 

@@ -33,7 +33,7 @@ SubjectFilter = Callable[[str], bool]
 @dataclass
 class _Stream:
     spec: StreamSpec
-    processor: object
+    processor: StreamPreprocessor
     values: RingBuffer
     flags: RingBuffer
     pending: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
