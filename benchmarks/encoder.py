@@ -109,6 +109,8 @@ def faithfulness(modes: list[Mode], reference: torch.nn.Module, device: torch.de
 
 
 def build_modes(device: torch.device, compile: bool) -> tuple[torch.nn.Module, list[Mode]]:
+    """The reference encoder (a) and every fast mode (b) worth timing on ``device``; emulated
+    bf16 (no native units) is timed at batch 1 only and never compiled, as it is too slow to matter."""
     from core.encoder import FastTinyBioMoE
     from core.encoder.parity import parity_encoder
     from core.encoder.precision import cpu_has_native_bf16
@@ -133,6 +135,8 @@ def build_modes(device: torch.device, compile: bool) -> tuple[torch.nn.Module, l
 
 
 def report(title: str, device: torch.device, modes: list[Mode], batches: list[int], reps: int, flops: float) -> None:
+    """Time ``modes`` on ``device`` and print one table: images/s per batch, share of the
+    measured matmul peak and cosine similarity to the reference."""
     print(f"\n== {title} ==")
     peak = matmul_gflops(device)
     rates = measure(modes, batches, reps, device)
@@ -141,7 +145,10 @@ def report(title: str, device: torch.device, modes: list[Mode], batches: list[in
     cos = faithfulness(modes, modes[0].model, device)
     print(f"FLOPs per image: {flops / 1e9:.2f} GFLOP; measured fp32 matmul peak: {peak:.0f} GFLOP/s "
           f"(= {peak * 1e9 / flops:.0f} images/s at 100% of peak)")
-    head = f"| {'mode':<40} | " + " | ".join(f"b={b:<3} img/s (x a) " for b in batches) + " | % of fp32 peak (b=8) | cos vs (a) |"
+    head = (
+        f"| {'mode':<40} | " + " | ".join(f"b={b:<3} img/s (x a) " for b in batches)
+        + " | % of fp32 peak (b=8) | cos vs (a) |"
+    )
     print(head)
     print("|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|")
     ref_name = modes[0].name
@@ -155,10 +162,12 @@ def report(title: str, device: torch.device, modes: list[Mode], batches: list[in
         frac = f"{100 * r_mid * flops / (peak * 1e9):18.0f}%" if r_mid else f"{'-':>19}"
         print(f"| {m.name:<40} | " + " | ".join(cells) + f" | {frac} | {cos[m.name]:.6f} |")
     best = max((m for m in modes[1:] if (m.name, mid) in rates), key=lambda m: rates[(m.name, mid)])
-    print(f"best fast mode at batch {mid}: {best.name}, {rates[(best.name, mid)] / rates[(ref_name, mid)]:.2f}x the reference")
+    speedup = rates[(best.name, mid)] / rates[(ref_name, mid)]
+    print(f"best fast mode at batch {mid}: {best.name}, {speedup:.2f}x the reference")
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``painmon bench encoder``: time the modes on CPU, then on CUDA where present; returns the exit code."""
     p = argparse.ArgumentParser(prog="painmon bench encoder", description=__doc__.splitlines()[0])
     p.add_argument("--batches", default="1,8,32", help="comma-separated batch sizes (default 1,8,32)")
     p.add_argument("--reps", type=int, default=5, help="timed repetitions per mode and batch (median)")

@@ -37,6 +37,7 @@ TARGET_STALL_MS = 50.0
 
 @dataclass
 class PhaseResult:
+    """What one phase (signals only, or signals + engine) measured: frame rate, frame and stall times."""
     name: str
     fps: float
     frame_p50_ms: float
@@ -91,7 +92,8 @@ def run_phase(app, window, name: str, seconds: float, probe: StallProbe) -> Phas
     probe.stop()
     frames = np.diff(np.array(window.frame_times)) * 1000.0
     late = np.array(probe.lateness) if probe.lateness else np.zeros(1)
-    fps = (len(window.frame_times) - 1) / (window.frame_times[-1] - window.frame_times[0]) if len(window.frame_times) > 1 else 0.0
+    frames = window.frame_times
+    fps = (len(frames) - 1) / (frames[-1] - frames[0]) if len(frames) > 1 else 0.0
     return PhaseResult(
         name=name,
         fps=fps,
@@ -106,6 +108,7 @@ def run_phase(app, window, name: str, seconds: float, probe: StallProbe) -> Phas
 
 
 def print_table(results: list[PhaseResult]) -> None:
+    """Print the phases side by side, one row each, so (b) reads against (a)."""
     print(f"{'phase':<22}{'fps':>7}{'frame p50':>11}{'p95':>8}{'max':>8}{'stall max':>11}{'p99':>8}"
           f"{'GUI CPU/frame':>15}{'estimates':>11}")
     for r in results:
@@ -114,6 +117,7 @@ def print_table(results: list[PhaseResult]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``painmon bench gui``: run both phases in one offscreen window and print the table; returns the exit code."""
     parser = argparse.ArgumentParser(prog="painmon bench gui", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=8.0, help="duration of each phase (default 8)")
     parser.add_argument("--subjects", type=int, default=1, help="simulated subjects (default 1)")

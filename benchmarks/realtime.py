@@ -187,6 +187,7 @@ def timer_lateness(duration_s: float, period_s: float = 0.010) -> np.ndarray:
 
 @dataclass
 class RunResult:
+    """What one :func:`run_once` measured: estimates made vs expected, skips, latencies and stage times."""
     n_subjects: int
     seconds: float
     estimates: int
@@ -257,11 +258,15 @@ def run_once(
             if np.isfinite(pushed):
                 lat.append(arrived - pushed)
     expected = int(elapsed) * n_subjects
-    stages = {k: float(np.mean([d[k] for d in stage_log if k in d])) for k in ("preprocess", "represent", "encode", "fuse", "batch")}
+    stages = {
+        k: float(np.mean([d[k] for d in stage_log if k in d]))
+        for k in ("preprocess", "represent", "encode", "fuse", "batch")
+    }
     return RunResult(n_subjects, elapsed, got, expected, st1.skipped - st0.skipped, np.asarray(lat), lateness, stages)
 
 
 def estimator_window(estimator) -> float:
+    """Window length (s) the estimator scores: the engine's window and the simulator's prefill follow it."""
     return float(estimator.window_s)
 
 
@@ -294,8 +299,10 @@ def _window_batch(modalities, n: int, n_subjects: int = 1):
     from core.inference import ModalityWindow, SubjectWindow
 
     rng = np.random.default_rng(0)
-    return [SubjectWindow(f"s{b}", 0.0, {m: ModalityWindow(rng.standard_normal(n).astype(np.float32)) for m in modalities})
-            for b in range(n_subjects)]
+    return [
+        SubjectWindow(f"s{b}", 0.0, {m: ModalityWindow(rng.standard_normal(n).astype(np.float32)) for m in modalities})
+        for b in range(n_subjects)
+    ]
 
 
 def _process_worker(modalities, representations, n, seconds, threads, done):
@@ -375,10 +382,13 @@ def encoder_threads(estimator, rounds: int = 3) -> dict[int, float]:
 
 
 def pct(x: np.ndarray, q: float) -> float:
+    """Percentile ``q`` of ``x``; NaN for a run that produced nothing (numpy would raise)."""
     return float(np.percentile(x, q)) if x.size else float("nan")
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``painmon bench realtime``: latency of one subject, then the largest number of subjects
+    served in real time; returns the exit code."""
     p = argparse.ArgumentParser(prog="painmon bench realtime", description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=20.0, help="measured seconds per run (default 20)")
     p.add_argument("--max-subjects", type=int, default=8, help="stop the capacity search here (default 8)")
@@ -430,7 +440,8 @@ def main(argv: list[str] | None = None) -> int:
         if not ok:
             break
         best = n
-    rows.append(("(b) subjects in real time at 1 Hz", f"{best}" + (" (search limit)" if best == args.max_subjects else "")))
+    limit = " (search limit)" if best == args.max_subjects else ""
+    rows.append(("(b) subjects in real time at 1 Hz", f"{best}{limit}"))
     busy = one.lateness if one.lateness is not None else np.zeros(0)
     for name, label in (("idle", "nothing running"), ("thread", "model looping in a thread"),
                         ("process", "model looping in a child process")):

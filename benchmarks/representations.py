@@ -20,6 +20,7 @@ import os
 import statistics
 import sys
 import time
+from typing import Literal
 
 import numpy as np
 import torch
@@ -33,6 +34,10 @@ FS = 100.0
 T = 1000  # 10 s at 100 Hz
 SIZE = 224
 MODALITIES = ("EDA", "BVP", "RESP", "SpO2")
+SPECGRAM_MODES: dict[str, Literal["psd", "angle", "phase"]] = {
+    "spectrogram_psd": "psd", "spectrogram_angle": "angle", "spectrogram_phase": "phase",
+}
+"""matplotlib ``specgram`` mode of each spectrogram representation."""
 
 
 def make_windows(n: int, seed: int = 0) -> np.ndarray:
@@ -65,7 +70,7 @@ def matplotlib_window(window: np.ndarray, cfg: RepresentationConfig) -> list[np.
                 ax.plot(sig, color="black", linewidth=cfg.line_width * 72 / 100)
                 ax.set_xlim(0, sig.size - 1)
             else:
-                ax.specgram(sig, NFFT=cfg.nfft, Fs=FS, noverlap=cfg.noverlap, mode=rep.split("_", 1)[1], cmap="viridis")
+                ax.specgram(sig, NFFT=cfg.nfft, Fs=FS, noverlap=cfg.noverlap, mode=SPECGRAM_MODES[rep], cmap="viridis")
             canvas.draw()
             images.append(np.asarray(canvas.buffer_rgba())[..., :3].astype(np.float32) / 255.0)
     return images
@@ -98,6 +103,8 @@ def _torch_rate(windows: torch.Tensor, device: torch.device, repeats: int, reuse
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``painmon bench representations``: matplotlib vs torch rendering, interleaved rounds,
+    medians printed; returns the exit code."""
     ap = argparse.ArgumentParser(prog="painmon bench representations", description=__doc__.split("\n\n")[0])
     ap.add_argument("--batch", type=int, nargs="+", default=[1, 8], help="windows per render call")
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds (median is reported)")
@@ -125,11 +132,13 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(args.rounds):
         if have_mpl:
             sub = windows[: args.mpl_windows].numpy()
-            mpl_rates.append(sub.shape[0] / _time(lambda: [matplotlib_window(w, cfg) for w in sub], 1))
+            mpl_rates.append(sub.shape[0] / _time(lambda sub=sub: [matplotlib_window(w, cfg) for w in sub], 1))
         for th in threads:
             torch.set_num_threads(th)
             for b in args.batch:
-                cpu_rates.setdefault((th, b, False), []).append(_torch_rate(windows[:b], torch.device("cpu"), args.repeats))
+                cpu_rates.setdefault((th, b, False), []).append(
+                    _torch_rate(windows[:b], torch.device("cpu"), args.repeats)
+                )
             big = max(args.batch)
             if big > 1:
                 cpu_rates.setdefault((th, big, True), []).append(

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -111,7 +111,7 @@ class Estimator:
             from core.representations import render as default_render
 
             render = default_render
-        self._render = render
+        self._render: RenderFn = render
         self.render_config = render_config
         """:class:`core.representations.RepresentationConfig` the model was trained with (None: defaults)."""
         self.encoder_batch = max(1, int(encoder_batch))
@@ -219,7 +219,10 @@ class Estimator:
     def _stack_signals(self, windows: Sequence[SubjectWindow], pairs: np.ndarray) -> np.ndarray:
         """Equal-length float32 rows; a window a sample short or long (rounding at the edges)
         is cut or edge-padded to the most common length rather than rejected."""
-        sigs = [np.asarray(windows[b].modalities[self.modalities[m]].signal, dtype=np.float32).reshape(-1) for b, m in pairs]
+        sigs = [
+            np.asarray(windows[b].modalities[self.modalities[m]].signal, dtype=np.float32).reshape(-1)
+            for b, m in pairs
+        ]
         lengths = [s.size for s in sigs]
         target = max(set(lengths), key=lengths.count)
         out = np.empty((len(sigs), target), dtype=np.float32)

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``painmon`` parser with one subcommand per module of :mod:`monitor.commands` that has ``register``."""
     parser = argparse.ArgumentParser(
         prog="painmon",
         description="PainMon: real-time pain estimation from wearable biosignals "
@@ -38,11 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def configure_logging(verbosity: int) -> None:
+    """Root logging at WARNING, INFO (``-v``) or DEBUG (``-vv``)."""
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``painmon``: run the chosen subcommand; returns its exit code (1 for a :class:`PainMonError`)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.verbose)

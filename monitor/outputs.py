@@ -104,6 +104,7 @@ class LSLEstimateOutlets:
 
 
 class Publisher(Protocol):
+    """What :class:`MQTTEstimatePublisher` needs of an MQTT client: ``publish(topic, payload)``."""
     def publish(self, topic: str, payload: bytes | str) -> Any: ...
 
 
@@ -120,7 +121,7 @@ def estimate_to_dict(est: Estimate, origin: str | None = None) -> dict[str, Any]
         "index": _finite(est.index),
         "smoothed": _finite(est.smoothed),
         "smoothed_long": _finite(est.smoothed_long),
-        "probs": {name: _finite(p) for name, p in zip(CLASS_NAMES, est.probs)},
+        "probs": {name: _finite(p) for name, p in zip(CLASS_NAMES, est.probs, strict=True)},
         "quality": {m: _finite(q) for m, q in est.quality.items()},
         "missing": list(est.missing),
         "valid": bool(est.valid),
@@ -134,6 +135,7 @@ def estimate_to_dict(est: Estimate, origin: str | None = None) -> dict[str, Any]
 
 
 def estimate_to_json(est: Estimate, origin: str | None = None) -> str:
+    """Compact JSON of :func:`estimate_to_dict` (NaN already null, so the output is strict JSON)."""
     return json.dumps(estimate_to_dict(est, origin), allow_nan=False, separators=(",", ":"))
 
 

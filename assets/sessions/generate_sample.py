@@ -81,6 +81,7 @@ def make_sample_session(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command line of the script: check the arguments, write the session; returns the exit code."""
     p = argparse.ArgumentParser(description="Write the bundled sample session (simulated, with markers).")
     p.add_argument("--out", default=None, help=f"output file (default: assets/{DEFAULT_PATH})")
     p.add_argument("--duration", type=float, default=180.0, help="seconds (default 180)")

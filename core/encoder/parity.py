@@ -8,8 +8,13 @@ can be compared element-wise with the reference fixture ``parity_seed0.npz``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from core.encoder.model import TinyBioMoE
 
 
 def _draw(key: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
@@ -42,7 +47,7 @@ def fill_state_dict(template: dict[str, torch.Tensor], seed: int) -> dict[str, t
     return {k: out[k] for k in template}
 
 
-def parity_encoder(seed: int = 0) -> torch.nn.Module:
+def parity_encoder(seed: int = 0) -> TinyBioMoE:
     """A reference :class:`TinyBioMoE` in eval mode with the fill-rule weights of ``seed``."""
     from core.encoder.model import TinyBioMoE
 

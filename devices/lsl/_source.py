@@ -245,16 +245,19 @@ class LSLSource(Source):
     def _follow(self, info: pylsl.StreamInfo, identity: str, stop: threading.Event) -> None:
         """Connect to one outlet and pull it until it is lost or the source stops."""
         uid = info.uid()
-        followed = None
+        followed: FollowedStream | None = None
         try:
             followed = self._connect(info, identity)
             if followed is None:
                 return
+            hub = self._hub
+            assert hub is not None  # _connect asserted it: start() sets it before any worker runs
             while not stop.is_set() and followed.lost_request is None:
-                followed.pull(self._hub, self._lock, timeout=WORKER_WAIT_S)
+                followed.pull(hub, self._lock, timeout=WORKER_WAIT_S)
         except StreamLost as exc:
-            with self._lock:
-                followed.report_lost(clock.now(), str(exc) or "connection lost")
+            if followed is not None:  # always: only pull() raises StreamLost
+                with self._lock:
+                    followed.report_lost(clock.now(), str(exc) or "connection lost")
         except Exception:
             log.exception("LSL worker of %s failed", info.name())
             if followed is not None:

@@ -14,9 +14,10 @@ import asyncio
 import logging
 import random
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
 import aiomqtt
 
@@ -50,6 +51,35 @@ class Backoff:
 
 LinkCallback = Callable[[str, "str | None"], None]
 """``on_link(link, error)``: link is 'connected' or 'reconnecting' (with the error text)."""
+
+
+class LinkStatus(Protocol):
+    """The link fields that the source's and the publisher's status records share."""
+
+    link: str
+    last_error: str
+    connections: int
+
+
+def record_link(
+    status: LinkStatus,
+    lock: AbstractContextManager[Any],
+    connected: threading.Event,
+    link: str,
+    error: str | None = None,
+) -> None:
+    """What an ``on_link`` does with a link change: note it in ``status`` (under ``lock``),
+    counting connects and keeping the last error, then set or clear ``connected``."""
+    with lock:
+        status.link = link
+        if error is not None:
+            status.last_error = error
+        if link == "connected":
+            status.connections += 1
+    if link == "connected":
+        connected.set()
+    else:
+        connected.clear()
 
 
 async def run_reconnecting(
@@ -106,7 +136,7 @@ class LoopThread:
     running raises ``WorkerStateError``; ``stop()`` is idempotent and safe before start).
     """
 
-    def __init__(self, name: str, main: Callable[[], Awaitable[None]]):
+    def __init__(self, name: str, main: Callable[[], Coroutine[Any, Any, None]]):
         self.name = name
         self._main = main
         self._worker = BackgroundWorker(self._run, name=name)

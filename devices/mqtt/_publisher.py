@@ -20,7 +20,7 @@ import aiomqtt
 
 from core.worker import WorkerStateError
 from devices.mqtt._config import MQTTConfig
-from devices.mqtt._loop import LoopThread, run_reconnecting
+from devices.mqtt._loop import LoopThread, record_link, run_reconnecting
 
 log = logging.getLogger(__name__)
 
@@ -134,16 +134,7 @@ class MQTTPublisher:
             )
 
     def _set_link(self, link: str, error: str | None = None) -> None:
-        with self._cond:
-            self._stats.link = link
-            if error is not None:
-                self._stats.last_error = error
-            if link == "connected":
-                self._stats.connections += 1
-        if link == "connected":
-            self._connected.set()
-        else:
-            self._connected.clear()
+        record_link(self._stats, self._cond, self._connected, link, error)
 
     def _wake_loop(self) -> None:
         if self._wake is not None:
@@ -205,7 +196,9 @@ class MQTTPublisher:
                 await self._wake.wait()
                 continue
             try:
-                await client.publish(item.topic, item.payload, qos=item.qos, retain=item.retain, timeout=PUBLISH_TIMEOUT_S)
+                await client.publish(
+                    item.topic, item.payload, qos=item.qos, retain=item.retain, timeout=PUBLISH_TIMEOUT_S
+                )
             except TimeoutError as exc:
                 raise aiomqtt.MqttError(f"publish timed out after {PUBLISH_TIMEOUT_S} s") from exc
             self._done(sent=True)

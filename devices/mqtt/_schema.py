@@ -1,4 +1,4 @@
-"""Payload schema of PainMon's MQTT sample and marker messages: encoding and strict decoding.
+r"""Payload schema of PainMon's MQTT sample and marker messages: encoding and strict decoding.
 
 Devices are other people's code, so every payload is validated completely before any of it
 reaches a buffer: a message is accepted whole or rejected whole with a short reason string
@@ -26,7 +26,7 @@ Two encodings of a sample message exist:
     28     4     uint32    n_samples
     32     2     uint16    n_channels
     34     2     uint16    label_bytes (0 = default channel labels)
-    36     L     utf-8     channel labels joined by "\\n" (L = label_bytes)
+    36     L     utf-8     channel labels joined by "\n" (L = label_bytes)
     36+L   4*n*c float32   samples, sample-major
 
 Marker messages are JSON only: ``{"t": 12.5, "label": "pain:high"}``,
@@ -378,7 +378,7 @@ def _values(values: Any, channels: tuple[str, ...] | None, may_hold_bools: bool 
 
 
 def _fast_numeric(values: list[Any], ndim: int) -> np.ndarray | None:
-    """numpy's parse of a list that holds only numbers (10x faster than checking each one
+    """NumPy's parse of a list that holds only numbers (10x faster than checking each one
     in Python); None when numpy cannot vouch for that (strings, null, ragged, huge ints)."""
     try:
         arr = np.asarray(values)

@@ -22,7 +22,7 @@ from core.clock import now
 from core.streams import StreamHealth, StreamSpec
 from core.wire import subscription
 from devices.mqtt._config import MQTTConfig
-from devices.mqtt._loop import LoopThread, run_reconnecting
+from devices.mqtt._loop import LoopThread, record_link, run_reconnecting
 from devices.mqtt._schema import PayloadError, decode_markers, decode_samples
 from devices.mqtt._stream import StreamTracker
 from devices.mqtt._topics import Topic, parse_topic
@@ -131,16 +131,7 @@ class MQTTSource(Source):
 
     # --- network loop --------------------------------------------------------------------
     def _set_link(self, link: str, error: str | None = None) -> None:
-        with self._lock:
-            self._status.link = link
-            if error is not None:
-                self._status.last_error = error
-            if link == "connected":
-                self._status.connections += 1
-        if link == "connected":
-            self._connected.set()
-        else:
-            self._connected.clear()
+        record_link(self._status, self._lock, self._connected, link, error)
 
     async def _run(self) -> None:
         await run_reconnecting(
@@ -172,7 +163,7 @@ class MQTTSource(Source):
             tracker = self._tracker(parsed, topic)
             if retained:  # stored on the broker long ago: its times would be misread as now
                 raise PayloadError(RETAINED, "retained message")
-            raw = payload if isinstance(payload, (bytes, bytearray)) else str(payload).encode()
+            raw = bytes(payload) if isinstance(payload, (bytes, bytearray)) else str(payload).encode()
             if parsed.kind == "markers":
                 self._store_markers(tracker, raw, received)
             else:

@@ -242,7 +242,7 @@ class ReplayPlayer:
         self._anchor_pos = pos
         self._anchor_wall = now
         self._done_until = pos
-        pending = [r[c] for r, c in zip(self._rel, self._cursor) if c < len(r)]
+        pending = [r[c] for r, c in zip(self._rel, self._cursor, strict=True) if c < len(r)]
         first = min([pos, *pending])
         self._shift = max(now - pos, self._last_out + MIN_STEP_S - first)
 
@@ -280,7 +280,7 @@ class ReplayPlayer:
             self.finished.set()
 
     def _all_taken(self) -> bool:
-        return all(c >= len(r) for c, r in zip(self._cursor, self._rel))
+        return all(c >= len(r) for c, r in zip(self._cursor, self._rel, strict=True))
 
     def _take_until(self, target: float) -> list[tuple[int, int, int, np.ndarray]]:
         """Advance the cursors to ``target`` and return the slices (with their shifted

@@ -121,7 +121,7 @@ class ReplaySource(_PlayerControls, Source):
             status = f"replaying x{player.speed:g}" if not player.asap else "replaying (fast)"
         out = []
         with self._lock:
-            for stream, c in zip(self.session.replayable, self._counters):
+            for stream, c in zip(self.session.replayable, self._counters, strict=True):
                 rate = 0.0
                 if len(c.recent) > 1 and stream.spec.nominal_rate > 0:
                     span = c.recent[-1][0] - c.recent[0][0]

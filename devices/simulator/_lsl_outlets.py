@@ -53,7 +53,7 @@ class LSLSimulator:
         return [spec.name for spec in self.wearable.specs()]
 
     def uids(self) -> set[str]:
-        """uids of this simulator's outlets (after :meth:`start`): lets a consumer follow
+        """The uids of this simulator's outlets (after :meth:`start`): lets a consumer follow
         exactly these, not a same-named simulation elsewhere on the network
         (``LSLSource(predicate=lambda s: s.uid in sim.uids())``)."""
         return {outlet.get_info().uid() for outlet in self._outlets.values()}
@@ -100,10 +100,10 @@ class LSLSimulator:
                 continue
             stamps = (c.times + self.t_start).tolist()
             if c.modality == MARKERS:
-                for label, ts in zip(c.labels, stamps):
+                for label, ts in zip(c.labels, stamps, strict=True):
                     outlet.push_sample([label], ts)
             else:
-                outlet.push_chunk(c.values.reshape(-1, 1), stamps)
+                outlet.push_chunk(c.signal.reshape(-1, 1), stamps)
                 self.samples_pushed += len(c)
 
     def __enter__(self) -> Self:

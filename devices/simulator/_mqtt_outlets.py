@@ -86,7 +86,7 @@ class MQTTSimulator:
                 self.publisher.publish(marker_topic(prefix, c.subject), payload)
             else:
                 spec = self._specs[key]
-                payload = encode_samples(float(stamps[0]), spec.nominal_rate, c.values, channels=spec.channels,
+                payload = encode_samples(float(stamps[0]), spec.nominal_rate, c.signal, channels=spec.channels,
                                          seq=seq, units=spec.units)
                 self.publisher.publish(sample_topic(prefix, c.subject, c.modality), payload)
             self.messages += 1

@@ -113,7 +113,9 @@ class SubjectGenerator:
     """Produces one subject's signals block by block, deterministically from ``seed``."""
 
     _SLOW = ("hrv", "brv", "ampv", "depthv", "drift", "spo2v")
-    _TAUS: ClassVar[dict[str, float]] = {"hrv": 6.0, "brv": 4.0, "ampv": 8.0, "depthv": 5.0, "drift": 60.0, "spo2v": 10.0}
+    _TAUS: ClassVar[dict[str, float]] = {
+        "hrv": 6.0, "brv": 4.0, "ampv": 8.0, "depthv": 5.0, "drift": 60.0, "spo2v": 10.0,
+    }
 
     def __init__(self, profile: SubjectProfile, schedule: PainSchedule, seed: int,
                  rates: dict[str, float] | None = None):
@@ -127,7 +129,10 @@ class SubjectGenerator:
         r = self._rng
         self._state: dict[str, float] = {k: float(r.standard_normal()) for k in self._SLOW}
         drive0 = LEVEL_DRIVE[schedule.codes_at(np.array([0.0]))[0]] * profile.responsiveness
-        self._state.update(fast=drive0, slow=drive0, drift_s=self._state["drift"], bvp_phase=float(r.random()), resp_phase=float(r.random()))
+        self._state.update(
+            fast=drive0, slow=drive0, drift_s=self._state["drift"],
+            bvp_phase=float(r.random()), resp_phase=float(r.random()),
+        )
         self._last = self._derive(self._state_arrays(self._state))  # control values at t = 0
         self._scr = _Events()
         self._art = _Events()
@@ -226,7 +231,7 @@ class SubjectGenerator:
         e = self._art
         env = np.zeros_like(t)
         osc = np.zeros_like(t)
-        for onset, dur, amp, ex in zip(e.onset, e.length, e.amp, e.extra):
+        for onset, dur, amp, ex in zip(e.onset, e.length, e.amp, e.extra, strict=True):
             inside = (t >= onset) & (t < onset + dur)
             if not inside.any():
                 continue

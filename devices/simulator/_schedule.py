@@ -64,7 +64,9 @@ class PainSchedule:
         t = 0.0
         for e in eps:
             if abs(e.start_s - t) > 1e-9:
-                raise ScheduleError(f"episodes must be contiguous from 0 s: gap or overlap at {e.start_s} s (expected {t} s)")
+                raise ScheduleError(
+                    f"episodes must be contiguous from 0 s: gap or overlap at {e.start_s} s (expected {t} s)"
+                )
             if not e.end_s > e.start_s:
                 raise ScheduleError(f"episode {e} has no positive duration")
             t = e.end_s

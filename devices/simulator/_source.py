@@ -88,7 +88,7 @@ class SimulatorSource(Source):
             if c.modality == MARKERS:
                 self._hub.push_markers(c.subject, c.labels, stamps, source=spec.name)
             else:
-                self._hub.push(spec, c.values, stamps)
+                self._hub.push(spec, c.signal, stamps)
             with self._lock:
                 h = self._health[spec.key]
                 h.samples += len(c)

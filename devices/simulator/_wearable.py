@@ -55,6 +55,13 @@ class SimChunk:
     def __len__(self) -> int:
         return int(self.times.size)
 
+    @property
+    def signal(self) -> np.ndarray:
+        """``values`` of a signal chunk, typed as present; a marker chunk has none (ValueError)."""
+        if self.values is None:
+            raise ValueError(f"the {self.modality} chunk of {self.subject} holds markers, not values")
+        return self.values
+
 
 class SimulatedWearable:
     """Simulated subjects ``sim-1`` ... ``sim-N`` that produce chunks on demand.
@@ -94,10 +101,12 @@ class SimulatedWearable:
         elif len(profiles) != n_subjects:
             raise ValueError(f"{len(profiles)} profiles for {n_subjects} subjects")
         if not subject_prefix or any(c in subject_prefix for c in " :/#+'\""):
-            raise ValueError(f"subject prefix {subject_prefix!r} must be non-empty without spaces, ':', '/', '#', '+' or quotes")
+            raise ValueError(
+                f"subject prefix {subject_prefix!r} must be non-empty without spaces, ':', '/', '#', '+' or quotes"
+            )
         self.subjects: list[str] = [subject_id(i, subject_prefix) for i in range(n_subjects)]
-        self._profiles = dict(zip(self.subjects, profiles))
-        self._schedules = dict(zip(self.subjects, schedules))
+        self._profiles = dict(zip(self.subjects, profiles, strict=True))
+        self._schedules = dict(zip(self.subjects, schedules, strict=True))
         self._gens = {
             s: SubjectGenerator(self._profiles[s], self._schedules[s], subject_seed(seed, i), self.rates)
             for i, s in enumerate(self.subjects)

@@ -86,7 +86,7 @@ class Session:
         out = [
             Marker(s.spec.subject, float(t), label, s.spec.name)
             for s in self.marker_streams
-            for t, label in zip(s.timestamps, s.values)
+            for t, label in zip(s.timestamps, s.values, strict=True)
         ]
         return sorted(out, key=lambda m: m.timestamp)
 
@@ -122,7 +122,7 @@ def _text(d: Any, key: str) -> str:
 
 
 def _plain(value: Any) -> Any:
-    """pyxdf's defaultdict(list) tree -> plain dicts; one-element lists unwrapped."""
+    """Turn pyxdf's defaultdict(list) tree into plain dicts; one-element lists unwrapped."""
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
@@ -246,11 +246,13 @@ def load_session(path: str | os.PathLike, dejitter: bool | None = None) -> Sessi
         desc = _first(info, "desc")
         fmt = _text(info, "channel_format")
         n_ch = int(_text(info, "channel_count") or 1)
+        values: list[str] | np.ndarray
         if modality == MARKERS:
             values = [" | ".join(str(v) for v in row) for row in raw["time_series"]]
         else:
-            values = np.asarray(raw["time_series"], dtype=np.float64).reshape(len(stamps), -1)
-            n_ch = values.shape[1]
+            samples = np.asarray(raw["time_series"], dtype=np.float64).reshape(len(stamps), -1)
+            n_ch = samples.shape[1]
+            values = samples
         key = (subject, modality)
         if modality != MARKERS and key in taken:
             k = 2

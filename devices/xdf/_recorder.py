@@ -206,7 +206,7 @@ class SessionRecorder:
 
     def record_markers(self, subject: str, labels, timestamps, source: str = "") -> None:
         """Queue events of one subject (also fed from the hub's marker listener)."""
-        labels = [str(l) for l in labels]
+        labels = [str(label) for label in labels]
         ts = np.asarray(timestamps, dtype=np.float64).reshape(-1)
         if len(labels) != ts.shape[0]:
             self._reject("label/timestamp count mismatch", f"markers of {subject}")

@@ -117,7 +117,7 @@ def encode_numeric_samples(values: np.ndarray, timestamps: np.ndarray, fmt: str)
 def encode_string_samples(values: Sequence[Sequence[str]], timestamps: np.ndarray) -> bytes:
     """Samples-chunk content of a string stream: each value as varlen length + UTF-8."""
     parts = [varlen_int(len(values))]
-    for row, ts in zip(values, timestamps):
+    for row, ts in zip(values, timestamps, strict=True):
         parts.append(b"\x08" + struct.pack("<d", float(ts)))
         for value in row:
             raw = str(value).encode("utf-8")

@@ -48,6 +48,7 @@ def load(name: str) -> Callable[[list[str]], int]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``painmon bench NAME [ARGS...]``; the benchmark parses its own arguments."""
     p = sub.add_parser("bench", help="run a benchmark (" + ", ".join(available()) + ")")
     p.add_argument("name", help="benchmark name: " + ", ".join(available()))
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the benchmark")
@@ -55,6 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the named benchmark with the remaining arguments; 2 for an unknown name."""
     try:
         main = load(args.name)
     except KeyError:

@@ -8,6 +8,7 @@ from monitor.options import add_model_options, model_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``painmon demo`` and its options to the command line."""
     p = sub.add_parser(
         "demo",
         help="open the dashboard on simulated subjects (over LSL) with the bundled model",
@@ -23,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Start the simulated subjects and open the dashboard on them; 2 for invalid options."""
     if args.subjects < 1:
         print(f"painmon demo: --subjects must be at least 1, got {args.subjects}")
         return 2

@@ -8,6 +8,7 @@ from importlib import metadata
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``painmon info`` to the command line."""
     p = sub.add_parser("info", help="print versions, compute device and model in use")
     p.add_argument("--device", default="auto", help="device to report (auto|cpu|cuda|mps)")
     p.set_defaults(func=run)
@@ -21,6 +22,7 @@ def _version(dist: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Print what a bug report needs: versions, the compute device and the model files found."""
     import torch
 
     from core.device import describe_device, resolve_device

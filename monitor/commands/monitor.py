@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from monitor.options import add_broker_options, add_model_options, broker_config, model_options
 
+if TYPE_CHECKING:
+    from devices.source import Source
+
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``painmon monitor`` and its source options (LSL, MQTT, recording) to the command line."""
     p = sub.add_parser(
         "monitor",
         help="open the dashboard (LSL streams, MQTT broker or a recording)",
@@ -25,9 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def build_sources(args: argparse.Namespace) -> list:
+def build_sources(args: argparse.Namespace) -> list[Source]:
     """The sources the options ask for (not started)."""
-    sources = []
+    sources: list[Source] = []
     if args.lsl or args.lsl_type or args.lsl_name:
         from devices.lsl import LSLSource
 
@@ -41,6 +46,7 @@ def build_sources(args: argparse.Namespace) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Open the dashboard on the sources the options name (or empty); 2 for invalid options."""
     from pathlib import Path
 
     if args.replay is not None and not Path(args.replay).is_file():

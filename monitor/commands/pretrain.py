@@ -7,6 +7,7 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``painmon pretrain`` and its options to the command line."""
     p = sub.add_parser(
         "pretrain",
         help="pretrain or fine-tune the encoder on simulated images (runs under torchrun for DDP)",
@@ -18,7 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="sim DIR: where simulated pretraining subjects are generated/stored (default OUT/sim)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--encoder", default=None, help="start from these weights (fine-tuning); default: seed initialisation")
+    p.add_argument(
+        "--encoder", default=None, help="start from these weights (fine-tuning); default: seed initialisation"
+    )
     p.add_argument("--subjects", type=int, default=8)
     p.add_argument("--duration", type=float, default=180.0, help="seconds per simulated subject")
     p.add_argument("--stride", type=float, default=5.0)
@@ -35,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Pretrain or fine-tune the encoder into ``OUT/encoder.pt`` (one process of a torchrun group, or alone)."""
     import torch
 
     from training.pretrain import PretrainOptions, pretrain

@@ -24,6 +24,7 @@ PROGRESS_EVERY_S = 5.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``painmon replay`` and its options to the command line."""
     p = sub.add_parser(
         "replay",
         help="replay a recorded session (XDF): into the monitor, headless, or onto LSL",
@@ -68,6 +69,7 @@ def describe_session(session) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Replay a recording into the dashboard, headless or onto LSL; 2 for invalid options or an unreadable file."""
     from devices.xdf import SessionLoadError, load_session
 
     if math.isnan(args.speed) or args.speed < 0:
@@ -155,7 +157,7 @@ def _run_lsl(session, args: argparse.Namespace) -> int:
 
 def _print_estimate(source, est) -> None:
     t = source.from_clock(est.t_end)
-    probs = " ".join(f"{name} {p:.2f}" for name, p in zip(("no", "low", "high"), est.probs))
+    probs = " ".join(f"{name} {p:.2f}" for name, p in zip(("no", "low", "high"), est.probs, strict=True))
     flag = "" if est.valid else "  (low quality)"
     missing = f"  missing {','.join(est.missing)}" if est.missing else ""
     _say(f"{t:8.1f} s  {est.subject:<10} index {est.index:5.1f}  smoothed {est.smoothed:5.1f}  "

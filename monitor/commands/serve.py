@@ -29,6 +29,7 @@ log = logging.getLogger("painmon.serve")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``painmon serve`` and its input, output and model options to the command line."""
     p = sub.add_parser(
         "serve",
         help="run the engine headless: LSL/MQTT in, estimates out on LSL/MQTT",
@@ -63,6 +64,7 @@ def _not_positive(args: argparse.Namespace) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the headless service until Ctrl+C or SIGTERM; 2 when no input is given or an option is invalid."""
     from monitor.engine.sharding import Shard
 
     log.setLevel(logging.INFO)  # health lines are the point of a service, even without -v

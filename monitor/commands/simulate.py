@@ -19,6 +19,7 @@ SCHEDULE_HELP = (
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``painmon simulate`` and its options to the command line."""
     p = sub.add_parser(
         "simulate",
         help="simulated wearables (EDA, BVP, RESP, SpO2 + true pain markers) on LSL or MQTT",
@@ -38,7 +39,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rates", default=None, metavar="M=HZ,...",
                    help="sampling rates, e.g. 'EDA=32,BVP=64' (default EDA 4, BVP 64, RESP 25, SpO2 1 Hz)")
     p.add_argument("--prefix", default="sim", help="subject id prefix (default 'sim' -> sim-1, sim-2, ...)")
-    p.add_argument("--fs", type=float, default=100.0, help="--write-dataset: sampling rate of the CSVs (default 100 Hz, as AI4PAIN)")
+    p.add_argument(
+        "--fs", type=float, default=100.0,
+        help="--write-dataset: sampling rate of the CSVs (default 100 Hz, as AI4PAIN)",
+    )
     p.add_argument("--segment", type=float, default=None, metavar="SEC",
                    help="--write-dataset: cut episodes into SEC-second columns (default: one column per episode)")
     p.add_argument("--quiet", action="store_true", help="do not print level changes")
@@ -75,6 +79,7 @@ def _schedules(args: argparse.Namespace, default: str) -> list[PainSchedule]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Stream simulated subjects on LSL or MQTT, or write a dataset; 2 for invalid options."""
     try:
         if args.subjects < 1:
             raise ValueError(f"--subjects must be at least 1, got {args.subjects}")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``painmon train`` and its dataset, model and evaluation options to the command line."""
     p = sub.add_parser(
         "train",
         help="train a fusion head on AI4PAIN / XDF / simulated data (model + report into --out)",
@@ -20,11 +21,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=150, help="head training epochs")
     p.add_argument("--encoder", default=None,
                    help="encoder weights: Tiny-BioMoE.pth, a painmon-encoder file from `painmon pretrain`, a PainMon "
-                   "model, or 'init[:SEED]' (untrained). Default: released weights if supplied, else the bundled model's")
+                   "model, or 'init[:SEED]' (untrained). Default: released weights if supplied, "
+                   "else the bundled model's")
     p.add_argument("--modalities", default="EDA,BVP,RESP,SpO2")
     p.add_argument("--representations", default="waveform,spectrogram_psd")
-    p.add_argument("--within", choices=("add", "concat"), default="concat", help="fusion of representations within a modality")
-    p.add_argument("--across", choices=("add", "concat", "attention"), default="concat", help="fusion across modalities")
+    p.add_argument(
+        "--within", choices=("add", "concat"), default="concat", help="fusion of representations within a modality"
+    )
+    p.add_argument(
+        "--across", choices=("add", "concat", "attention"), default="concat", help="fusion across modalities"
+    )
     p.add_argument("--hidden", type=int, default=128)
     p.add_argument("--dropout", type=float, default=0.3)
     p.add_argument("--modality-dropout", type=float, default=0.25)
@@ -35,13 +41,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test-fraction", type=float, default=0.25)
     p.add_argument("--test-subjects", default="", help="comma-separated subjects held out (fixed split)")
     p.add_argument("--no-ablations", action="store_true")
-    p.add_argument("--rest", choices=("skip", "no"), default="skip", help="AI4PAIN 'rest' segments: skip, or label no pain")
+    p.add_argument(
+        "--rest", choices=("skip", "no"), default="skip", help="AI4PAIN 'rest' segments: skip, or label no pain"
+    )
     p.add_argument("--sim-subjects", type=int, default=12)
     p.add_argument("--sim-test-subjects", type=int, default=4)
     p.add_argument("--sim-duration", type=float, default=240.0, help="seconds per simulated subject")
     p.add_argument("--cache", type=Path, default=None, help="embedding cache folder (default OUT/cache)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--export", type=Path, default=None, help="also copy the model here (e.g. assets/models/painmon-default.pt)")
+    p.add_argument(
+        "--export", type=Path, default=None, help="also copy the model here (e.g. assets/models/painmon-default.pt)"
+    )
     p.add_argument("--name", default="painmon-model")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -53,6 +63,7 @@ def _csv(text: str) -> tuple[str, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Train a model and write it with its report into ``--out``; 2 for invalid options or a bad dataset."""
     import torch
 
     from core.modalities import get_modality
@@ -73,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
     opts = TrainOptions(
         dataset=kind.lower(), path=Path(path), out=args.out, seed=args.seed, epochs=args.epochs, encoder=args.encoder,
         modalities=modalities, representations=_csv(args.representations), within=args.within, across=args.across,
-        hidden=args.hidden, dropout=args.dropout, modality_dropout=args.modality_dropout, window_s=args.window, stride_s=args.stride,
+        hidden=args.hidden, dropout=args.dropout, modality_dropout=args.modality_dropout,
+        window_s=args.window, stride_s=args.stride,
         evaluation=args.evaluation, test_fraction=args.test_fraction, test_subjects=_csv(args.test_subjects),
         ablations=not args.no_ablations, cache_dir=args.cache, device=args.device, export=args.export, name=args.name,
         rest=args.rest, sim_subjects=args.sim_subjects, sim_test_subjects=args.sim_test_subjects,

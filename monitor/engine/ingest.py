@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -33,7 +33,7 @@ SubjectFilter = Callable[[str], bool]
 @dataclass
 class _Stream:
     spec: StreamSpec
-    processor: object
+    processor: StreamPreprocessor
     values: RingBuffer
     flags: RingBuffer
     pending: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)

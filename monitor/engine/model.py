@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ class ModelNotFoundError(PainMonError, FileNotFoundError):
 
 @dataclass
 class LoadedEstimator:
+    """A ready estimator with what the engine needs from its model file: window, working rate, name, path."""
     estimator: Estimator
     window_s: float
     working_rate: float
@@ -76,7 +78,7 @@ def load_estimator(
     loaded = load_model(path, device=dev)
     meta = loaded.metadata
     if encoder_path is not None:
-        enc_src: object = Path(encoder_path)
+        enc_src: Path | Mapping[str, torch.Tensor] = Path(encoder_path)
     elif loaded.encoder_state_dict is not None:
         enc_src = loaded.encoder_state_dict
     else:

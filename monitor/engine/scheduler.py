@@ -92,7 +92,9 @@ class WindowScheduler:
         self._subjects: dict[str, _Subject] = {}
 
     # --- input ------------------------------------------------------------------------
-    def observe(self, subject: str, modality: str, rate: float, first_ts: float, last_ts: float, received: float) -> None:
+    def observe(
+        self, subject: str, modality: str, rate: float, first_ts: float, last_ts: float, received: float
+    ) -> None:
         """Record that a chunk spanning ``first_ts..last_ts`` of a stream arrived at ``received``."""
         if self.modalities is not None and modality not in self.modalities:
             return

@@ -26,7 +26,7 @@ class Shard:
             raise ValueError(f"shard {self.index}/{self.count}: need 1 <= K <= N")
 
     @classmethod
-    def parse(cls, text: str) -> "Shard":
+    def parse(cls, text: str) -> Shard:
         """``"2/3"`` -> Shard(2, 3)."""
         m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text or "")
         if not m:

@@ -33,6 +33,7 @@ def application() -> QtWidgets.QApplication:
         QtCore.QCoreApplication.setOrganizationName(ORGANISATION)
         QtCore.QCoreApplication.setApplicationName(APPLICATION)
         app = QtWidgets.QApplication(sys.argv[:1])
+    assert isinstance(app, QtWidgets.QApplication)  # instance() is typed as the base QCoreApplication
     return app
 
 

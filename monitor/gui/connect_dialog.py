@@ -11,12 +11,16 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PySide6 import QtCore, QtWidgets
 
 from core.modalities import REGISTRY
 from core.streams import MARKERS
 from monitor.gui.settings import GuiSettings
+
+if TYPE_CHECKING:  # devices.lsl (and pylsl) load on first use, not with the dashboard
+    from devices.lsl import DiscoveredStream
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +82,7 @@ class ConnectDialog(QtWidgets.QDialog):
         self.setWindowTitle("Connect to streams")
         self.resize(820, 420)
         self.settings = settings
-        self._streams: dict[str, object] = {}
+        self._streams: dict[str, DiscoveredStream] = {}
         self._discovering = False
         self._signals = _DiscoverySignals()
         self._signals.found.connect(self._on_found)
@@ -182,12 +186,13 @@ class ConnectDialog(QtWidgets.QDialog):
         """Checked rows with a modality, as edited."""
         out = []
         for r in range(self.table.rowCount()):
-            use = self.table.item(r, 0)
-            modality = self.table.cellWidget(r, 4).currentText()
+            use, subject_item, combo = self.table.item(r, 0), self.table.item(r, 3), self.table.cellWidget(r, 4)
+            assert use is not None and subject_item is not None and isinstance(combo, QtWidgets.QComboBox)  # _add_row
+            modality = combo.currentText()
             if use.checkState() != QtCore.Qt.CheckState.Checked or modality == UNMAPPED:
                 continue
             s = self._streams[use.data(QtCore.Qt.ItemDataRole.UserRole)]
-            subject = self.table.item(r, 3).text().strip() or s.subject
+            subject = subject_item.text().strip() or s.subject
             out.append(StreamChoice(s.identity, s.name, s.type, subject, modality))
         return out
 

@@ -64,7 +64,7 @@ class EstimateLog:
         if len(log.items) > self._max + self._max // 10:  # trim in batches, not per estimate
             drop = len(log.items) - self._max
             del log.items[:drop], log.t[:drop]
-            log.ordered = all(a <= b for a, b in zip(log.t, log.t[1:]))
+            log.ordered = all(a <= b for a, b in zip(log.t, log.t[1:], strict=False))
         self.version += 1
 
     def subjects(self) -> list[str]:

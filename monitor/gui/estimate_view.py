@@ -47,7 +47,7 @@ class EstimateView(QtWidgets.QFrame):
 
         self.bars: dict[str, QtWidgets.QProgressBar] = {}
         grid = QtWidgets.QGridLayout()
-        for row, (name, colour) in enumerate(zip(CLASS_NAMES, BAND_COLOURS)):
+        for row, (name, colour) in enumerate(zip(CLASS_NAMES, BAND_COLOURS, strict=True)):
             bar = QtWidgets.QProgressBar()
             bar.setRange(0, 100)
             bar.setValue(0)
@@ -95,7 +95,7 @@ class EstimateView(QtWidgets.QFrame):
     def show_estimate(self, est: Estimate) -> None:
         self.last = est
         self.index_label.setText(f"{est.index:.0f}" if math.isfinite(est.index) else "--")
-        for name, p in zip(CLASS_NAMES, est.probs):
+        for name, p in zip(CLASS_NAMES, est.probs, strict=True):
             self.bars[name].setValue(int(round(100 * p)))
         top = CLASS_NAMES[max(range(len(est.probs)), key=lambda i: est.probs[i])]
         self.class_label.setText(f"{top} pain")

@@ -76,7 +76,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """Command-line model options for this run (model_path, encoder_path, device,
         precision, threads; never saved; Settings… replaces them)."""
         app = QtWidgets.QApplication.instance()
-        if app is not None:
+        if isinstance(app, QtWidgets.QApplication):  # instance() is typed as QCoreApplication | None
             apply_theme(app, self.settings.theme)  # before any plot exists
 
         self.setWindowTitle("PainMon — pain monitor (research use only)")
@@ -166,7 +166,9 @@ class MainWindow(QtWidgets.QMainWindow):
         trend_menu = view.addMenu("Trend window")
         self.trend_group = QtGui.QActionGroup(self)
         for span in TREND_SPANS_MIN:
-            act = self._action(trend_menu, f"{span:g} min", lambda _c=False, s=span: self.set_trend_span(s), checkable=True)
+            act = self._action(
+                trend_menu, f"{span:g} min", lambda _c=False, s=span: self.set_trend_span(s), checkable=True
+            )
             act.setChecked(span == self.settings.trend_span_min)
             self.trend_group.addAction(act)
         theme_menu = view.addMenu("Theme")
@@ -310,7 +312,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def set_theme(self, name: str) -> None:
         """Apply a theme; existing plots are restyled in place."""
-        theme = apply_theme(QtWidgets.QApplication.instance(), name)
+        app = QtWidgets.QApplication.instance()
+        assert isinstance(app, QtWidgets.QApplication)  # a main window lives inside one
+        theme = apply_theme(app, name)
         self.settings.theme = name
         for panel in self.panels.values():
             for row in panel.rows.values():
@@ -370,9 +374,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def toggle_recording(self) -> None:
         if self.session.recording:
-            path = self.session.stop_recording()
+            saved = self.session.stop_recording()
             self.record_action.setText("Start recording…")
-            self.statusBar().showMessage(f"recording saved to {path}", 10000)
+            self.statusBar().showMessage(f"recording saved to {saved}", 10000)
             return
         default = str(Path(self._dir()) / time.strftime("painmon-%Y%m%d-%H%M%S.xdf"))
         path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Record session to", default, "XDF (*.xdf)")

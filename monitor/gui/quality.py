@@ -20,6 +20,7 @@ POOR_SIGNAL_QUALITY = 0.5
 
 @dataclass(frozen=True)
 class ChannelQuality:
+    """Verdict of the status panel on one channel, with the reason shown next to it."""
     level: str
     """"good", "poor", "lost" or "unknown" (no data yet)."""
     reason: str = ""

@@ -59,6 +59,7 @@ class EngineConfig:
 
 
 def gui_torch_threads() -> int:
+    """Torch threads of the engine under the dashboard: all cores but one, left to the GUI thread."""
     return max(1, (os.cpu_count() or 2) - 1)
 
 

@@ -51,7 +51,7 @@ class SubjectPanel(QtWidgets.QWidget):
 
         self.signals_box = QtWidgets.QVBoxLayout()
         self.signals_box.setSpacing(2)
-        self.placeholder = QtWidgets.QLabel("waiting for streams…")
+        self.placeholder: QtWidgets.QLabel | None = QtWidgets.QLabel("waiting for streams…")
         self.signals_box.addWidget(self.placeholder)
         self.signals_box.addStretch(0)
         signals = QtWidgets.QWidget()

@@ -52,6 +52,7 @@ def event_colour(label: str) -> str:
 
 @dataclass(frozen=True)
 class Theme:
+    """Colours of one dashboard theme: plot background/foreground and the Qt window palette."""
     name: str
     background: str
     foreground: str

@@ -261,7 +261,6 @@ import numpy as np
 from core.buffers import BufferHub
 from core.streams import StreamSpec
 from devices.xdf import SessionRecorder
-from helpers import REPO_ROOT
 hub = BufferHub()
 SessionRecorder(sys.argv[1], hub, flush_interval=0.5).start()
 spec = StreamSpec("crash", "BVP", ("bvp",), 100.0)
