@@ -59,6 +59,13 @@ def model_options(args: argparse.Namespace) -> ModelOptions:
                         precision=args.precision, threads=args.threads)
 
 
+def startup_error(exc: BaseException) -> str:
+    """The one line a command logs when it cannot start (a model that cannot load, a
+    broker refusing the login): ``serve`` and headless ``replay`` say it alike, and a long
+    library message (torch's advice on ``weights_only``) stays on one line."""
+    return "cannot start: " + " ".join(str(exc).split())
+
+
 # --- MQTT broker ------------------------------------------------------------------------
 def broker_address(text: str) -> str:
     """An argparse type: a broker address :meth:`MQTTConfig.from_hostport` accepts (checked

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,6 +57,20 @@ class MQTTStatus:
     rejected: int = 0
     reject_reasons: Counter = field(default_factory=Counter)
     last_error: str = ""
+    link_since: float = field(default_factory=time.time)
+    """Wall-clock time (``time.time()``) the link entered its current state."""
+
+
+UNREACHABLE_LINKS = ("reconnecting", "failed")
+"""Link states in which the broker is not answering (retries go on, or have given up)."""
+
+
+def link_text(status: MQTTStatus) -> str:
+    """The link state for people: "connected", "connecting", or "broker unreachable since
+    08:12:03" (local wall-clock time the broker stopped answering) while it is retried."""
+    if status.link in UNREACHABLE_LINKS:
+        return f"broker unreachable since {time.strftime('%H:%M:%S', time.localtime(status.link_since))}"
+    return status.link
 
 
 class MQTTSource(Source):
@@ -116,7 +131,9 @@ class MQTTSource(Source):
         return [tr.health(t, link) for tr in trackers]
 
     def describe(self) -> str:
-        return f"MQTT {self.config.describe()} ({self.status().link})"
+        """"MQTT host:1883 (connected)", or "(broker unreachable since 08:12:03)" while
+        the broker does not answer (status bars show this line as it is)."""
+        return f"MQTT {self.config.describe()} ({link_text(self.status())})"
 
     # --- extras ------------------------------------------------------------------------
     def status(self) -> MQTTStatus:
@@ -132,6 +149,8 @@ class MQTTSource(Source):
     # --- network loop --------------------------------------------------------------------
     def _set_link(self, link: str, error: str | None = None) -> None:
         with self._lock:
+            if link != self._status.link:
+                self._status.link_since = time.time()
             self._status.link = link
             if error is not None:
                 self._status.last_error = error

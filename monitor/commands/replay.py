@@ -16,7 +16,7 @@ import math
 import threading
 import time
 
-from monitor.options import add_model_options, model_options
+from monitor.options import add_model_options, model_options, startup_error
 
 log = logging.getLogger("painmon.replay")
 
@@ -162,15 +162,42 @@ def _print_estimate(source, est) -> None:
          f"[{probs}]  quality {est.quality_overall:.2f}{missing}{flag}")
 
 
-def _make_engine(hub, args: argparse.Namespace, realtime: bool):
-    try:
-        from monitor.engine import Engine
+class ModelRequired(Exception):
+    """The model the user named (``--model`` / ``--encoder``) cannot be used: stop."""
 
-        model = model_options(args)
+
+def _make_engine(hub, args: argparse.Namespace, realtime: bool):
+    """The engine, or None when the bundled model is unusable (the replay still shows the
+    data). A model the user named that cannot load ends the command before the replay
+    starts, with the one line ``serve`` gives (:class:`ModelRequired`)."""
+    from monitor.engine import Engine
+
+    model = model_options(args)
+    try:
         return Engine(hub, model.load().estimator, realtime=realtime, threads=model.threads)
-    except Exception as exc:  # no model, no engine yet: replay still shows the data
+    except Exception as exc:
+        if args.model is not None or args.encoder is not None:
+            log.error("%s", startup_error(exc))  # as `painmon serve` says it
+            raise ModelRequired(str(exc)) from None
         _say(f"(no estimates: cannot start the engine: {exc})")
         return None
+
+
+def health_line(source) -> str:
+    """Replay progress in one line: position, streams delivering, samples, gaps (the
+    per-stream detail only with ``-v``, see :func:`health_details`)."""
+    health = source.health()
+    samples = sum(h.samples for h in health)
+    gaps = sum(h.gaps for h in health)
+    live = sum(1 for h in health if h.connected)
+    return (f"  {source.position:7.1f} / {source.duration:.1f} s: {live}/{len(health)} streams, "
+            f"{samples} samples, {gaps} gaps")
+
+
+def health_details(source) -> list[str]:
+    """One line per stream (``-v``)."""
+    return [f"    {h.spec.subject} {h.spec.modality}: {h.samples} samples, "
+            f"{h.effective_rate:.1f} Hz, {h.gaps} gaps, {h.status}" for h in source.health()]
 
 
 def _engine_lag_hold(source, hub, engine, progress_ts: dict[str, float]):
@@ -225,7 +252,10 @@ def _run_headless(session, args: argparse.Namespace) -> int:
     source = ReplaySource(session, speed=args.speed, loop=args.loop, hold=lambda: hold())
     if args.start:
         source.seek(args.start)
-    engine = _make_engine(hub, args, realtime=not source.asap)
+    try:
+        engine = _make_engine(hub, args, realtime=not source.asap)
+    except ModelRequired:
+        return 1
     lock = threading.Lock()
     progress_ts: dict[str, float] = {}  # newest estimate window end per subject
     hold = _engine_lag_hold(source, hub, engine, progress_ts) if engine is not None else _never
@@ -245,9 +275,11 @@ def _run_headless(session, args: argparse.Namespace) -> int:
     pipeline.add_source(source)
 
     def progress() -> None:
-        for h in source.health():
-            _say(f"  {h.spec.subject} {h.spec.modality}: {h.samples} samples, "
-                 f"{h.effective_rate:.1f} Hz, {h.gaps} gaps, {h.status}")
+        with lock:
+            _say(health_line(source))
+            if getattr(args, "verbose", 0):
+                for line in health_details(source):
+                    _say(line)
 
     if engine is not None:
         engine.start(warmup=True)

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from monitor.options import add_broker_options, add_model_options, broker_config, model_options
+from monitor.options import add_broker_options, add_model_options, broker_config, model_options, startup_error
 
 if TYPE_CHECKING:
     from devices.source import Source
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         service.start()
     except Exception as exc:  # bad model path, broker unreachable, ...: say why, exit non-zero
-        log.error("cannot start: %s", exc)
+        log.error("%s", startup_error(exc))
         service.stop()
         return 1
     try:

@@ -27,6 +27,7 @@ from core import clock
 from core.buffers import Marker
 from core.estimate import Estimate
 from monitor.gui.estimate_log import EstimateLog
+from monitor.gui.recording_alert import RecordingAlert
 from monitor.gui.replay_bar import ReplayBar
 from monitor.gui.session import EngineConfig, Session
 from monitor.gui.settings import (
@@ -108,6 +109,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.addToolBar(QtCore.Qt.ToolBarArea.BottomToolBarArea, self.replay_bar)
         self.replay_bar.bind(None)
         self._build_menus()
+        self.recording_alert = RecordingAlert(self)
 
         session.bridge.estimate.connect(self.on_estimate)
         session.bridge.marker.connect(self.on_marker)
@@ -270,7 +272,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     @QtCore.Slot(str)
     def on_error(self, message: str) -> None:
-        log.error("%s", message)
+        log.error("%s", " ".join(message.split()))  # one line in the terminal; the box has the detail
         self.statusBar().showMessage(" ".join(message.split()), 15000)
         # a modal box needs someone to click it: not on the offscreen (scripted) platform
         if QtGui.QGuiApplication.platformName() != "offscreen":
@@ -382,7 +384,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def start_recording(self, path: str | os.PathLike) -> bool:
         try:
-            self.session.start_recording(path)
+            self.session.start_recording(path, on_error=self.recording_alert.post)
         except Exception as exc:
             self.on_error(f"Cannot record to {path}:\n{exc}")
             return False
