@@ -16,7 +16,7 @@ import math
 import threading
 import time
 
-from monitor.options import add_model_options, model_options, startup_error
+from monitor.options import add_model_options, add_record_option, model_options, startup_error
 
 log = logging.getLogger("painmon.replay")
 
@@ -39,6 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="stop after this many seconds of wall time")
     p.add_argument("--start", type=float, default=0.0, metavar="SEC", help="begin this far into the file")
     add_model_options(p)
+    add_record_option(p, help="record the replayed streams, markers and estimates to this new XDF file "
+                      "(dashboard or --headless)")
     p.set_defaults(func=run)
 
 
@@ -84,6 +86,10 @@ def run(args: argparse.Namespace) -> int:
     for line in describe_session(session):
         _say(line)
     if args.lsl:
+        if args.record is not None:
+            _say("painmon replay: --record works with the dashboard or --headless, not --lsl "
+                 "(record the outlets with `painmon record --lsl`)")
+            return 2
         return _run_lsl(session, args)
     if not args.headless:
         reason = _gui_unavailable()
@@ -117,7 +123,8 @@ def _run_gui(session, args: argparse.Namespace) -> int:
     source = ReplaySource(session, speed=args.speed, loop=args.loop)
     if args.start:
         source.seek(args.start)
-    return int(run_monitor(sources=[source], model=model_options(args), duration=args.duration) or 0)
+    return int(run_monitor(sources=[source], model=model_options(args), duration=args.duration,
+                           record=args.record) or 0)
 
 
 def _until_done(player, duration: float | None, progress) -> None:
@@ -272,6 +279,8 @@ def _run_headless(session, args: argparse.Namespace) -> int:
     hub.add_marker_listener(on_marker)
     pipeline.add_listener(on_estimate)
     pipeline.set_engine(engine)
+    if args.record is not None:
+        _say(f"recording to {pipeline.start_recording(args.record, on_error=_say)}")
     pipeline.add_source(source)
 
     def progress() -> None:

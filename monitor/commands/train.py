@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from monitor.commands._outdir import output_folder
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -16,33 +18,43 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", nargs=2, metavar=("KIND", "PATH"), required=True,
                    help="ai4pain DIR | xdf FILE_OR_DIR | sim DIR (simulated subjects are generated into DIR once)")
     p.add_argument("--out", type=Path, required=True, help="run folder: model.pt, report.md, plots, metrics.json")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed of splits, head initialisation and "
+                   "simulated data: same seed, same run (default 0)")
     p.add_argument("--epochs", type=int, default=150, help="head training epochs")
     p.add_argument("--encoder", default=None,
                    help="encoder weights: Tiny-BioMoE.pth, a painmon-encoder file from `painmon pretrain`, a PainMon "
                    "model, or 'init[:SEED]' (untrained). Default: released weights if supplied, else the bundled model's")
-    p.add_argument("--modalities", default="EDA,BVP,RESP,SpO2")
-    p.add_argument("--representations", default="waveform,spectrogram_psd")
+    p.add_argument("--modalities", default="EDA,BVP,RESP,SpO2",
+                   help="comma-separated modalities the model reads (default EDA,BVP,RESP,SpO2)")
+    p.add_argument("--representations", default="waveform,spectrogram_psd",
+                   help="comma-separated image representations of each window the encoder sees "
+                   "(default waveform,spectrogram_psd)")
     p.add_argument("--within", choices=("add", "concat"), default="concat", help="fusion of representations within a modality")
     p.add_argument("--across", choices=("add", "concat", "attention"), default="concat", help="fusion across modalities")
-    p.add_argument("--hidden", type=int, default=128)
-    p.add_argument("--dropout", type=float, default=0.3)
-    p.add_argument("--modality-dropout", type=float, default=0.25)
+    p.add_argument("--hidden", type=int, default=128, help="width of the fusion head's hidden layer (default 128)")
+    p.add_argument("--dropout", type=float, default=0.3, help="dropout in the fusion head (default 0.3)")
+    p.add_argument("--modality-dropout", type=float, default=0.25,
+                   help="chance of hiding a whole modality from a training window, so the model copes with "
+                   "a lost sensor (default 0.25)")
     p.add_argument("--window", type=float, default=10.0, help="window length (s)")
     p.add_argument("--stride", type=float, default=2.0, help="seconds between training windows")
     p.add_argument("--evaluation", choices=("split", "loso"), default="split",
                    help="fixed subject split or leave-one-subject-out (ignored when held-out subjects exist)")
-    p.add_argument("--test-fraction", type=float, default=0.25)
+    p.add_argument("--test-fraction", type=float, default=0.25,
+                   help="share of subjects held out for the fixed split (default 0.25)")
     p.add_argument("--test-subjects", default="", help="comma-separated subjects held out (fixed split)")
-    p.add_argument("--no-ablations", action="store_true")
+    p.add_argument("--no-ablations", action="store_true",
+                   help="skip the ablations (one modality/representation left out at a time): faster")
     p.add_argument("--rest", choices=("skip", "no"), default="skip", help="AI4PAIN 'rest' segments: skip, or label no pain")
-    p.add_argument("--sim-subjects", type=int, default=12)
-    p.add_argument("--sim-test-subjects", type=int, default=4)
+    p.add_argument("--sim-subjects", type=int, default=12, help="sim: subjects to generate for training (default 12)")
+    p.add_argument("--sim-test-subjects", type=int, default=4,
+                   help="sim: further subjects generated and held out for evaluation (default 4)")
     p.add_argument("--sim-duration", type=float, default=240.0, help="seconds per simulated subject")
     p.add_argument("--cache", type=Path, default=None, help="embedding cache folder (default OUT/cache)")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="compute device: cpu|cuda|mps|auto (default cpu)")
     p.add_argument("--export", type=Path, default=None, help="also copy the model here (e.g. assets/models/painmon-default.pt)")
-    p.add_argument("--name", default="painmon-model")
+    p.add_argument("--name", default="painmon-model", help="model name stored in the file and shown by the "
+                   "dashboard and `painmon info` (default painmon-model)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
@@ -80,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
         sim_duration_s=args.sim_duration, progress=not args.quiet,
     )
     try:
-        result = run_training(opts)
+        with output_folder(args.out):  # a failed run leaves no empty folder behind
+            result = run_training(opts)
     except (DatasetLayoutError, ValueError, FileNotFoundError) as exc:
         print(f"painmon train: {exc}")
         return 2

@@ -27,6 +27,7 @@ from core import clock
 from core.buffers import Marker
 from core.estimate import Estimate
 from monitor.gui.estimate_log import EstimateLog
+from monitor.gui.folders import open_folder, save_folder
 from monitor.gui.recording_alert import RecordingAlert
 from monitor.gui.replay_bar import ReplayBar
 from monitor.gui.session import EngineConfig, Session
@@ -322,7 +323,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # --- file actions ----------------------------------------------------------------
     def _dir(self) -> str:
-        return self.settings.last_dir or str(Path.home())
+        return save_folder(self.settings.last_dir)  # never inside the package (monitor/gui/folders.py)
 
     def _remember_dir(self, path: str) -> None:
         self.settings.last_dir = str(Path(path).parent)
@@ -351,7 +352,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def open_recording_dialog(self) -> None:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(
-            self, "Open recording", self._dir(), "XDF recordings (*.xdf *.xdfz);;All files (*)"
+            self, "Open recording", open_folder(self.settings.last_dir), "XDF recordings (*.xdf *.xdfz);;All files (*)"
         )
         if path:
             self._remember_dir(path)
