@@ -16,8 +16,12 @@ import logging
 import signal
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from monitor.options import add_broker_options, broker_config, record_path
+
+if TYPE_CHECKING:
+    from devices.source import Source
 
 log = logging.getLogger("painmon.record")
 
@@ -92,9 +96,9 @@ class Recording:
         self.announced: set[tuple[str, str]] = set()
         self.failed: str | None = None
 
-    def sources(self) -> list:
+    def sources(self) -> list[Source]:
         a = self.args
-        out = []
+        out: list[Source] = []
         if self.lsl:
             from devices.lsl import LSLSource
             from monitor.commands.serve import lsl_predicate
