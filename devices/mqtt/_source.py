@@ -184,7 +184,7 @@ class MQTTSource(Source):
         tracker: StreamTracker | None = None
         try:
             parsed = parse_topic(self.config.prefix, topic)
-            if parsed.kind == "estimate" or (self._subjects is not None and not self._subjects(parsed.subject)):
+            if parsed.kind in ("estimate", "selfreport") or (self._subjects is not None and not self._subjects(parsed.subject)):
                 with self._lock:
                     self._status.ignored += 1
                 return

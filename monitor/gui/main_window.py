@@ -30,6 +30,7 @@ from monitor.gui.estimate_log import EstimateLog
 from monitor.gui.folders import open_folder, save_folder
 from monitor.gui.recording_alert import RecordingAlert
 from monitor.gui.replay_bar import ReplayBar
+from monitor.gui.self_report import attach_self_report
 from monitor.gui.session import EngineConfig, Session
 from monitor.gui.settings import (
     PLOT_SPANS_S,
@@ -195,6 +196,7 @@ class MainWindow(QtWidgets.QMainWindow):
             panel = SubjectPanel(subject, self.settings.plot_span_s, self.settings.trend_span_min)
             panel.event_requested.connect(lambda s, label: self.add_event(label, s))
             panel.note_requested.connect(self.ask_note)
+            attach_self_report(self, panel)  # CoVAS slider under the trend (monitor/gui/self_report.py)
             self.panels[subject] = panel
             self.tabs.addTab(panel, subject)
             self.stack.setCurrentWidget(self.tabs)
