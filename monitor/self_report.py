@@ -122,6 +122,8 @@ class SelfReportChannel:
             :class:`devices.mqtt.MQTTPublisher`) for MQTT, or None.
         prefix: MQTT topic prefix and ``source_id`` prefix.
         rate: samples per second.
+        steady: sample on a thread of its own from the first rating (False: only when
+            :meth:`sample` is called, e.g. to stamp ratings read from elsewhere).
     """
 
     def __init__(
@@ -133,6 +135,7 @@ class SelfReportChannel:
         publisher: Publisher | None = None,
         prefix: str = DEFAULT_TOPIC_PREFIX,
         rate: float = SELF_REPORT_RATE,
+        steady: bool = True,
     ) -> None:
         if not rate > 0:
             raise ValueError(f"rate must be positive, got {rate}")
@@ -142,6 +145,7 @@ class SelfReportChannel:
         self.publisher = publisher
         self.prefix = prefix
         self.rate = rate
+        self.steady = steady
         self.spec = self_report_spec(subject, prefix)
         self.samples = 0
         """Samples pushed so far."""
@@ -172,8 +176,9 @@ class SelfReportChannel:
                         self._outlet = _lsl_outlet(self.spec)
                     except Exception as exc:  # no liblsl: the hub and MQTT still get it
                         log.warning("no LSL outlet for %s's self-report: %s", self.subject, exc)
-                self._worker = BackgroundWorker(self._run, name=f"painmon-selfreport-{self.subject}")
-                self._worker.start()
+                if self.steady:
+                    self._worker = BackgroundWorker(self._run, name=f"painmon-selfreport-{self.subject}")
+                    self._worker.start()
         if first:
             log.info("self-report of %s started at %.0f", self.subject, value)
         return value

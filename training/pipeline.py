@@ -58,6 +58,9 @@ class TrainOptions:
     stride_s: float = 2.0
     working_rate: float = 100.0
     evaluation: str = "split"
+    labels: str = "markers"
+    """xdf: where the pain level comes from: ``markers`` (pain:no/low/high) or ``selfreport``
+    (the subject's CoVAS rating, binned into the index's bands)."""
     test_fraction: float = 0.25
     test_subjects: tuple[str, ...] = ()
     ablations: bool = True
@@ -98,8 +101,9 @@ def load_recordings(opts: TrainOptions) -> tuple[list[Recording], list[Recording
         from training.xdf_data import find_xdf, load_xdf_sessions
 
         files = find_xdf(Path(opts.path))
-        recs = load_xdf_sessions(files)
-        return recs, [], f"{len(files)} XDF session(s) at {opts.path} ({len({r.subject for r in recs})} subjects)"
+        recs = load_xdf_sessions(files, labels=opts.labels)
+        return recs, [], (f"{len(files)} XDF session(s) at {opts.path} ({len({r.subject for r in recs})} subjects, "
+                          f"labels from {opts.labels})")
     if kind == "sim":
         from training.ai4pain import find_modality_folders, load_ai4pain
         from training.sim_data import MANIFEST, sim_dataset

@@ -16,6 +16,7 @@ import math
 import threading
 import time
 
+from core.streams import SELF_REPORT
 from monitor.options import add_model_options, add_record_option, model_options, startup_error
 
 log = logging.getLogger("painmon.replay")
@@ -55,7 +56,8 @@ def describe_session(session) -> list[str]:
         + (f", recorded by {session.writer}" if session.writer else "")
     ]
     for s in session.streams:
-        note = "" if s.known_modality else "  (unknown modality: not used by the model)"
+        note = ("" if s.known_modality else "  (self-report)" if s.spec.modality == SELF_REPORT
+                else "  (unknown modality: not used by the model)")
         lines.append(
             f"  {s.spec.subject:<12} {s.spec.modality:<8} {s.n_samples:>8} samples "
             f"{s.spec.nominal_rate:g} Hz {s.spec.n_channels} ch  [{s.spec.name}]{note}"

@@ -45,6 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test-subjects", default="", help="comma-separated subjects held out (fixed split)")
     p.add_argument("--no-ablations", action="store_true",
                    help="skip the ablations (one modality/representation left out at a time): faster")
+    p.add_argument("--labels", choices=("markers", "selfreport"), default="markers",
+                   help="xdf: pain level from marker streams (pain:no/low/high), or from each subject's "
+                   "recorded self-report (CoVAS 0-100, binned into no/low/high at the index's bands 33.3/66.7)")
     p.add_argument("--rest", choices=("skip", "no"), default="skip", help="AI4PAIN 'rest' segments: skip, or label no pain")
     p.add_argument("--sim-subjects", type=int, default=12, help="sim: subjects to generate for training (default 12)")
     p.add_argument("--sim-test-subjects", type=int, default=4,
@@ -88,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         hidden=args.hidden, dropout=args.dropout, modality_dropout=args.modality_dropout, window_s=args.window, stride_s=args.stride,
         evaluation=args.evaluation, test_fraction=args.test_fraction, test_subjects=_csv(args.test_subjects),
         ablations=not args.no_ablations, cache_dir=args.cache, device=args.device, export=args.export, name=args.name,
-        rest=args.rest, sim_subjects=args.sim_subjects, sim_test_subjects=args.sim_test_subjects,
+        labels=args.labels, rest=args.rest, sim_subjects=args.sim_subjects, sim_test_subjects=args.sim_test_subjects,
         sim_duration_s=args.sim_duration, progress=not args.quiet,
     )
     try:

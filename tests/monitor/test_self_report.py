@@ -33,13 +33,13 @@ def test_names_on_the_wire_come_from_core_wire():
     assert self_report_stream_name("sim-1") == "PainMon-SelfReport-sim-1"
     assert SELF_REPORT_STREAM_TYPE == SELF_REPORT == "SelfReport"
     assert self_report_topic("painmon", "sim-1") == "painmon/sim-1/selfreport"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="invalid subject"):
         self_report_topic("painmon", "a/b")
 
 
 def test_ratings_are_clamped_and_finite():
     assert clamp_rating(-5) == 0.0 and clamp_rating(140) == 100.0 and clamp_rating(42.5) == 42.5
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="finite"):
         clamp_rating(float("nan"))
 
 
