@@ -39,7 +39,7 @@ from typing import Any, Protocol, runtime_checkable
 from core.buffers import BufferHub
 from core.errors import PainMonError
 from core.estimate import Estimate
-from core.streams import StreamHealth
+from core.streams import SELF_REPORT, StreamHealth
 from devices.source import PlaybackControls, Source
 from monitor.engine import Engine, EngineStats
 
@@ -298,10 +298,13 @@ class Pipeline:
         return None
 
     def newest_time(self) -> float:
-        """Newest sample timestamp in the hub (NaN when empty): the plots' "now"."""
+        """Newest sample timestamp in the hub (NaN when empty): the plots' "now". Signals
+        only: a self-report keeps being sampled on the live clock while a replay pauses."""
         newest = math.nan
         for subject in self.hub.subjects():
             for modality in self.hub.modalities(subject):
+                if modality == SELF_REPORT:
+                    continue
                 buf = self.hub.buffer(subject, modality)
                 t = buf.last_timestamp if buf is not None else math.nan
                 if math.isfinite(t) and (math.isnan(newest) or t > newest):

@@ -1,7 +1,7 @@
 """``painmon record FILE.xdf``: record LSL and/or MQTT streams to XDF, headless.
 
 What LabRecorder's command line does, for the streams PainMon understands: biosignals of a
-known modality (EDA, BVP, RESP, SpO2, ...), marker streams and self-reports, from LSL
+known modality (EDA, BVP, RESP, SpO2, ...) and marker streams, from LSL
 (``--lsl``, narrowed by ``--lsl-type`` / ``--lsl-name``) and/or an MQTT broker (``--mqtt``
 and the shared broker options). It is a :class:`monitor.pipeline.Pipeline` without an
 engine: sources -> hub -> recorder, so the file is the same as the dashboard's recordings
@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "record",
         help="record LSL and/or MQTT streams to an XDF file, headless (like LabRecorder's CLI)",
-        description="Record biosignals, markers and self-reports from LSL and/or an MQTT broker to a new "
+        description="Record biosignals and markers from LSL and/or an MQTT broker to a new "
         "XDF file, without the dashboard. Stop with Ctrl+C or SIGTERM (the file is finished cleanly), "
         "or give --duration. Streams of unknown type (e.g. EEG) are not recorded: use LabRecorder for those.",
     )

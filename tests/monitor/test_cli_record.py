@@ -138,3 +138,33 @@ def test_serve_records_what_it_serves(tmp_path):
             proc.kill()
     (stream,) = [s for s in load_session(path).streams if s.spec.subject == "srv-1"]
     assert stream.n_samples > 0 and np.allclose(np.asarray(stream.values), 2.5)
+
+
+def test_monitor_record_starts_the_recording_with_the_window(qtbot, tmp_path, monkeypatch):
+    """``painmon monitor --record``: build_window(record=) records from the first sample."""
+    from core import clock
+    from monitor.gui.app import build_window
+
+    monkeypatch.setenv("PAINMON_SETTINGS", str(tmp_path / "settings.ini"))
+    path = tmp_path / "dash.xdf"
+    window = build_window(engine=False, record=path)
+    qtbot.addWidget(window)
+    assert window.session.recording and window.record_action.text() == "Stop recording"
+    spec = StreamSpec("dash-1", "EDA", nominal_rate=4.0, name="dash-1 EDA")
+    window.session.hub.push(spec, np.full((8, 1), 4.5, np.float32), clock.now() + np.arange(8) / 4.0)
+    window.close()
+    (stream,) = load_session(path).streams
+    assert stream.spec.key == ("dash-1", "EDA") and stream.n_samples == 8
+
+
+def test_replay_headless_records_the_replayed_session(tmp_path):
+    path = tmp_path / "again.xdf"
+    sample = REPO_ROOT / "assets" / "sessions" / "sample-sim.xdf"
+    done = subprocess.run([sys.executable, "-m", "monitor", "replay", str(sample), "--headless", "--speed", "4",
+                           "--duration", "6", "--start", "100", "--record", str(path)],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"recording to {path}" in done.stdout
+    again = load_session(path)
+    assert {s.spec.key for s in again.streams} >= {("sim-1", "EDA"), ("sim-1", "BVP"), ("sim-2", "SpO2")}
+    assert all(s.n_samples > 0 for s in again.streams)

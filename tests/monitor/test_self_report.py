@@ -147,3 +147,18 @@ def test_the_trend_history_keeps_every_self_report_the_hub_sees():
     n = ch.samples
     time.sleep(0.3)
     assert ch.samples == n
+
+
+def test_a_self_report_does_not_move_the_plots_now():
+    """While a replay is paused the rating goes on being sampled on the live clock; the
+    plots' "now" (Pipeline.newest_time) follows the signals only."""
+    from core.streams import StreamSpec
+    from monitor.pipeline import Pipeline
+
+    pipeline = Pipeline()
+    spec = StreamSpec("sim-1", "EDA", nominal_rate=4.0)
+    pipeline.hub.push(spec, np.ones((4, 1), np.float32), 500.0 + np.arange(4) / 4.0)
+    ch = SelfReportChannel("sim-1", pipeline.hub, lsl=False, steady=False)
+    ch.set(30)
+    ch.sample(t=9000.0)
+    assert pipeline.newest_time() == 500.75
