@@ -81,14 +81,16 @@ def session_recordings(path: Path, labels: str = "markers") -> list[Recording]:
         raise ValueError(f"unknown label source {labels!r}; use one of {', '.join(LABEL_SOURCES)}")
     session = load_session(path)
     signals: dict[str, dict[str, Signal]] = {}
-    reports: dict[str, LevelTrack] = {}
+    reports: dict[str, tuple[LevelTrack, Signal]] = {}
     for st in session.streams:
         if st.spec.modality == SELF_REPORT and st.n_samples:
             values = np.asarray(st.values, dtype=np.float64)
-            track = self_report_track(np.asarray(st.timestamps), values[:, 0] if values.ndim == 2 else values,
-                                      st.spec.nominal_rate)
+            values = values[:, 0] if values.ndim == 2 else values
+            ts = np.asarray(st.timestamps, dtype=np.float64)
+            track = self_report_track(ts, values, st.spec.nominal_rate)
             if track is not None:
-                reports[st.spec.subject] = track
+                rate = st.spec.nominal_rate or (ts.size - 1) / max(1e-9, ts[-1] - ts[0])
+                reports[st.spec.subject] = (track, Signal(values, ts, float(rate)))
     for st in session.streams:
         modality = canonical_name(st.spec.modality)
         if modality is None or st.n_samples == 0:
@@ -107,12 +109,13 @@ def session_recordings(path: Path, labels: str = "markers") -> list[Recording]:
     out = []
     if labels == "selfreport":
         for subject, sigs in sorted(signals.items()):
-            track = reports.get(subject)
-            if track is None:
+            report = reports.get(subject)
+            if report is None:
                 log.warning("%s: subject %s has no self-report; not used for training", path.name, subject)
                 continue
+            track, ratings = report
             out.append(Recording(subject, sigs, track, id=f"xdf:{path.name}:{subject}:selfreport",
-                                 source=f"XDF {path.name} (self-report)"))
+                                 source=f"XDF {path.name} (self-report)", ratings=ratings))
         return out
     for subject, sigs in sorted(signals.items()):
         mk = sorted(marks.get(subject, []) or orphan)

@@ -48,6 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--labels", choices=("markers", "selfreport"), default="markers",
                    help="xdf: pain level from marker streams (pain:no/low/high), or from each subject's "
                    "recorded self-report (CoVAS 0-100, binned into no/low/high at the index's bands 33.3/66.7)")
+    p.add_argument("--target", choices=("class", "continuous"), default="class",
+                   help="train on the pain level (class), or on the self-reported rating itself (continuous: the "
+                   "index learns to follow the 0-100 rating; needs --labels selfreport)")
     p.add_argument("--rest", choices=("skip", "no"), default="skip", help="AI4PAIN 'rest' segments: skip, or label no pain")
     p.add_argument("--sim-subjects", type=int, default=12, help="sim: subjects to generate for training (default 12)")
     p.add_argument("--sim-test-subjects", type=int, default=4,
@@ -80,6 +83,9 @@ def run(args: argparse.Namespace) -> int:
     if kind.lower() not in DATASET_KINDS:
         print(f"painmon train: unknown dataset kind {kind!r}; use one of {', '.join(DATASET_KINDS)}")
         return 2
+    if args.target == "continuous" and (kind.lower() != "xdf" or args.labels != "selfreport"):
+        print("painmon train: --target continuous needs self-reported ratings: --dataset xdf PATH --labels selfreport")
+        return 2
     try:
         modalities = tuple(get_modality(m).name for m in _csv(args.modalities))
     except KeyError as exc:
@@ -91,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         hidden=args.hidden, dropout=args.dropout, modality_dropout=args.modality_dropout, window_s=args.window, stride_s=args.stride,
         evaluation=args.evaluation, test_fraction=args.test_fraction, test_subjects=_csv(args.test_subjects),
         ablations=not args.no_ablations, cache_dir=args.cache, device=args.device, export=args.export, name=args.name,
-        labels=args.labels, rest=args.rest, sim_subjects=args.sim_subjects, sim_test_subjects=args.sim_test_subjects,
+        labels=args.labels, target=args.target, rest=args.rest, sim_subjects=args.sim_subjects, sim_test_subjects=args.sim_test_subjects,
         sim_duration_s=args.sim_duration, progress=not args.quiet,
     )
     try:
@@ -103,6 +109,9 @@ def run(args: argparse.Namespace) -> int:
     m = result.evaluation.metrics
     print(f"Evaluation ({result.evaluation.scheme}): accuracy {m['accuracy']:.3f}, macro-F1 {m['macro_f1']:.3f}, "
           f"index-level correlation {m['index_corr']:.3f} on {m['n']} windows")
+    if "rating_corr" in m:
+        print(f"Self-report: the index follows the rating with correlation {m['rating_corr']:.3f}, "
+              f"mean difference {m['rating_mae']:.1f} points on {m['rating_n']} rated windows")
     for name, a in result.ablations.items():
         print(f"  {name:<36} accuracy {a['accuracy']:.3f}  macro-F1 {a['macro_f1']:.3f}")
     print(f"Model:  {result.model_path}")

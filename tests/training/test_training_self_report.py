@@ -4,20 +4,24 @@ binned into the index's bands."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+import torch
 from helpers import REPO_ROOT
 
 from core.buffers import BufferHub
 from core.estimate import BAND_EDGES
+from core.fusion import pain_index
 from core.streams import StreamSpec
 from devices.xdf import SessionRecorder
 from monitor.self_report import SelfReportChannel
 from training.recording_windows import WindowSettings, cut_recording
-from training.records import UNLABELLED
+from training.fit import rating_targets
+from training.records import UNLABELLED, Signal, window_ratings
 from training.sim_data import simulate_subject
 from training.xdf_data import load_xdf_sessions, self_report_track
 
@@ -72,20 +76,43 @@ def test_a_rated_session_trains_on_its_self_report(tmp_path):
     assert len(set(rated.labels[rated.labels >= 0].tolist())) >= 2
 
 
-def test_painmon_train_with_self_report_labels(tmp_path):
-    rec = simulate_subject(4, 60.0, seed=3)
-    (tmp_path / "data").mkdir()
-    record_rated_session(tmp_path / "data" / "a.xdf", rec)
-    rec2 = simulate_subject(5, 60.0, seed=5)
-    record_rated_session(tmp_path / "data" / "b.xdf", rec2, seed=1)
-    out = tmp_path / "run"
-    done = subprocess.run(
-        [sys.executable, "-m", "monitor", "train", "--dataset", "xdf", str(tmp_path / "data"), "--labels",
-         "selfreport", "--out", str(out), "--encoder", "init:0", "--modalities", "EDA,BVP",
-         "--representations", "waveform", "--epochs", "3", "--stride", "5", "--no-ablations", "--quiet",
-         "--test-subjects", "sim-5", "--threads", "2"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert (out / "model.pt").is_file()
-    assert "labels from selfreport" in (out / "report.md").read_text()
+def test_ratings_as_soft_targets_have_the_rating_as_their_index():
+    ratings = np.array([0.0, 20.0, 50.0, 80.0, 100.0, 130.0])
+    probs = rating_targets(ratings)
+    assert np.allclose(probs.sum(axis=1), 1.0) and (probs >= 0).all()
+    index = pain_index(torch.from_numpy(probs)).numpy()
+    assert np.allclose(index, np.clip(ratings, 0, 100), atol=1e-4)
+    assert np.allclose(probs[1], [0.6, 0.4, 0.0]) and np.allclose(probs[3], [0.0, 0.4, 0.6])
+
+
+def test_window_ratings_average_only_rated_windows():
+    ratings = Signal(np.r_[np.full(100, 20.0), np.full(100, 60.0)], np.arange(200) / 10.0, 10.0)
+    got = window_ratings(ratings, np.array([10.0, 15.0, 20.0, 40.0]), window_s=10.0)
+    assert np.isclose(got[0], 20.0, atol=0.5) and 35 < got[1] < 45 and np.isclose(got[2], 60.0, atol=0.5)
+    assert np.isnan(got[3])  # after the last rating
+
+
+def test_painmon_train_with_self_report_labels_binned_and_continuous(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    record_rated_session(data / "a.xdf", simulate_subject(4, 60.0, seed=3))
+    record_rated_session(data / "b.xdf", simulate_subject(5, 60.0, seed=5), seed=1)
+    common = ["--dataset", "xdf", str(data), "--labels", "selfreport", "--encoder", "init:0", "--modalities",
+              "EDA,BVP", "--representations", "waveform", "--epochs", "3", "--stride", "5", "--no-ablations",
+              "--quiet", "--test-subjects", "sim-5", "--threads", "2", "--cache", str(tmp_path / "cache")]
+    runs = {}
+    for target in ("class", "continuous"):  # the second run reads the first one's embeddings
+        out = tmp_path / target
+        done = subprocess.run([sys.executable, "-m", "monitor", "train", *common, "--out", str(out),
+                               "--target", target], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert (out / "model.pt").is_file() and "labels from selfreport" in (out / "report.md").read_text()
+        runs[target] = (done.stdout, json.loads((out / "metrics.json").read_text()))
+    for stdout, metrics in runs.values():  # both say how the index follows the rating
+        assert "Self-report: the index follows the rating" in stdout
+        assert metrics["rating_n"] > 0 and np.isfinite(metrics["rating_mae"])
+    refused = subprocess.run([sys.executable, "-m", "monitor", "train", "--dataset", "sim", str(tmp_path / "sim"),
+                              "--out", str(tmp_path / "no"), "--target", "continuous"],
+                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "--labels selfreport" in refused.stdout
+    assert not (tmp_path / "no").exists()
