@@ -97,8 +97,8 @@ def run(args: argparse.Namespace) -> int:
         hidden=args.hidden, dropout=args.dropout, modality_dropout=args.modality_dropout, window_s=args.window, stride_s=args.stride,
         evaluation=args.evaluation, test_fraction=args.test_fraction, test_subjects=_csv(args.test_subjects),
         ablations=not args.no_ablations, cache_dir=args.cache, device=args.device, export=args.export, name=args.name,
-        labels=args.labels, target=args.target, rest=args.rest, sim_subjects=args.sim_subjects, sim_test_subjects=args.sim_test_subjects,
-        sim_duration_s=args.sim_duration, progress=not args.quiet,
+        labels=args.labels, target=args.target, rest=args.rest, sim_subjects=args.sim_subjects,
+        sim_test_subjects=args.sim_test_subjects, sim_duration_s=args.sim_duration, progress=not args.quiet,
     )
     try:
         with output_folder(args.out):  # a failed run leaves no empty folder behind

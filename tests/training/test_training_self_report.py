@@ -19,8 +19,8 @@ from core.fusion import pain_index
 from core.streams import StreamSpec
 from devices.xdf import SessionRecorder
 from monitor.self_report import SelfReportChannel
-from training.recording_windows import WindowSettings, cut_recording
 from training.fit import rating_targets
+from training.recording_windows import WindowSettings, cut_recording
 from training.records import UNLABELLED, Signal, window_ratings
 from training.sim_data import simulate_subject
 from training.xdf_data import load_xdf_sessions, self_report_track
