@@ -63,3 +63,31 @@ def test_every_subject_panel_has_a_self_report_control_driven_by_keys_and_mouse(
     assert {100.0, 0.0, 10.0, 12.0, 2.0, final} <= set(values.tolist())  # held ones, in order:
     firsts = [int(np.argmax(values == v)) for v in (100.0, 0.0, 10.0, 12.0, 2.0)]
     assert firsts == sorted(firsts)
+
+
+def test_with_a_broker_the_rating_is_published_there_as_json(qtbot, window, mosquitto_broker):
+    import json
+    import threading
+
+    from mqtt_broker import paho_client, paho_close
+
+    from core.wire import self_report_topic
+    from devices.mqtt import MQTTConfig, MQTTSource
+
+    assert window.add_source(MQTTSource(MQTTConfig(host=mosquitto_broker.host, port=mosquitto_broker.port)))
+    got: list[dict] = []
+    arrived = threading.Event()
+    client = paho_client(mosquitto_broker)
+    client.on_message = lambda _c, _u, msg: (got.append(json.loads(msg.payload)), arrived.set())
+    client.subscribe(self_report_topic("painmon", "ward-7"), qos=0)
+    try:
+        qtbot.wait(300)  # the subscription is in place
+        panel = window.panel("ward-7")
+        panel.self_report.slider.setFocus()
+        qtbot.keyClick(panel.self_report.slider, Key.Key_End)
+        assert arrived.wait(5.0)
+    finally:
+        paho_close(client)
+    assert got[0]["subject"] == "ward-7" and got[0]["rating"] == 100.0 and got[0]["scale"] == "VAS 0-100"
+    assert window.session.hub.subjects() == ["ward-7"]  # not read back in by the MQTT source
+    assert window.session.sources[0].status().ignored >= 1
