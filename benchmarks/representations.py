@@ -16,6 +16,7 @@ hits both alike; the median round counts.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import sys
@@ -102,6 +103,17 @@ def _torch_rate(windows: torch.Tensor, device: torch.device, repeats: int, reuse
     return windows.shape[0] / _time(run, repeats)
 
 
+NO_MATPLOTLIB = "matplotlib not installed"
+
+
+def speed_up(rate: float, mpl_rate: float, digits: int = 1) -> str:
+    """The speed-up column: ``rate / mpl_rate`` as "12.3x", or why there is none (never
+    "nanx" when matplotlib is missing and nothing was measured to compare with)."""
+    if not math.isfinite(mpl_rate) or mpl_rate <= 0:
+        return NO_MATPLOTLIB
+    return f"{rate / mpl_rate:.{digits}f}x"
+
+
 def main(argv: list[str] | None = None) -> int:
     """``painmon bench representations``: matplotlib vs torch rendering, interleaved rounds,
     medians printed; returns the exit code."""
@@ -160,11 +172,11 @@ def main(argv: list[str] | None = None) -> int:
     for (th, b, reuse), rates in sorted(cpu_rates.items()):
         r = statistics.median(rates)
         how = f"torch CPU, {th} thread{'s' if th > 1 else ''}" + (", reused out= buffer" if reuse else "")
-        print(f"| {how} | {b} | {r:.1f} | {1000 / r:.2f} | {r / mpl:.1f}x |")
+        print(f"| {how} | {b} | {r:.1f} | {1000 / r:.2f} | {speed_up(r, mpl)} |")
     for b, rates in cuda_rates.items():
         r = statistics.median(rates)
         name = torch.cuda.get_device_name(0)
-        print(f"| torch CUDA ({name}) | {b} | {r:.1f} | {1000 / r:.3f} | {r / mpl:.0f}x |")
+        print(f"| torch CUDA ({name}) | {b} | {r:.1f} | {1000 / r:.3f} | {speed_up(r, mpl, 0)} |")
     if not cuda:
         print("\n(no CUDA device here: CUDA rows omitted)")
     return 0

@@ -37,3 +37,27 @@ def released_encoder_path() -> Path | None:
         if path.is_file():
             return path
     return None
+
+
+def sample_sessions_dir() -> Path:
+    """The bundled sample recordings (``assets/sessions``): where File > Open starts."""
+    return assets_dir() / "sessions"
+
+
+def recordings_dir() -> Path:
+    """Where new recordings and exports are suggested: ``$PAINMON_RECORDINGS``, else
+    ``~/Documents/PainMon`` when there is a Documents folder, else ``~/painmon-recordings``
+    (never inside the installed package, which may be read-only or replaced on update)."""
+    if os.environ.get("PAINMON_RECORDINGS"):
+        return Path(os.environ["PAINMON_RECORDINGS"]).expanduser()
+    documents = Path.home() / "Documents"
+    return documents / "PainMon" if documents.is_dir() else Path.home() / "painmon-recordings"
+
+
+def inside_package(path: str | os.PathLike) -> bool:
+    """Whether ``path`` lies in PainMon's own folder (the checkout or the installed package)."""
+    try:
+        Path(path).resolve().relative_to(REPO_ROOT)
+    except ValueError:
+        return False
+    return True

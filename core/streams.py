@@ -7,6 +7,11 @@ from dataclasses import dataclass, field
 
 MARKERS = "Markers"
 """Pseudo-modality of event/marker streams (string samples)."""
+SELF_REPORT = "SelfReport"
+"""Pseudo-modality of a subject's continuous self-reported pain (CoVAS, 0-100): stored in
+the hub and recorded like a signal, never an input of the model, and not a registered
+modality, so LSL/MQTT sources do not follow it (a dashboard following ``--lsl`` must not
+read its own self-report outlet back in a second time)."""
 
 
 @dataclass(frozen=True)

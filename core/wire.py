@@ -15,7 +15,7 @@ Where the first version disagreed with itself, the name chosen here wins:
 from __future__ import annotations
 
 from core.estimate import CLASS_NAMES
-from core.streams import MARKERS
+from core.streams import MARKERS, SELF_REPORT
 
 # --- identity ------------------------------------------------------------------------
 PRODUCT = "PainMon"
@@ -50,9 +50,30 @@ def stream_source_id(subject: str, what: str, prefix: str = DEFAULT_TOPIC_PREFIX
 ESTIMATE_SOURCE_KIND = "estimate"
 """The ``what`` of :func:`stream_source_id` for estimate streams."""
 
+# --- self-report streams (CoVAS: a subject's own continuous pain rating) ---------------
+SELF_REPORT_STREAM_TYPE = SELF_REPORT
+"""LSL / XDF stream type of self-reports (one stream per subject)."""
+SELF_REPORT_CHANNEL = "rating"
+"""The one channel of a self-report stream: 0 (no pain) to 100 (worst pain imaginable)."""
+SELF_REPORT_UNITS = "VAS 0-100"
+SELF_REPORT_RANGE: tuple[float, float] = (0.0, 100.0)
+SELF_REPORT_RATE = 10.0
+"""Samples per second of a self-report stream: the control's value is sampled steadily, as
+CoVAS devices do, so a held rating is recorded as held."""
+SELF_REPORT_SOURCE_KIND = "selfreport"
+"""The ``what`` of :func:`stream_source_id` for self-report streams."""
+
+
+def self_report_stream_name(subject: str) -> str:
+    """Name of a subject's self-report stream, e.g. ``PainMon-SelfReport-sim-1``."""
+    return f"{PRODUCT}-{SELF_REPORT}-{subject}"
+
+
 # --- MQTT topics: <prefix>/<subject>/<leaf> -------------------------------------------
 MARKERS_LEAF = "markers"
 ESTIMATE_LEAF = "estimate"
+SELF_REPORT_LEAF = "selfreport"
+"""JSON ``{"t": <unix seconds>, "rating": <0-100>, "subject": ..., "scale": ...}``."""
 MARKER_STREAM_TYPE = MARKERS
 """LSL / XDF stream type of event markers."""
 
@@ -86,6 +107,11 @@ def marker_topic(prefix: str, subject: str) -> str:
 def estimate_topic(prefix: str, subject: str) -> str:
     """Topic of a subject's estimates, e.g. ``painmon/sim-1/estimate``."""
     return f"{check_prefix(prefix)}/{check_level(subject, 'subject')}/{ESTIMATE_LEAF}"
+
+
+def self_report_topic(prefix: str, subject: str) -> str:
+    """Topic of a subject's self-reports, e.g. ``painmon/sim-1/selfreport``."""
+    return f"{check_prefix(prefix)}/{check_level(subject, 'subject')}/{SELF_REPORT_LEAF}"
 
 
 def subscription(prefix: str) -> str:

@@ -9,7 +9,8 @@ the library takes:
 * :func:`add_broker_options` / :func:`broker_config`: ``--mqtt URL``, ``--mqtt-prefix``,
   ``--mqtt-user``, ``--mqtt-tls`` -> :class:`devices.mqtt.MQTTConfig`. A broker address is
   parsed in one place, :meth:`devices.mqtt.MQTTConfig.from_hostport` (``host``,
-  ``host:port``, ``[v6addr]:port``, ``mqtt://`` and ``mqtts://``).
+  ``host:port``, ``[v6addr]:port``, ``mqtt://`` and ``mqtts://``);
+* :func:`add_record_option`: ``--record FILE.xdf`` (a new file in an existing folder).
 
 Defaults that depend on the command (the dashboard keeps its own device setting and one
 core for the GUI) are ``None`` here and resolved where they apply, so ``--help`` reads the
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.wire import DEFAULT_TOPIC_PREFIX
@@ -57,6 +59,40 @@ def model_options(args: argparse.Namespace) -> ModelOptions:
 
     return ModelOptions(model_path=args.model, encoder_path=args.encoder, device=args.device,
                         precision=args.precision, threads=args.threads)
+
+
+# --- recording --------------------------------------------------------------------------
+def record_path(text: str) -> Path:
+    """An argparse type: a new XDF file in an existing folder (checked now, so a typo is a
+    usage error before anything starts; an existing file is never overwritten)."""
+    path = Path(text).expanduser()
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty file name")
+    if path.suffix.lower() not in (".xdf", ".xdfz"):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a .xdf file name")
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a folder; give a file name inside it")
+    if path.exists():
+        raise argparse.ArgumentTypeError(f"{text!r} exists; choose a new name (recordings are never overwritten)")
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"folder {str(path.parent)!r} does not exist")
+    return path
+
+
+def add_record_option(parser: argparse.ArgumentParser, *, help: str | None = None) -> None:
+    """``--record FILE.xdf``: raw streams, markers, self-reports and estimates to one XDF file
+    (through :meth:`monitor.pipeline.Pipeline.start_recording`)."""
+    parser.add_argument(
+        "--record", type=record_path, default=None, metavar="FILE.xdf",
+        help=help or "record every stream, marker, self-report and estimate to this new XDF file",
+    )
+
+
+def startup_error(exc: BaseException) -> str:
+    """The one line a command logs when it cannot start (a model that cannot load, a
+    broker refusing the login): ``serve`` and headless ``replay`` say it alike, and a long
+    library message (torch's advice on ``weights_only``) stays on one line."""
+    return "cannot start: " + " ".join(str(exc).split())
 
 
 # --- MQTT broker ------------------------------------------------------------------------

@@ -39,7 +39,7 @@ from typing import Any, Protocol, runtime_checkable
 from core.buffers import BufferHub
 from core.errors import PainMonError
 from core.estimate import Estimate
-from core.streams import StreamHealth
+from core.streams import SELF_REPORT, StreamHealth
 from devices.source import PlaybackControls, Source
 from monitor.engine import Engine, EngineStats
 
@@ -77,6 +77,8 @@ class PipelineHealth:
     """None when no engine runs (no model, or not started yet)."""
     recording: Path | None
     """The file being recorded, if any."""
+    recording_error: str | None = None
+    """Why the last recording stopped by itself (a full disk), if it did."""
 
     @property
     def connected(self) -> int:
@@ -238,15 +240,24 @@ class Pipeline:
     def recording(self) -> bool:
         return self.recorder is not None and self.recorder.running
 
-    def start_recording(self, path: str | os.PathLike) -> Path:
-        """Record raw streams, markers and estimates to an XDF file from now on."""
-        # devices.xdf is the facade being introduced alongside; until it lands here the
-        # recorder is imported from its current module
+    @property
+    def recording_error(self) -> str | None:
+        """Why the last recording stopped by itself (a full disk), in one line; None while
+        it runs, after a normal stop, or when nothing was recorded."""
+        recorder = self.recorder
+        return recorder.error if recorder is not None else None
+
+    def start_recording(self, path: str | os.PathLike, *, on_error: Callable[[str], None] | None = None) -> Path:
+        """Record raw streams, markers and estimates to an XDF file from now on.
+
+        ``on_error(message)`` is called once, on the recorder's thread, if writing fails
+        (a full disk): the recording has then stopped, what was flushed is kept, and
+        :attr:`recording_error` holds the same message."""
         from devices.xdf import SessionRecorder
 
         if self.recording:
             raise PipelineError(f"already recording to {self.recorder.path}")
-        recorder = SessionRecorder(path, self.hub)
+        recorder = SessionRecorder(path, self.hub, on_error=on_error)
         recorder.start()
         self.recorder = recorder
         return Path(recorder.path)
@@ -275,6 +286,7 @@ class Pipeline:
             streams=tuple(self.stream_health()),
             engine=engine.stats() if engine is not None else None,
             recording=Path(self.recorder.path) if self.recording else None,
+            recording_error=self.recording_error,
         )
 
     def playback(self) -> PlaybackControls | None:
@@ -286,10 +298,13 @@ class Pipeline:
         return None
 
     def newest_time(self) -> float:
-        """Newest sample timestamp in the hub (NaN when empty): the plots' "now"."""
+        """Newest sample timestamp in the hub (NaN when empty): the plots' "now". Signals
+        only: a self-report keeps being sampled on the live clock while a replay pauses."""
         newest = math.nan
         for subject in self.hub.subjects():
             for modality in self.hub.modalities(subject):
+                if modality == SELF_REPORT:
+                    continue
                 buf = self.hub.buffer(subject, modality)
                 t = buf.last_timestamp if buf is not None else math.nan
                 if math.isfinite(t) and (math.isnan(newest) or t > newest):

@@ -32,6 +32,9 @@ class EmbeddedDataset:
     modalities: tuple[str, ...]
     representations: tuple[str, ...]
     info: dict = field(default_factory=dict)
+    targets: np.ndarray | None = None
+    """(N,) float: the continuous target of each window (mean self-reported rating 0-100,
+    NaN where not rated), or None. Derived from the recording, never cached."""
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -44,7 +47,7 @@ class EmbeddedDataset:
         return EmbeddedDataset(
             self.emb[idx], self.present[idx], self.labels[idx], self.level_end[idx], self.t_end[idx],
             self.subjects[idx], self.recordings[idx], self.quality[idx], self.modalities, self.representations,
-            dict(self.info),
+            dict(self.info), None if self.targets is None else self.targets[idx],
         )
 
     def select_representations(self, names: tuple[str, ...]) -> EmbeddedDataset:
@@ -63,9 +66,13 @@ class EmbeddedDataset:
         def cat(name: str) -> np.ndarray:
             return np.concatenate([getattr(p, name) for p in parts])
 
+        targets = None
+        if any(p.targets is not None for p in parts):  # parts without a target: NaN (not rated)
+            targets = np.concatenate([p.targets if p.targets is not None else np.full(len(p), np.nan)
+                                      for p in parts])
         return cls(
             cat("emb"), cat("present"), cat("labels"), cat("level_end"), cat("t_end"), cat("subjects"),
-            cat("recordings"), cat("quality"), first.modalities, first.representations, dict(first.info),
+            cat("recordings"), cat("quality"), first.modalities, first.representations, dict(first.info), targets,
         )
 
     def save(self, path: Path) -> None:

@@ -121,9 +121,23 @@ def evaluate_split(train: EmbeddedDataset, test: EmbeddedDataset, config: Fusion
     lab = test.labels[idx] >= 0
     metrics = classification_metrics(test.labels[idx][lab], probs[lab], test.level_end[idx][lab])
     metrics["index_corr_all_windows"] = _pearson(_index(probs), test.level_end[idx])
+    metrics.update(rating_metrics(_index(probs), test.targets, idx))
     metrics["train_subjects"] = train.subject_ids
     metrics["test_subjects"] = test.subject_ids
     return Evaluation(scheme, metrics, probs, idx)
+
+
+def rating_metrics(index: np.ndarray, targets: np.ndarray | None, idx: np.ndarray) -> dict[str, Any]:
+    """How the index follows the self-reported rating on rated windows (empty without
+    ratings): Pearson correlation and mean absolute difference in index points."""
+    if targets is None:
+        return {}
+    t = targets[idx]
+    rated = np.isfinite(t)
+    if not rated.any():
+        return {}
+    return {"rating_n": int(rated.sum()), "rating_corr": _pearson(index[rated], t[rated]),
+            "rating_mae": float(np.mean(np.abs(index[rated] - t[rated])))}
 
 
 def _index(probs: np.ndarray) -> np.ndarray:
@@ -161,6 +175,7 @@ def evaluate_subjects(ds: EmbeddedDataset, config: FusionConfig, fit: FitSetting
     lab = ds.labels[idx] >= 0
     metrics = classification_metrics(ds.labels[idx][lab], probs[lab])
     metrics["index_corr_all_windows"] = _pearson(_index(probs), ds.level_end[idx])
+    metrics.update(rating_metrics(_index(probs), ds.targets, idx))
     return Evaluation(f"leave-one-subject-out ({len(subjects)} folds)", metrics, probs, idx, folds)
 
 
@@ -176,7 +191,7 @@ def ablations(
     for j, modality in enumerate(config.modalities):
         tr = train.subset(train.present[:, j])
         te = test.subset(test.present[:, j])
-        if len(trainable(tr)) == 0 or (te.labels >= 0).sum() == 0:
+        if len(trainable(tr, fit.target)) == 0 or (te.labels >= 0).sum() == 0:
             continue
         only = np.zeros(len(config.modalities), dtype=bool)
         only[j] = True

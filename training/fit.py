@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from core.estimate import BAND_EDGES
 from core.fusion import FusionConfig, FusionHead
 from training.dataset import EmbeddedDataset
 
@@ -24,10 +25,37 @@ class FitSettings:
     batch_size: int = 64
     seed: int = 0
     label_smoothing: float = 0.05
+    target: str = "class"
+    """``class``: train on pain levels; ``continuous``: on the self-reported rating of each
+    window, through :func:`rating_targets` (windows without a rating are not trained on)."""
 
 
-def trainable(ds: EmbeddedDataset) -> np.ndarray:
-    """Indices of windows with a clean label and at least one present modality."""
+TARGETS = ("class", "continuous")
+
+
+def rating_targets(ratings: np.ndarray) -> np.ndarray:
+    """Class probabilities ``(N, 3)`` whose pain index (``50 * p_low + 100 * p_high``, see
+    :func:`core.fusion.pain_index`) equals each rating 0-100: the two classes around it share
+    the probability linearly (30 -> no 0.4 / low 0.6; 80 -> low 0.4 / high 0.6). Training on
+    these soft targets makes the head's index track the rating, with the same head, loss
+    and output as class training."""
+    r = np.clip(np.asarray(ratings, dtype=np.float64).reshape(-1), 0.0, 100.0) / 50.0  # expected level 0-2
+    out = np.zeros((r.size, 3), dtype=np.float32)
+    low_half = r <= 1.0
+    out[low_half, 0] = 1.0 - r[low_half]
+    out[low_half, 1] = r[low_half]
+    out[~low_half, 1] = 2.0 - r[~low_half]
+    out[~low_half, 2] = r[~low_half] - 1.0
+    return out
+
+
+def trainable(ds: EmbeddedDataset, target: str = "class") -> np.ndarray:
+    """Indices of windows with a clean label (``continuous``: a rating) and at least one
+    present modality."""
+    if target == "continuous":
+        if ds.targets is None:
+            raise ValueError("continuous training needs self-reported ratings (ds.targets)")
+        return np.flatnonzero(np.isfinite(ds.targets) & ds.present.any(axis=1))
     return np.flatnonzero((ds.labels >= 0) & ds.present.any(axis=1))
 
 
@@ -42,7 +70,10 @@ def fit_head(ds: EmbeddedDataset, config: FusionConfig, settings: FitSettings = 
             f"dataset has {list(ds.modalities)} x {list(ds.representations)}, head wants "
             f"{list(config.modalities)} x {list(config.representations)}"
         )
-    idx = trainable(ds)
+    if settings.target not in TARGETS:
+        raise ValueError(f"unknown training target {settings.target!r}; use one of {', '.join(TARGETS)}")
+    continuous = settings.target == "continuous"
+    idx = trainable(ds, settings.target)
     if idx.size == 0:
         raise ValueError("no labelled windows to train on")
     torch.manual_seed(settings.seed)
@@ -50,10 +81,17 @@ def fit_head(ds: EmbeddedDataset, config: FusionConfig, settings: FitSettings = 
     head = FusionHead.from_config(config)
     x = torch.from_numpy(ds.emb[idx])
     m = torch.from_numpy(ds.present[idx])
-    y = torch.from_numpy(ds.labels[idx])
-    counts = torch.bincount(y, minlength=config.n_classes).float()
+    if continuous:
+        assert ds.targets is not None
+        soft = rating_targets(ds.targets[idx])
+        y = torch.from_numpy(soft)  # probabilities: CrossEntropyLoss takes them as targets
+        bands = torch.from_numpy(np.digitize(ds.targets[idx], BAND_EDGES).astype(np.int64))  # for the weights
+    else:
+        y = torch.from_numpy(ds.labels[idx])
+        bands = y
+    counts = torch.bincount(bands, minlength=config.n_classes).float()
     weights = torch.where(counts > 0, counts.sum() / (counts.clamp_min(1) * (counts > 0).sum()), torch.zeros(()))
-    loss_fn = torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=settings.label_smoothing)
+    loss_fn = torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=0.0 if continuous else settings.label_smoothing)
     opt = torch.optim.AdamW(head.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     steps_per_epoch = max(1, int(np.ceil(len(idx) / settings.batch_size)))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=settings.lr, total_steps=settings.epochs * steps_per_epoch)

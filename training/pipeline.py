@@ -28,7 +28,7 @@ from training.evaluate import Evaluation, ablations, evaluate_split, evaluate_su
 from training.fit import FitSettings, fit_head
 from training.progress import Progress
 from training.recording_windows import WindowSettings, cut_recording, window_ends
-from training.records import Recording
+from training.records import Recording, window_ratings
 from training.report import write_report
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,12 @@ class TrainOptions:
     stride_s: float = 2.0
     working_rate: float = 100.0
     evaluation: str = "split"
+    labels: str = "markers"
+    """xdf: where the pain level comes from: ``markers`` (pain:no/low/high) or ``selfreport``
+    (the subject's CoVAS rating, binned into the index's bands)."""
+    target: str = "class"
+    """``class``: the pain level; ``continuous``: the self-reported rating itself (needs
+    ``labels="selfreport"``), see :func:`training.fit.rating_targets`."""
     test_fraction: float = 0.25
     test_subjects: tuple[str, ...] = ()
     ablations: bool = True
@@ -98,8 +104,9 @@ def load_recordings(opts: TrainOptions) -> tuple[list[Recording], list[Recording
         from training.xdf_data import find_xdf, load_xdf_sessions
 
         files = find_xdf(Path(opts.path))
-        recs = load_xdf_sessions(files)
-        return recs, [], f"{len(files)} XDF session(s) at {opts.path} ({len({r.subject for r in recs})} subjects)"
+        recs = load_xdf_sessions(files, labels=opts.labels)
+        return recs, [], (f"{len(files)} XDF session(s) at {opts.path} ({len({r.subject for r in recs})} subjects, "
+                          f"labels from {opts.labels})")
     if kind == "sim":
         from training.ai4pain import find_modality_folders, load_ai4pain
         from training.sim_data import MANIFEST, sim_dataset
@@ -160,6 +167,9 @@ def embed_recordings(recordings: Sequence[Recording], settings: WindowSettings, 
         )
 
     parts = [cache.get_or_compute(rec, compute) for rec in recordings]
+    for rec, part in zip(recordings, parts, strict=True):  # cheap, so computed each time, not cached
+        if rec.ratings is not None:
+            part.targets = window_ratings(rec.ratings, part.t_end, settings.window_s, settings.min_purity)
     if todo:
         bar.close()
     log.info("embeddings: %d recording(s) from cache, %d computed (cache %s)", cache.hits, cache.misses, cache.dir)
@@ -196,7 +206,9 @@ def run_training(opts: TrainOptions) -> TrainResult:
     train_ds = embed(train_recs)
     config = FusionConfig(tuple(opts.modalities), tuple(opts.representations), opts.within, opts.across, opts.hidden,
                           opts.dropout, opts.modality_dropout)
-    fit = FitSettings(epochs=opts.epochs, seed=opts.seed)
+    if opts.target == "continuous" and train_ds.targets is None:
+        raise ValueError("--target continuous needs self-reported ratings: use --dataset xdf ... --labels selfreport")
+    fit = FitSettings(epochs=opts.epochs, seed=opts.seed, target=opts.target)
     if test_recs:
         test_ds = embed(test_recs)
         evaluation = evaluate_split(
@@ -242,6 +254,7 @@ def run_training(opts: TrainOptions) -> TrainResult:
             "encoder_source_fingerprint": encoder.source_fingerprint,
             "seed": opts.seed,
             "epochs": opts.epochs,
+            "target": opts.target,
             "train_windows": int((train_ds.labels >= 0).sum()),
             "train_subjects": train_ds.subject_ids,
         },

@@ -84,6 +84,24 @@ class LevelTrack:
         return int(values[k]), float(counts[k] / lv.size)
 
 
+def window_ratings(ratings: Signal, t_end: np.ndarray, window_s: float, min_cover: float = 0.8) -> np.ndarray:
+    """Mean self-reported rating over each window ``[t_end - window_s, t_end]``; NaN where
+    the ratings cover less than ``min_cover`` of the window (not rated then)."""
+    ts, rs = ratings.timestamps, ratings.values
+    ends = np.asarray(t_end, dtype=np.float64).reshape(-1)
+    out = np.full(ends.shape, np.nan)
+    if ts.size == 0:
+        return out
+    period = 1.0 / ratings.rate if ratings.rate > 0 else (float(np.median(np.diff(ts))) if ts.size > 1 else 1.0)
+    for i, t1 in enumerate(ends):
+        lo, hi = np.searchsorted(ts, t1 - window_s, side="left"), np.searchsorted(ts, t1, side="right")
+        inside = rs[lo:hi]
+        inside = inside[np.isfinite(inside)]
+        if inside.size * period >= min_cover * window_s:
+            out[i] = float(inside.mean())
+    return out
+
+
 @dataclass
 class Recording:
     """One labelled stretch of one subject (a whole session or a single segment)."""
@@ -97,6 +115,9 @@ class Recording:
     whole_segment: bool = False
     """True for pre-cut segments (AI4PAIN): windows are anchored at the segment's end."""
     info: dict = field(default_factory=dict)
+    ratings: Signal | None = None
+    """The subject's continuous self-reported pain (0-100) when the labels come from a
+    self-report: the continuous training target (``painmon train --target continuous``)."""
 
     @property
     def span(self) -> tuple[float, float]:

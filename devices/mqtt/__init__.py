@@ -5,7 +5,8 @@ What this package offers:
 * :class:`MQTTConfig` — broker address (``from_hostport`` parses ``host:port``, ``[v6]:port``,
   ``mqtt://`` and ``mqtts://``), topic prefix, QoS, TLS and credentials, validated when built;
 * :class:`MQTTSource` — a :class:`devices.source.Source` subscribing to
-  ``<prefix>/<subject>/<modality>`` (and ``.../markers``); :class:`MQTTStatus` of its link;
+  ``<prefix>/<subject>/<modality>`` (and ``.../markers``); :class:`MQTTStatus` of its link
+  and :func:`link_text` ("broker unreachable since 08:12:03") for status bars;
 * :class:`MQTTPublisher` — thread-safe, queueing, reconnecting publisher (simulator, estimate
   outputs); :class:`PublisherStats`;
 * the payload schema — :func:`encode_samples` (JSON), :func:`encode_samples_binary` (compact),
@@ -30,7 +31,7 @@ from devices.mqtt._schema import (
     encode_samples,
     encode_samples_binary,
 )
-from devices.mqtt._source import MQTTSource, MQTTStatus
+from devices.mqtt._source import MQTTSource, MQTTStatus, link_text
 from devices.mqtt._topics import Topic, TopicError, parse_topic
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "encode_samples",
     "encode_samples_binary",
     "estimate_topic",
+    "link_text",
     "marker_topic",
     "parse_topic",
     "sample_topic",

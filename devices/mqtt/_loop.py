@@ -14,6 +14,7 @@ import asyncio
 import logging
 import random
 import threading
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
@@ -57,6 +58,7 @@ class LinkStatus(Protocol):
     """The link fields that the source's and the publisher's status records share."""
 
     link: str
+    link_since: float
     last_error: str
     connections: int
 
@@ -69,8 +71,11 @@ def record_link(
     error: str | None = None,
 ) -> None:
     """What an ``on_link`` does with a link change: note it in ``status`` (under ``lock``),
-    counting connects and keeping the last error, then set or clear ``connected``."""
+    counting connects, keeping the last error and since when (wall clock) the link is in its
+    state, then set or clear ``connected``."""
     with lock:
+        if link != status.link:
+            status.link_since = time.time()
         status.link = link
         if error is not None:
             status.last_error = error

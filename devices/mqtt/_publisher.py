@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple, Self
 
 import aiomqtt
@@ -46,6 +47,8 @@ class PublisherStats:
     queued: int
     connections: int
     last_error: str
+    link_since: float = field(default_factory=time.time)
+    """Wall-clock time the link entered its current state."""
 
 
 class MQTTPublisher:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,6 +57,20 @@ class MQTTStatus:
     rejected: int = 0
     reject_reasons: Counter = field(default_factory=Counter)
     last_error: str = ""
+    link_since: float = field(default_factory=time.time)
+    """Wall-clock time (``time.time()``) the link entered its current state."""
+
+
+UNREACHABLE_LINKS = ("reconnecting", "failed")
+"""Link states in which the broker is not answering (retries go on, or have given up)."""
+
+
+def link_text(status: MQTTStatus) -> str:
+    """The link state for people: "connected", "connecting", or "broker unreachable since
+    08:12:03" (local wall-clock time the broker stopped answering) while it is retried."""
+    if status.link in UNREACHABLE_LINKS:
+        return f"broker unreachable since {time.strftime('%H:%M:%S', time.localtime(status.link_since))}"
+    return status.link
 
 
 class MQTTSource(Source):
@@ -116,7 +131,9 @@ class MQTTSource(Source):
         return [tr.health(t, link) for tr in trackers]
 
     def describe(self) -> str:
-        return f"MQTT {self.config.describe()} ({self.status().link})"
+        """"MQTT host:1883 (connected)", or "(broker unreachable since 08:12:03)" while
+        the broker does not answer (status bars show this line as it is)."""
+        return f"MQTT {self.config.describe()} ({link_text(self.status())})"
 
     # --- extras ------------------------------------------------------------------------
     def status(self) -> MQTTStatus:
@@ -156,7 +173,8 @@ class MQTTSource(Source):
         tracker: StreamTracker | None = None
         try:
             parsed = parse_topic(self.config.prefix, topic)
-            if parsed.kind == "estimate" or (self._subjects is not None and not self._subjects(parsed.subject)):
+            not_ours = self._subjects is not None and not self._subjects(parsed.subject)
+            if parsed.kind in ("estimate", "selfreport") or not_ours:
                 with self._lock:
                     self._status.ignored += 1
                 return

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from core.modalities import canonical_name, match_modality
 from core.streams import MARKERS
-from core.wire import ESTIMATE_LEAF, MARKERS_LEAF
+from core.wire import ESTIMATE_LEAF, MARKERS_LEAF, SELF_REPORT_LEAF
 from devices.mqtt._schema import PayloadError
 
 
@@ -23,7 +23,7 @@ class TopicError(PayloadError):
 
 @dataclass(frozen=True)
 class Topic:
-    """A parsed topic. ``kind`` is "samples", "markers" or "estimate"."""
+    """A parsed topic. ``kind`` is "samples", "markers", "estimate" or "selfreport"."""
 
     subject: str
     kind: str
@@ -43,6 +43,8 @@ def parse_topic(prefix: str, topic: str) -> Topic:
     lowered = leaf.lower()
     if lowered == ESTIMATE_LEAF:
         return Topic(subject, "estimate", "")
+    if lowered == SELF_REPORT_LEAF:  # a dashboard's output, like estimates: not a signal
+        return Topic(subject, "selfreport", "")
     if lowered == MARKERS_LEAF:
         return Topic(subject, "markers", MARKERS)
     modality = canonical_name(leaf) or match_modality(leaf)

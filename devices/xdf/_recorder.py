@@ -6,6 +6,11 @@ thread drains the queue every ``flush_interval`` seconds (0.5 s by default) and 
 whole XDF chunks to the file, so a crash of the process loses at most the last interval.
 ``stop()`` drains what is left and writes the stream footers.
 
+A write that fails (a full disk, a removed USB stick) ends the recording there: what was
+flushed stays readable, :attr:`SessionRecorder.error` says why, and ``on_error`` (if given)
+is called once with that one line, on the writer thread, so a dashboard or a service can
+tell the user at once instead of the recording vanishing silently.
+
 Every stream carries PainMon's metadata in its ``<desc>`` (subject, modality, units,
 channel labels) so :func:`devices.xdf.load_session` maps it back to the same
 subject/modality; other tools (pyxdf, MNE, EEGLAB) see an ordinary LabRecorder-like file.
@@ -18,6 +23,7 @@ import math
 import os
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
@@ -72,6 +78,18 @@ class RecorderStats:
     error: str | None
 
 
+def failure_text(exc: BaseException) -> str:
+    """A write failure in words: "disk full (No space left on device)" for ENOSPC and
+    EFBIG (file size limit), else the OS's own message."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return f"disk full ({exc.strerror})"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror + (f": {exc.filename}" if exc.filename else "")
+    return f"{type(exc).__name__}: {exc}"
+
+
 def _data_desc(spec: StreamSpec) -> dict:
     units = spec.units
     if not units and canonical_name(spec.modality):
@@ -105,6 +123,7 @@ class SessionRecorder:
         *,
         flush_interval: float = 0.5,
         clock_offset_interval: float = 5.0,
+        on_error: Callable[[str], None] | None = None,
     ):
         if flush_interval <= 0 or flush_interval > 1.0:
             raise ValueError(f"flush_interval must be in (0, 1] s, got {flush_interval}")
@@ -123,6 +142,8 @@ class SessionRecorder:
         self._streams: dict[tuple, RecordedStream] = {}
         self._rejected: Counter = Counter()
         self._error: str | None = None
+        self.on_error = on_error
+        """Called once, on the writer thread, with :attr:`error` when a write fails."""
         self._last_offsets = -math.inf
 
     # --- lifecycle ----------------------------------------------------------------
@@ -160,6 +181,11 @@ class SessionRecorder:
     @property
     def running(self) -> bool:
         return self._accepting
+
+    @property
+    def error(self) -> str | None:
+        """Why the recording stopped early (one line), or None while it is fine."""
+        return self._error
 
     def __enter__(self) -> Self:
         if not self._started:
@@ -252,14 +278,20 @@ class SessionRecorder:
                 )
             writer.close()
         except Exception as exc:  # disk full, permissions: keep what is on disk, say why
-            self._error = f"{type(exc).__name__}: {exc}"
-            log.exception("recording to %s failed; data up to the last flush is kept", self.path)
             with self._lock:
                 self._accepting = False
+                self._queue = []  # nothing more can be written: do not hold it in memory
+            self._error = f"recording to {self.path} stopped: {failure_text(exc)}; data up to the last flush is kept"
+            log.error("%s", self._error)
             try:
                 writer.close()
             except Exception:
                 log.debug("closing %s after failure also failed", self.path, exc_info=True)
+            if self.on_error is not None:
+                try:
+                    self.on_error(self._error)
+                except Exception:
+                    log.exception("the recorder's on_error callback failed")
 
     def _write_pending(self, writer: XDFWriter) -> None:
         with self._lock:

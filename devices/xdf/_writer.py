@@ -244,9 +244,20 @@ class XDFWriter:
             return
         data = memoryview(b"".join(self._pending))
         self._pending.clear()
-        while data:
-            written = self._f.write(data)
-            data = data[written:]
+        good = self._f.tell()
+        try:
+            while data:
+                written = self._f.write(data)
+                data = data[written:]
+        except OSError:
+            # a full disk may take part of the write: cut the file back to its last whole
+            # chunk so it stays readable (truncating needs no free space)
+            try:
+                self._f.truncate(good)
+                self._f.seek(good)
+            except OSError:
+                log.debug("could not cut %s back to %d bytes", self.path, good, exc_info=True)
+            raise
 
     def sync(self) -> None:
         """Flush and fsync (survives power loss, not only a crash of this process)."""

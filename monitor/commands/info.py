@@ -5,12 +5,22 @@ from __future__ import annotations
 import argparse
 import platform
 from importlib import metadata
+from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``painmon info`` to the command line."""
-    p = sub.add_parser("info", help="print versions, compute device and model in use")
-    p.add_argument("--device", default="auto", help="device to report (auto|cpu|cuda|mps)")
+    p = sub.add_parser(
+        "info",
+        help="print versions, compute device and model in use",
+        description="Prints PainMon's version and those of its main dependencies (torch, liblsl, Qt, ...), "
+        "the compute device the model would run on, and what a model file says about itself: its name, "
+        "the data it was trained on, its inputs and its encoder. Without --model: the bundled model. "
+        "Include this output in bug reports.",
+    )
+    p.add_argument("--device", default="auto", help="device to report (auto|cpu|cuda|mps; default auto)")
+    p.add_argument("--model", default=None, metavar="PATH",
+                   help="describe this PainMon model file instead of the bundled one")
     p.set_defaults(func=run)
 
 
@@ -40,25 +50,26 @@ def run(args: argparse.Namespace) -> int:
     dev = resolve_device(args.device)
     print(f"Device: {dev} — {describe_device(dev)}")
     print(f"  CUDA available: {torch.cuda.is_available()}")
-    model = default_model_path()
-    print(f"Model: {model} ({'present' if model.is_file() else 'missing'})")
-    if model.is_file():
-        _print_model(model)
+    model = Path(args.model).expanduser() if args.model else default_model_path()
+    state = "present" if model.is_file() else "a folder, not a model file" if model.is_dir() else "missing"
+    print(f"Model: {model} ({state})")
+    usable = _print_model(model) if model.is_file() else False
     enc = released_encoder_path()
     print(f"Released Tiny-BioMoE weights: {enc if enc else 'not supplied (see README)'}")
-    return 0
+    return 0 if usable or not args.model else 1
 
 
-def _print_model(path) -> None:
-    """What the model file says about itself: name, training data, encoder identity."""
+def _print_model(path: Path) -> bool:
+    """What the model file says about itself: name, training data, encoder identity.
+    False when the file is no usable PainMon model (said why, on one line)."""
     from core.checkpoint import ModelLoadError, ModelMetadata, read_checkpoint
 
     try:
         blob = read_checkpoint(path)
         meta = ModelMetadata.from_dict(blob["metadata"])
-    except ModelLoadError as exc:
-        print(f"  unusable: {exc}")
-        return
+    except (ModelLoadError, KeyError, TypeError, ValueError) as exc:
+        print(f"  unusable: {' '.join(str(exc).split())}")
+        return False
     print(f"  name: {meta.name} (created {meta.created}, PainMon {meta.painmon_version})")
     print(f"  trained on: {meta.trained_on}")
     print(f"  inputs: {', '.join(meta.modalities)} x {', '.join(meta.representations)}, "
@@ -66,3 +77,4 @@ def _print_model(path) -> None:
     encoder = "inside the file" if blob.get("encoder") is not None else "not included (needs --encoder)"
     print(f"  encoder: {meta.encoder_description or 'unknown'} [{meta.encoder_fingerprint}], {encoder}")
     print(f"  {meta.not_clinical}")
+    return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from monitor.options import add_broker_options, add_model_options, broker_config, model_options
+from monitor.options import add_broker_options, add_model_options, add_record_option, broker_config, model_options
 
 if TYPE_CHECKING:
     from devices.source import Source
@@ -25,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_broker_options(p, help="MQTT broker to subscribe to")
     p.add_argument("--replay", default=None, metavar="FILE", help="replay an XDF / PainMon recording")
     add_model_options(p)
+    add_record_option(p)
     p.add_argument("--duration", type=float, default=None, metavar="SEC", help="quit after SEC seconds")
     p.add_argument("--screenshot", default=None, metavar="PNG", help="save the window to PNG before quitting")
     p.set_defaults(func=run)
@@ -64,5 +65,5 @@ def run(args: argparse.Namespace) -> int:
 
     return run_monitor(
         sources=sources, replay_path=args.replay, model=model_options(args),
-        duration=args.duration, screenshot=args.screenshot,
+        duration=args.duration, screenshot=args.screenshot, record=args.record,
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from monitor.commands._outdir import output_folder
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``painmon pretrain`` and its options to the command line."""
@@ -17,23 +19,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--dataset", nargs=2, metavar=("KIND", "PATH"), default=None,
                    help="sim DIR: where simulated pretraining subjects are generated/stored (default OUT/sim)")
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--encoder", default=None, help="start from these weights (fine-tuning); default: seed initialisation"
-    )
-    p.add_argument("--subjects", type=int, default=8)
-    p.add_argument("--duration", type=float, default=180.0, help="seconds per simulated subject")
-    p.add_argument("--stride", type=float, default=5.0)
-    p.add_argument("--representations", default="waveform,spectrogram_psd")
+    p.add_argument("--out", type=Path, required=True,
+                   help="run folder: encoder.pt, training log and (by default) the simulated data")
+    p.add_argument("--seed", type=int, default=0,
+                   help="random seed of the simulated subjects and the initial weights (default 0)")
+    p.add_argument("--encoder", default=None,
+                   help="start from these weights (fine-tuning); default: seed initialisation")
+    p.add_argument("--subjects", type=int, default=8, help="simulated subjects to train on (default 8)")
+    p.add_argument("--duration", type=float, default=180.0, help="seconds per simulated subject (default 180)")
+    p.add_argument("--stride", type=float, default=5.0, help="seconds between training windows (default 5)")
+    p.add_argument("--representations", default="waveform,spectrogram_psd",
+                   help="comma-separated image representations to train on (default waveform,spectrogram_psd)")
     p.add_argument("--batch", type=int, default=8, help="images per step per process")
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--max-steps", type=int, default=None)
+    p.add_argument("--lr", type=float, default=1e-4, help="learning rate (default 1e-4)")
+    p.add_argument("--epochs", type=int, default=1, help="passes over the training images (default 1)")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimiser steps")
     p.add_argument("--max-minutes", type=float, default=None, help="stop after this much wall time")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--device", default="cpu", help="compute device: cpu|cuda|mps|auto (default cpu)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads per process (0: torch default)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=run)
 
 
@@ -59,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
         device=args.device, progress=not args.quiet,
     )
     try:
-        result = pretrain(opts)
+        with output_folder(args.out):  # a failed run leaves no empty folder behind
+            result = pretrain(opts)
     except (ValueError, FileNotFoundError) as exc:
         print(f"painmon pretrain: {exc}")
         return 2

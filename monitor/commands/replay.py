@@ -16,7 +16,8 @@ import math
 import threading
 import time
 
-from monitor.options import add_model_options, model_options
+from core.streams import SELF_REPORT
+from monitor.options import add_model_options, add_record_option, model_options, startup_error
 
 log = logging.getLogger("painmon.replay")
 
@@ -40,6 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="stop after this many seconds of wall time")
     p.add_argument("--start", type=float, default=0.0, metavar="SEC", help="begin this far into the file")
     add_model_options(p)
+    add_record_option(p, help="record the replayed streams, markers and estimates to this new XDF file "
+                      "(dashboard or --headless)")
     p.set_defaults(func=run)
 
 
@@ -54,7 +57,8 @@ def describe_session(session) -> list[str]:
         + (f", recorded by {session.writer}" if session.writer else "")
     ]
     for s in session.streams:
-        note = "" if s.known_modality else "  (unknown modality: not used by the model)"
+        note = ("" if s.known_modality else "  (self-report)" if s.spec.modality == SELF_REPORT
+                else "  (unknown modality: not used by the model)")
         lines.append(
             f"  {s.spec.subject:<12} {s.spec.modality:<8} {s.n_samples:>8} samples "
             f"{s.spec.nominal_rate:g} Hz {s.spec.n_channels} ch  [{s.spec.name}]{note}"
@@ -86,6 +90,10 @@ def run(args: argparse.Namespace) -> int:
     for line in describe_session(session):
         _say(line)
     if args.lsl:
+        if args.record is not None:
+            _say("painmon replay: --record works with the dashboard or --headless, not --lsl "
+                 "(record the outlets with `painmon record --lsl`)")
+            return 2
         return _run_lsl(session, args)
     if not args.headless:
         reason = _gui_unavailable()
@@ -119,7 +127,8 @@ def _run_gui(session, args: argparse.Namespace) -> int:
     source = ReplaySource(session, speed=args.speed, loop=args.loop)
     if args.start:
         source.seek(args.start)
-    return int(run_monitor(sources=[source], model=model_options(args), duration=args.duration) or 0)
+    return int(run_monitor(sources=[source], model=model_options(args), duration=args.duration,
+                           record=args.record) or 0)
 
 
 def _until_done(player, duration: float | None, progress) -> None:
@@ -164,15 +173,42 @@ def _print_estimate(source, est) -> None:
          f"[{probs}]  quality {est.quality_overall:.2f}{missing}{flag}")
 
 
-def _make_engine(hub, args: argparse.Namespace, realtime: bool):
-    try:
-        from monitor.engine import Engine
+class ModelRequired(Exception):
+    """The model the user named (``--model`` / ``--encoder``) cannot be used: stop."""
 
-        model = model_options(args)
+
+def _make_engine(hub, args: argparse.Namespace, realtime: bool):
+    """The engine, or None when the bundled model is unusable (the replay still shows the
+    data). A model the user named that cannot load ends the command before the replay
+    starts, with the one line ``serve`` gives (:class:`ModelRequired`)."""
+    from monitor.engine import Engine
+
+    model = model_options(args)
+    try:
         return Engine(hub, model.load().estimator, realtime=realtime, threads=model.threads)
-    except Exception as exc:  # no model, no engine yet: replay still shows the data
+    except Exception as exc:
+        if args.model is not None or args.encoder is not None:
+            log.error("%s", startup_error(exc))  # as `painmon serve` says it
+            raise ModelRequired(str(exc)) from None
         _say(f"(no estimates: cannot start the engine: {exc})")
         return None
+
+
+def health_line(source) -> str:
+    """Replay progress in one line: position, streams delivering, samples, gaps (the
+    per-stream detail only with ``-v``, see :func:`health_details`)."""
+    health = source.health()
+    samples = sum(h.samples for h in health)
+    gaps = sum(h.gaps for h in health)
+    live = sum(1 for h in health if h.connected)
+    return (f"  {source.position:7.1f} / {source.duration:.1f} s: {live}/{len(health)} streams, "
+            f"{samples} samples, {gaps} gaps")
+
+
+def health_details(source) -> list[str]:
+    """One line per stream (``-v``)."""
+    return [f"    {h.spec.subject} {h.spec.modality}: {h.samples} samples, "
+            f"{h.effective_rate:.1f} Hz, {h.gaps} gaps, {h.status}" for h in source.health()]
 
 
 def _engine_lag_hold(source, hub, engine, progress_ts: dict[str, float]):
@@ -227,7 +263,10 @@ def _run_headless(session, args: argparse.Namespace) -> int:
     source = ReplaySource(session, speed=args.speed, loop=args.loop, hold=lambda: hold())
     if args.start:
         source.seek(args.start)
-    engine = _make_engine(hub, args, realtime=not source.asap)
+    try:
+        engine = _make_engine(hub, args, realtime=not source.asap)
+    except ModelRequired:
+        return 1
     lock = threading.Lock()
     progress_ts: dict[str, float] = {}  # newest estimate window end per subject
     hold = _engine_lag_hold(source, hub, engine, progress_ts) if engine is not None else _never
@@ -244,12 +283,16 @@ def _run_headless(session, args: argparse.Namespace) -> int:
     hub.add_marker_listener(on_marker)
     pipeline.add_listener(on_estimate)
     pipeline.set_engine(engine)
+    if args.record is not None:
+        _say(f"recording to {pipeline.start_recording(args.record, on_error=_say)}")
     pipeline.add_source(source)
 
     def progress() -> None:
-        for h in source.health():
-            _say(f"  {h.spec.subject} {h.spec.modality}: {h.samples} samples, "
-                 f"{h.effective_rate:.1f} Hz, {h.gaps} gaps, {h.status}")
+        with lock:
+            _say(health_line(source))
+            if getattr(args, "verbose", 0):
+                for line in health_details(source):
+                    _say(line)
 
     if engine is not None:
         engine.start(warmup=True)

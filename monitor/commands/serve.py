@@ -20,7 +20,14 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from monitor.options import add_broker_options, add_model_options, broker_config, model_options
+from monitor.options import (
+    add_broker_options,
+    add_model_options,
+    add_record_option,
+    broker_config,
+    model_options,
+    startup_error,
+)
 
 if TYPE_CHECKING:
     from devices.source import Source
@@ -49,6 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     eng.add_argument("--window", type=float, default=None, metavar="SEC", help="window length (default: the model's)")
     eng.add_argument("--hop", type=float, default=1.0, metavar="SEC", help="time between estimates (default 1)")
     add_model_options(p)
+    add_record_option(p)
     p.add_argument("--duration", type=float, default=None, metavar="SEC", help="stop after this many seconds")
     p.add_argument("--health-every", type=float, default=5.0, metavar="SEC", help="health log interval (default 5)")
     p.set_defaults(func=run)
@@ -97,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         service.start()
     except Exception as exc:  # bad model path, broker unreachable, ...: say why, exit non-zero
-        log.error("cannot start: %s", exc)
+        log.error("%s", startup_error(exc))
         service.stop()
         return 1
     try:
@@ -176,6 +184,9 @@ class Service:
             from monitor.outputs import MQTTEstimatePublisher
 
             self.pipeline.add_output(MQTTEstimatePublisher.connect(broker_config(a), origin=self.origin))
+        if getattr(a, "record", None) is not None:  # before the sources: from the first sample on
+            path = self.pipeline.start_recording(a.record, on_error=lambda message: log.error("%s", message))
+            log.info("recording to %s", path)
         for source in self._make_sources():
             self.pipeline.add_source(source)
             log.info("input: %s", source.describe())

@@ -45,12 +45,14 @@ def build_window(
     engine: bool = True,
     settings: GuiSettings | None = None,
     background: list | None = None,
+    record: str | os.PathLike | None = None,
 ) -> MainWindow:
     """Create session and window, start sources and (off the GUI thread) the engine.
 
     ``model``: the command line's model options; those given (not None) apply to this run
     only and win over the dashboard's settings. ``background``: helpers with ``stop()``
-    the session ends after its sources (the demo's simulated LSL outlets).
+    the session ends after its sources (the demo's simulated LSL outlets). ``record``: an
+    XDF file to record to from the first sample (``--record``).
     """
     application()
     settings = settings or load_settings()
@@ -60,6 +62,8 @@ def build_window(
     window = MainWindow(session, settings)
     # command-line choices apply to this run only; they are not written to the settings
     window.engine_overrides.update(model_overrides(model))
+    if record is not None:
+        window.start_recording(record)
     if replay_path is not None:  # first: opening a recording replaces the sources present
         window.open_recording(replay_path)
     for source in sources or []:
@@ -121,9 +125,10 @@ def run_monitor(
     *,
     duration: float | None = None,
     screenshot: str | os.PathLike | None = None,
+    record: str | os.PathLike | None = None,
 ) -> int:
     """Open the dashboard on ``sources`` and/or a recording; returns the exit code."""
-    window = build_window(sources, replay_path, model)
+    window = build_window(sources, replay_path, model, record=record)
     return _exec(window, duration, screenshot)
 
 

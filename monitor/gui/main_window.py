@@ -27,7 +27,10 @@ from core import clock
 from core.buffers import Marker
 from core.estimate import Estimate
 from monitor.gui.estimate_log import EstimateLog
+from monitor.gui.folders import open_folder, save_folder
+from monitor.gui.recording_alert import RecordingAlert
 from monitor.gui.replay_bar import ReplayBar
+from monitor.gui.self_report import attach_self_report
 from monitor.gui.session import EngineConfig, Session
 from monitor.gui.settings import (
     PLOT_SPANS_S,
@@ -108,6 +111,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.addToolBar(QtCore.Qt.ToolBarArea.BottomToolBarArea, self.replay_bar)
         self.replay_bar.bind(None)
         self._build_menus()
+        self.recording_alert = RecordingAlert(self)
 
         session.bridge.estimate.connect(self.on_estimate)
         session.bridge.marker.connect(self.on_marker)
@@ -194,6 +198,7 @@ class MainWindow(QtWidgets.QMainWindow):
             panel = SubjectPanel(subject, self.settings.plot_span_s, self.settings.trend_span_min)
             panel.event_requested.connect(lambda s, label: self.add_event(label, s))
             panel.note_requested.connect(self.ask_note)
+            attach_self_report(self, panel)  # CoVAS slider under the trend (monitor/gui/self_report.py)
             self.panels[subject] = panel
             self.tabs.addTab(panel, subject)
             self.stack.setCurrentWidget(self.tabs)
@@ -272,7 +277,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     @QtCore.Slot(str)
     def on_error(self, message: str) -> None:
-        log.error("%s", message)
+        log.error("%s", " ".join(message.split()))  # one line in the terminal; the box has the detail
         self.statusBar().showMessage(" ".join(message.split()), 15000)
         # a modal box needs someone to click it: not on the offscreen (scripted) platform
         if QtGui.QGuiApplication.platformName() != "offscreen":
@@ -324,7 +329,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # --- file actions ----------------------------------------------------------------
     def _dir(self) -> str:
-        return self.settings.last_dir or str(Path.home())
+        return save_folder(self.settings.last_dir)  # never inside the package (monitor/gui/folders.py)
 
     def _remember_dir(self, path: str) -> None:
         self.settings.last_dir = str(Path(path).parent)
@@ -353,7 +358,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def open_recording_dialog(self) -> None:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(
-            self, "Open recording", self._dir(), "XDF recordings (*.xdf *.xdfz);;All files (*)"
+            self, "Open recording", open_folder(self.settings.last_dir), "XDF recordings (*.xdf *.xdfz);;All files (*)"
         )
         if path:
             self._remember_dir(path)
@@ -386,7 +391,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def start_recording(self, path: str | os.PathLike) -> bool:
         try:
-            self.session.start_recording(path)
+            self.session.start_recording(path, on_error=self.recording_alert.post)
         except Exception as exc:
             self.on_error(f"Cannot record to {path}:\n{exc}")
             return False

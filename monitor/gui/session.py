@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,8 +195,8 @@ class Session:
                     return
                 self.pipeline.set_engine(engine, start=True)
             self.engine_state = "running"
-        except Exception as exc:  # shown to the user; the signals keep being displayed
-            log.exception("engine failed to start")
+        except Exception as exc:  # shown to the user (a dialog); one line in the log, no traceback
+            log.info("engine failed to start: %s", " ".join(str(exc).split()))  # the window reports it
             self.engine_state = f"error: {exc}"
             self.bridge.post_error(f"The pain model could not be started:\n{exc}")
 
@@ -216,9 +217,10 @@ class Session:
     def recording(self) -> bool:
         return self.pipeline.recording
 
-    def start_recording(self, path: str | os.PathLike) -> Path:
-        """Record raw streams, markers and estimates to an XDF file from now on."""
-        return self.pipeline.start_recording(path)
+    def start_recording(self, path: str | os.PathLike, *, on_error: Callable[[str], None] | None = None) -> Path:
+        """Record raw streams, markers and estimates to an XDF file from now on
+        (``on_error``: see :meth:`monitor.pipeline.Pipeline.start_recording`)."""
+        return self.pipeline.start_recording(path, on_error=on_error)
 
     def stop_recording(self) -> Path | None:
         """Finish the file (everything handed over is written); returns its path."""

@@ -71,16 +71,25 @@ def test_inlet_receives_the_republished_session(tmp_path):
     assert pub.pushed == [100, 2]
 
 
-def test_cli_headless_prints_markers_and_progress(xdf_dir, tmp_path, capsys):
-    rc = main(["replay", str(xdf_dir / "minimal.xdf"), "--headless", "--speed", "0",
-               "--model", str(tmp_path / "no-model.pt")])
+def test_cli_headless_prints_markers_and_progress(xdf_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PAINMON_MODEL", str(tmp_path / "no-model.pt"))  # no bundled model here
+    rc = main(["-v", "replay", str(xdf_dir / "minimal.xdf"), "--headless", "--speed", "0"])
     out = capsys.readouterr().out
     assert rc == 0
     assert "minimal.xdf: 0.9 s, subjects minimal" in out
     assert "unknown modality" in out  # the EEG stream is replayed but not used by the model
     assert "event 'Hello'" in out and out.count("event 'World'") == 2
     assert "no estimates" in out  # no model here: says why instead of failing
-    assert "minimal EEG: 9 samples" in out
+    assert "/ 0.9 s: " in out and " samples, " in out  # progress: one line ...
+    assert "minimal EEG: 9 samples" in out  # ... and with -v each stream
+
+
+def test_cli_headless_with_a_named_model_that_cannot_load_stops_at_once(xdf_dir, tmp_path, capsys):
+    rc = main(["replay", str(xdf_dir / "minimal.xdf"), "--headless", "--speed", "0",
+               "--model", str(tmp_path / "no-model.pt")])
+    assert rc == 1
+    out = capsys.readouterr().out
+    assert "event 'Hello'" not in out and "no estimates" not in out
 
 
 def test_cli_lsl_republishes_until_done(xdf_dir, capsys):
