@@ -262,3 +262,18 @@ class MQTTAlarmPublisher:
         except Exception as exc:
             self.failed += 1
             log.warning("MQTT publish of %s's alarm failed: %s", event.subject, exc)
+
+
+def attach_alarms(pipeline: Any, config: AlarmConfig | None = None, *, lsl: bool = False, mqtt: Any = None,
+                  prefix: str = DEFAULT_TOPIC_PREFIX, origin: str | None = None) -> AlarmMonitor:
+    """An :class:`AlarmMonitor` on ``pipeline`` (its estimate output, stopped with it),
+    publishing on LSL when ``lsl`` and through ``mqtt`` (an object with ``publish``, e.g.
+    the estimate output's :class:`devices.mqtt.MQTTPublisher`) when given; started."""
+    sinks: list[AlarmListener] = []
+    if lsl:
+        sinks.append(LSLAlarmOutlets(origin=origin))
+    if mqtt is not None:
+        sinks.append(MQTTAlarmPublisher(mqtt, prefix=prefix, origin=origin))
+    monitor = AlarmMonitor(pipeline.hub, config, sinks=sinks)
+    pipeline.add_output(monitor)
+    return monitor.start()
