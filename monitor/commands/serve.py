@@ -209,6 +209,7 @@ class Service:
             from monitor.web import start_ward_server
 
             self.web = start_ward_server(self.pipeline, self.http, self.alarms, Instance.here(a.shard))
+            log.info("ward page on %s/ (%s)", self.web.url, "read-only" if not self.http.token else "token set")
 
     def _make_sources(self) -> list[Source]:
         a = self.args

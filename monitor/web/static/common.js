@@ -87,14 +87,27 @@ const PainMon = (() => {
     g.setLineDash([]);
     g.strokeStyle = (opts && opts.colour) || "#1f5fbf"; g.lineWidth = (opts && opts.width) || 1.5;
     g.beginPath();
-    let pen = false;
+    let pen = false, last = null;
     for (const [t, v] of points) {
       if (v === null || t < t0) { pen = false; continue; }
       if (pen) g.lineTo(x(t), y(v)); else g.moveTo(x(t), y(v));
-      pen = true;
+      pen = true; last = [t, v];
     }
     g.stroke();
+    if (last) {  // the newest value as a dot, so even one estimate shows
+      g.fillStyle = g.strokeStyle;
+      g.beginPath(); g.arc(x(last[0]), y(last[1]), 2.5, 0, 2 * Math.PI); g.fill();
+    }
   }
 
-  return { getJSON, subjectPath, el, liveFeed, drawLine, BAND_COLOUR, token };
+  // Time axis of a plot: the last `span` seconds once there is that much data, else what
+  // there is (at least a minute), so a young session is not squeezed against the right edge.
+  function axis(points, span) {
+    if (!points.length) return [0, 1];
+    const t1 = points[points.length - 1][0];
+    const covered = t1 - points[0][0];
+    return [t1 - Math.min(span, Math.max(60, covered)), t1];
+  }
+
+  return { getJSON, subjectPath, el, liveFeed, drawLine, axis, BAND_COLOUR, token };
 })();

@@ -21,7 +21,9 @@
     }
     const t1 = points.length ? points[points.length - 1][0] : 0;
     points = points.filter((p) => p[0] > t1 - TREND_S);
-    drawLine(document.getElementById("trend"), points, t1 - TREND_S, t1, { width: 2 });
+    const [t0] = PainMon.axis(points, TREND_S);
+    drawLine(document.getElementById("trend"), points, t0, t1, { width: 2 });
+    document.getElementById("span").textContent = "last " + Math.round((t1 - t0) / 60) + " min";
     const counts = {};
     for (const p of points) counts[p[2]] = (counts[p[2]] || 0) + 1;
     document.getElementById("states").textContent = "states over the hour: " +

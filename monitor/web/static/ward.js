@@ -65,8 +65,8 @@
     }));
     if (d.instance) p.instance.textContent = "on " + d.instance.label;
     const pts = d.sparkline || [];
-    const t1 = pts.length ? pts[pts.length - 1][0] : 0;
-    drawLine(p.spark, pts, t1 - SPARK_S, t1, { colour: PainMon.BAND_COLOUR[d.band] || "#777", width: 1.5 });
+    const [t0, t1] = PainMon.axis(pts, SPARK_S);
+    drawLine(p.spark, pts, t0, t1, { colour: PainMon.BAND_COLOUR[d.band] || "#777", width: 1.5 });
   }
 
   function alarmRank(d) {
@@ -106,7 +106,7 @@
       d.state_text = payload.state.replace("_", " ");
       d.sparkline = (d.sparkline || []).filter((p) => p[0] > payload.t_end - SPARK_S);
       d.sparkline.push([payload.t_end, payload.headline]);
-      d.updated = Date.now();
+      tile.root.dataset.updates = String(Number(tile.root.dataset.updates || 0) + 1);
       render(tile);
       if (sortSel.value === "alarm") reorder();
     } else if (kind === "alarm") {
