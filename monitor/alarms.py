@@ -182,9 +182,11 @@ class AlarmMonitor:
         with self._lock:
             self.machine.set_rules(subject, rules)
 
-    def rules(self, subject: str) -> AlarmRules:
+    def rules_for(self, subject: str | None) -> AlarmRules:
+        """A subject's rules (``None``: the default for subjects without their own)."""
         with self._lock:
-            return self.machine.config.rules(subject)
+            config = self.machine.config
+            return config.default if subject is None else config.rules(subject)
 
     # --- reading -----------------------------------------------------------------------
     def active(self, subject: str | None = None) -> list[Alarm]:

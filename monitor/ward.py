@@ -153,12 +153,19 @@ class WardState:
 
     # --- reading -------------------------------------------------------------------------
     def subjects(self) -> list[str]:
+        """Subjects with estimates or alarms, and (with a hub) those whose signals arrive
+        but have no estimate yet (the engine is still filling their first window)."""
         with self._lock:
-            return sorted(self._subjects)
+            names = set(self._subjects)
+        if self.hub is not None:
+            names |= {s for s in self.hub.subjects() if self.hub.modalities(s)}
+        return sorted(names)
 
     def __contains__(self, subject: str) -> bool:
         with self._lock:
-            return subject in self._subjects
+            if subject in self._subjects:
+                return True
+        return self.hub is not None and bool(self.hub.modalities(subject))
 
     def latest(self, subject: str) -> Estimate | None:
         with self._lock:
@@ -197,16 +204,21 @@ class WardState:
         step = max(1, math.ceil(len(items) / points))
         return [[e.t_end, _finite(e.smoothed)] for e in items[::step]]
 
-    def modality_health(self, subject: str) -> dict[str, str]:
+    def stream_health(self) -> list:
+        """The sources' stream health (empty without a health callable)."""
+        return list(self._health()) if self._health is not None else []
+
+    def modality_health(self, subject: str, health: list | None = None) -> dict[str, str]:
         """Good / poor / lost / unknown per modality: sample age and rate from the hub and
-        the source, signal quality from the latest estimate (:mod:`monitor.gui.quality`'s rule)."""
+        the source, signal quality from the latest estimate (:mod:`monitor.gui.quality`'s rule).
+        ``health``: :meth:`stream_health`, when the caller already has it (one call per ward)."""
         from monitor.gui.quality import classify
 
         latest = self.latest(subject)
         quality = latest.quality if latest is not None else {}
-        streams = {}
-        if self._health is not None:
-            streams = {h.spec.modality: h for h in self._health() if h.spec.subject == subject}
+        if health is None:
+            health = self.stream_health()
+        streams = {h.spec.modality: h for h in health if h.spec.subject == subject}
         modalities = set(quality)
         if self.hub is not None:
             modalities |= set(self.hub.modalities(subject))
@@ -236,7 +248,7 @@ class WardState:
 
         return [active_to_dict(a) for a in self.alarms.active(subject)]
 
-    def tile(self, subject: str) -> dict[str, Any]:
+    def tile(self, subject: str, health: list | None = None) -> dict[str, Any]:
         """Everything one tile shows (JSON-ready)."""
         latest = self.latest(subject)
         headline = latest.smoothed if latest is not None else math.nan
@@ -251,12 +263,14 @@ class WardState:
             "mode": latest.mode if latest is not None else None,
             "t_end": latest.t_end if latest is not None else None,
             "sparkline": self.sparkline(subject),
-            "health": self.modality_health(subject),
+            "health": self.modality_health(subject, health),
             "alarms": self.active_alarms(subject),
         }
 
     def tiles(self) -> list[dict[str, Any]]:
-        return [self.tile(s) for s in self.subjects()]
+        """Every subject's tile, by name."""
+        health = self.stream_health()
+        return [self.tile(s, health) for s in self.subjects()]
 
     def alarm_history(self, subject: str) -> list[dict[str, Any]]:
         if self.alarms is None:
