@@ -44,12 +44,14 @@ def build_window(
     engine: bool = True,
     settings: GuiSettings | None = None,
     background: list | None = None,
+    ward: tuple = (None, None),
 ) -> MainWindow:
     """Create session and window, start sources and (off the GUI thread) the engine.
 
     ``model``: the command line's model options; those given (not None) apply to this run
     only and win over the dashboard's settings. ``background``: helpers with ``stop()``
-    the session ends after its sources (the demo's simulated LSL outlets).
+    the session ends after its sources (the demo's simulated LSL outlets). ``ward``: the
+    alarm config and web server options (:func:`monitor.web.ward_options`).
     """
     application()
     settings = settings or load_settings()
@@ -57,6 +59,9 @@ def build_window(
     for helper in background or []:
         session.add_background(helper)
     window = MainWindow(session, settings)
+    from monitor.web.options import apply_ward
+
+    apply_ward(session.pipeline, session.alarms, session.ward, *ward)  # the server stops with the session
     # command-line choices apply to this run only; they are not written to the settings
     window.engine_overrides.update(model_overrides(model))
     if replay_path is not None:  # first: opening a recording replaces the sources present
@@ -120,9 +125,10 @@ def run_monitor(
     *,
     duration: float | None = None,
     screenshot: str | os.PathLike | None = None,
+    ward: tuple = (None, None),
 ) -> int:
     """Open the dashboard on ``sources`` and/or a recording; returns the exit code."""
-    window = build_window(sources, replay_path, model)
+    window = build_window(sources, replay_path, model, ward=ward)
     return _exec(window, duration, screenshot)
 
 

@@ -106,5 +106,16 @@ def start_ward_server(pipeline: Pipeline, options: HttpOptions, alarms: AlarmMon
     return server
 
 
-__all__ = ["WebServerError", "add_http_options", "http_options", "pipeline_health", "start_ward_server",
+def apply_ward(pipeline: Pipeline, alarms: AlarmMonitor, ward: WardState, config: AlarmConfig | None,
+               http: HttpOptions | None) -> WebServer | None:
+    """The dashboard's ``--alarms`` and ``--http``: its alarm monitor takes ``config`` and,
+    with ``http``, a web server shows its ward state (stopped with its pipeline)."""
+    if config is not None:
+        alarms.machine.config = config
+    if http is None:
+        return None
+    return start_ward_server(pipeline, http, alarms, ward=ward)
+
+
+__all__ = ["WebServerError", "apply_ward", "add_http_options", "http_options", "pipeline_health", "start_ward_server",
            "ward_options"]

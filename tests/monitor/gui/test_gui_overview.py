@@ -35,7 +35,7 @@ def test_tiles_show_headline_band_state_health_and_open_the_subject(qtbot, windo
     one, two = tiles["bed-1"].data, tiles["bed-2"].data
     assert one["headline"] == 80.0 and one["band"] == "high" and one["state_text"] == "ok"
     assert two["band"] == "no" and two["state_text"] == "calibrating"  # in words, not only colour
-    assert one["health"] == {"BVP": "good"} and len(one["sparkline"]) == 3
+    assert one["health"] == {"BVP": "good"} and one["sparkline"][-1][1] == 80.0
     assert "bed-2: 10 (no pain), state calibrating" in window.overview.tile_text()[1]
     assert band_colour_of("high") != band_colour_of("no") != band_colour_of(None)
     qtbot.waitUntil(lambda: tiles["bed-1"].paints > 0, timeout=3000)
@@ -121,3 +121,31 @@ def test_tile_repaints_only_when_its_data_changes(qtbot):
     assert tile.set_data(data) is True
     assert tile.set_data(dict(data)) is False
     assert isinstance(tile.ack_button, QtWidgets.QPushButton)
+
+
+def test_dashboard_serves_its_ward_over_http_with_its_alarm_config(qtbot, tmp_path, monkeypatch):
+    import json
+    import urllib.request
+
+    from core.alarms import load_alarm_config
+    from monitor.gui.app import build_window
+    from monitor.gui.settings import GuiSettings
+    from monitor.web import HttpOptions
+
+    monkeypatch.setenv("PAINMON_SETTINGS", str(tmp_path / "settings.ini"))
+    config = tmp_path / "alarms.json"
+    config.write_text('{"default": {"level": 10, "level_for_s": 0, "enabled": ["level"]}}')
+    window = build_window(engine=False, settings=GuiSettings(),
+                          ward=(load_alarm_config(config), HttpOptions(port=0)))
+    qtbot.addWidget(window)
+    try:
+        (server,) = [h for h in window.session.pipeline.helpers if hasattr(h, "url")]
+        feed(window, "bed-9", 40.0)
+        with urllib.request.urlopen(server.url + "/api/subjects", timeout=10) as r:
+            listing = json.loads(r.read())
+        (tile,) = listing["subjects"]
+        assert tile["subject"] == "bed-9" and tile["headline"] == 40.0
+        assert [a["kind"] for a in tile["alarms"]] == ["level"]  # the file's level 10, not the default 70
+    finally:
+        window.close()
+    assert server._thread is None  # stopped with the session
