@@ -100,16 +100,19 @@ class AlarmMonitor:
         sinks: callables taking each :class:`AlarmEvent` (LSL, MQTT outputs); closed on
             :meth:`close` when they have ``close()``.
         now: the shared clock (tests may pass another).
+        paused: true while data are held back on purpose (a paused replay): no ``stale`` check then.
     """
 
     def __init__(self, hub: BufferHub, config: AlarmConfig | None = None, *, sinks: list[AlarmListener] | None = None,
-                 now: Callable[[], float] = clock.now, check_every_s: float = STALE_CHECK_S):
+                 now: Callable[[], float] = clock.now, check_every_s: float = STALE_CHECK_S,
+                 paused: Callable[[], bool] | None = None):
         self.hub = hub
         self.machine = AlarmMachine(config)
         self.sinks: list[AlarmListener] = list(sinks or [])
         self._listeners: list[AlarmListener] = []
         self._now = now
         self._every = check_every_s
+        self._paused = paused
         self._lock = threading.RLock()
         self._history: dict[str, deque[AlarmEvent]] = {}
         self._stop = threading.Event()
@@ -151,6 +154,8 @@ class AlarmMonitor:
 
     def check_stale(self) -> None:
         """Age of every subject's newest sample against the ``stale`` rule."""
+        if self._paused is not None and self._paused():
+            return
         now = self._now()
         for subject in self.hub.subjects():
             last = math.nan
@@ -267,7 +272,8 @@ class MQTTAlarmPublisher:
 
 
 def attach_alarms(pipeline: Any, config: AlarmConfig | None = None, *, lsl: bool = False, mqtt: Any = None,
-                  prefix: str = DEFAULT_TOPIC_PREFIX, origin: str | None = None) -> AlarmMonitor:
+                  prefix: str = DEFAULT_TOPIC_PREFIX, origin: str | None = None,
+                  paused: Callable[[], bool] | None = None) -> AlarmMonitor:
     """An :class:`AlarmMonitor` on ``pipeline`` (its estimate output, stopped with it),
     publishing on LSL when ``lsl`` and through ``mqtt`` (an object with ``publish``, e.g.
     the estimate output's :class:`devices.mqtt.MQTTPublisher`) when given; started."""
@@ -276,6 +282,6 @@ def attach_alarms(pipeline: Any, config: AlarmConfig | None = None, *, lsl: bool
         sinks.append(LSLAlarmOutlets(origin=origin))
     if mqtt is not None:
         sinks.append(MQTTAlarmPublisher(mqtt, prefix=prefix, origin=origin))
-    monitor = AlarmMonitor(pipeline.hub, config, sinks=sinks)
+    monitor = AlarmMonitor(pipeline.hub, config, sinks=sinks, paused=paused)
     pipeline.add_output(monitor)
     return monitor.start()

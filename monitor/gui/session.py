@@ -87,7 +87,7 @@ class Session:
         from monitor.alarms import attach_alarms
         from monitor.ward import WardState
 
-        self.alarms = attach_alarms(self.pipeline)
+        self.alarms = attach_alarms(self.pipeline, paused=lambda: self.paused)  # a paused replay is not stale
         self.ward = WardState(alarms=self.alarms, hub=self.hub, health=self.pipeline.stream_health)
         self.pipeline.add_listener(self.ward.on_estimate)
         self.engine_state = "off"

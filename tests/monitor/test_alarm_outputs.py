@@ -88,13 +88,19 @@ def test_transitions_become_markers_lsl_samples_mqtt_json_and_xdf_events(tmp_pat
 
 def test_stale_rule_follows_the_hub_sample_times():
     now = [1000.0]
+    paused = [False]
     pipeline = Pipeline()
-    alarms = AlarmMonitor(pipeline.hub, AlarmConfig(AlarmRules(stale_s=5)), now=lambda: now[0])
+    alarms = AlarmMonitor(pipeline.hub, AlarmConfig(AlarmRules(stale_s=5)), now=lambda: now[0],
+                          paused=lambda: paused[0])
     spec = StreamSpec("sim-9", "EDA", nominal_rate=4.0)
     pipeline.hub.push(spec, np.zeros((4, 1), np.float32), np.array([996.0, 997.0, 998.0, 999.0]))
     alarms.check_stale()
     assert alarms.active() == []
     now[0] = 1005.0  # newest sample 6 s old
+    paused[0] = True  # a paused replay: no data on purpose, not stale
+    alarms.check_stale()
+    assert alarms.active() == []
+    paused[0] = False
     alarms.check_stale()
     assert [(a.kind, a.subject) for a in alarms.active()] == [("stale", "sim-9")]
     assert [m.label for m in pipeline.hub.markers("sim-9")] == ["alarm:stale:raised"]
