@@ -17,6 +17,7 @@ import ipaddress
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,14 +197,12 @@ class WebServer:
         self._thread = threading.Thread(target=run, name="painmon-http", daemon=True)
         self._thread.start()
         ready.wait(timeout)
-        deadline = timeout
-        import time
-
-        t0 = time.monotonic()
+        deadline = time.monotonic() + timeout
         while not (self._server is not None and self._server.started):
             if self.error is not None or not self._thread.is_alive():
                 raise WebServerError(f"web server failed to start: {self.error}")
-            if time.monotonic() - t0 > deadline:
+            if time.monotonic() > deadline:
+                self.stop()
                 raise WebServerError("web server did not start in time")
             time.sleep(0.02)
         log.info("ward page on %s (%s)", self.url,

@@ -261,3 +261,9 @@ def test_tls(tmp_path):
             urllib.request.urlopen(server.url.replace("https", "http") + "/api/subjects", timeout=5).read()
     finally:
         pipeline.stop()
+
+
+def test_a_port_in_use_is_a_clear_error(ward):
+    _pipeline, server = ward
+    with pytest.raises(WebServerError, match=f"cannot listen on 127.0.0.1:{server.port}"):
+        WebServer(server.ward, HttpOptions(port=server.port)).start()
