@@ -116,11 +116,22 @@ def print_table(results: list[PhaseResult]) -> None:
               f"{r.stall_max_ms:>9.1f}ms{r.stall_p99_ms:>6.1f}ms{r.cpu_per_frame_ms:>13.1f}ms{r.estimates:>11d}")
 
 
+def print_overview(refresh_ms: list[float], marks: list[int], names: list[str]) -> None:
+    """The overview's own cost per phase: its once-a-second refresh (data + changed tiles)."""
+    for name, (a, b) in zip(names, zip(marks[::2], marks[1::2], strict=False), strict=False):
+        ms = np.array(refresh_ms[a:b]) if b > a else np.zeros(1)
+        print(f"overview refresh ({name}): {b - a} refreshes, p50 {np.percentile(ms, 50):.1f} ms, "
+              f"max {ms.max():.1f} ms on the GUI thread")
+
+
 def main(argv: list[str] | None = None) -> int:
     """``painmon bench gui``: run both phases in one offscreen window and print the table; returns the exit code."""
     parser = argparse.ArgumentParser(prog="painmon bench gui", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=8.0, help="duration of each phase (default 8)")
     parser.add_argument("--subjects", type=int, default=1, help="simulated subjects (default 1)")
+    parser.add_argument("--overview", action="store_true",
+                        help="measure with the overview tab (a tile per subject) in front instead of the first "
+                        "subject's signals, e.g. --subjects 32 --overview")
     add_model_options(parser)
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -145,7 +156,14 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.seconds:g} s per phase, platform {app.platformName()}")
     # let every plot fill once before measuring
     run_phase(app, window, "warm-up", 2.0, probe)
+    if args.overview:
+        window.tabs.setCurrentWidget(window.overview)
+    elif window.panels:
+        window.show_subject(sorted(window.panels)[0])
+    print(f"in front: {'overview, ' + str(len(window.panels)) + ' tiles' if args.overview else 'one subject tab'}")
+    marks = [len(window.overview.refresh_ms)]
     results = [run_phase(app, window, "signals only", args.seconds, probe)]
+    marks.append(len(window.overview.refresh_ms))
 
     from benchmarks.realtime import load_bench_estimator
 
@@ -160,8 +178,12 @@ def main(argv: list[str] | None = None) -> int:
     if session.engine is not None:
         session.engine.wait_warm(60)
         run_phase(app, window, "engine warm-up", 3.0, probe)
+        marks.append(len(window.overview.refresh_ms))
         results.append(run_phase(app, window, "signals + engine", args.seconds, probe))
+        marks.append(len(window.overview.refresh_ms))
     print_table(results)
+    if args.overview:
+        print_overview(window.overview.refresh_ms, marks, [r.name for r in results])
     if len(results) == 2:
         a, b = results
         print(f"ratio engine/no-engine: fps {b.fps / a.fps:.2f}x, frame p95 {b.frame_p95_ms / a.frame_p95_ms:.2f}x, "

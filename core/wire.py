@@ -76,6 +76,8 @@ SELF_REPORT_LEAF = "selfreport"
 """JSON ``{"t": <unix seconds>, "rating": <0-100>, "subject": ..., "scale": ...}``."""
 MARKER_STREAM_TYPE = MARKERS
 """LSL / XDF stream type of event markers."""
+ALARM_LEAF = "alarm"
+"""MQTT leaf of alarm transitions (JSON with :data:`ALARM_FIELDS`)."""
 
 
 def check_prefix(prefix: str) -> str:
@@ -114,6 +116,32 @@ def self_report_topic(prefix: str, subject: str) -> str:
     return f"{check_prefix(prefix)}/{check_level(subject, 'subject')}/{SELF_REPORT_LEAF}"
 
 
+def alarm_topic(prefix: str, subject: str) -> str:
+    """Topic of a subject's alarm transitions, e.g. ``painmon/sim-1/alarm``."""
+    return f"{check_prefix(prefix)}/{check_level(subject, 'subject')}/{ALARM_LEAF}"
+
+
 def subscription(prefix: str) -> str:
     """The one filter a source subscribes to: every leaf of every subject."""
     return f"{check_prefix(prefix)}/+/+"
+
+
+# --- alarms (core.alarms): LSL marker streams, MQTT JSON, web API ----------------------
+ALARM_STREAM_TYPE = "PainAlarm"
+"""LSL stream type of a subject's alarm stream: one string channel, each sample the JSON
+of one transition. Not ``Markers``, so PainMon's own LSL inputs never read it back."""
+ALARM_SOURCE_KIND = "alarm"
+"""The ``what`` of :func:`stream_source_id` for alarm streams."""
+ALARM_MARKER_SOURCE = "alarm"
+"""``source`` of the hub markers alarm transitions become (recorded into XDF, drawn on the trend)."""
+ALARM_MARKER_PREFIX = "alarm:"
+"""Marker labels of alarm transitions: ``alarm:<kind>:<transition>``."""
+ALARM_FIELDS: tuple[str, ...] = (
+    "subject", "kind", "transition", "alarm_id", "t", "value", "threshold", "message", "by", "origin",
+)
+"""Keys of an alarm transition's JSON, in order (the README documents each)."""
+
+
+def alarm_stream_name(subject: str) -> str:
+    """Name of a subject's alarm stream, e.g. ``PainMon-sim-1-alarms``."""
+    return f"{PRODUCT}-{subject}-alarms"

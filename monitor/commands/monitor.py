@@ -28,6 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_record_option(p)
     p.add_argument("--duration", type=float, default=None, metavar="SEC", help="quit after SEC seconds")
     p.add_argument("--screenshot", default=None, metavar="PNG", help="save the window to PNG before quitting")
+    from monitor.web import add_http_options
+
+    add_http_options(p)  # --alarms, --http (the ward page of this dashboard's subjects)
     p.set_defaults(func=run)
 
 
@@ -56,14 +59,18 @@ def run(args: argparse.Namespace) -> int:
     if args.screenshot is not None and args.duration is None:
         print("painmon monitor: --screenshot needs --duration (the screenshot is taken before quitting)")
         return 2
+    from core.errors import PainMonError
+    from monitor.web import ward_options
+
     try:
+        ward = ward_options(args)
         sources = build_sources(args)
-    except ValueError as exc:
+    except (ValueError, PainMonError) as exc:
         print(f"painmon monitor: {exc}")
         return 2
     from monitor.gui.app import run_monitor
 
     return run_monitor(
         sources=sources, replay_path=args.replay, model=model_options(args),
-        duration=args.duration, screenshot=args.screenshot, record=args.record,
+        duration=args.duration, screenshot=args.screenshot, record=args.record, ward=ward,
     )

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from core.wire import ALARM_STREAM_TYPE
 from monitor.options import (
     add_broker_options,
     add_model_options,
@@ -31,6 +32,8 @@ from monitor.options import (
 
 if TYPE_CHECKING:
     from devices.source import Source
+    from monitor.alarms import AlarmMonitor
+    from monitor.web import WebServer
 
 log = logging.getLogger("painmon.serve")
 
@@ -59,6 +62,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_record_option(p)
     p.add_argument("--duration", type=float, default=None, metavar="SEC", help="stop after this many seconds")
     p.add_argument("--health-every", type=float, default=5.0, metavar="SEC", help="health log interval (default 5)")
+    from monitor.web import add_http_options
+
+    add_http_options(p)  # --alarms, --http (ward page and API)
     p.set_defaults(func=run)
 
 
@@ -99,9 +105,18 @@ def run(args: argparse.Namespace) -> int:
         print("painmon serve: --publish mqtt needs --mqtt URL")
         return 2
 
+    from core.errors import PainMonError
+    from monitor.web import ward_options
+
+    try:
+        ward = ward_options(args)
+    except PainMonError as exc:
+        print(f"painmon serve: {exc}")
+        return 2
+
     stop = threading.Event()
     _install_signal_handlers(stop)
-    service = Service(args, shard, publish)
+    service = Service(args, shard, publish, ward)
     try:
         service.start()
     except Exception as exc:  # bad model path, broker unreachable, ...: say why, exit non-zero
@@ -136,7 +151,7 @@ def lsl_predicate(shard: Callable[[str], bool], types: list[str] | None, name_pa
     rx = re.compile(name_pattern) if name_pattern else None
 
     def accept(stream) -> bool:
-        if not shard(stream.subject):
+        if not shard(stream.subject) or stream.type == ALARM_STREAM_TYPE:  # not our own alarm streams
             return False
         if wanted is not None and stream.type.lower() not in wanted and (stream.modality or "").lower() not in wanted:
             return False
@@ -149,7 +164,8 @@ class Service:
     """A :class:`monitor.pipeline.Pipeline` of the requested inputs, the engine and the
     estimate outputs, started and stopped together."""
 
-    def __init__(self, args: argparse.Namespace, shard: Callable[[str], bool], publish: set[str]):
+    def __init__(self, args: argparse.Namespace, shard: Callable[[str], bool], publish: set[str],
+                 ward: tuple = (None, None)):
         from monitor.pipeline import Pipeline
 
         self.args = args
@@ -157,6 +173,9 @@ class Service:
         self.publish = publish
         self.pipeline = Pipeline()
         self.origin = f"{socket.gethostname()}:{os.getpid()} shard {args.shard}"
+        self.alarm_config, self.http = ward
+        self.alarms: AlarmMonitor | None = None
+        self.web: WebServer | None = None
 
     @property
     def engine(self):
@@ -180,10 +199,17 @@ class Service:
             from monitor.outputs import LSLEstimateOutlets
 
             self.pipeline.add_output(LSLEstimateOutlets(model_name=engine.model_name))
+        mqtt_out = None
         if "mqtt" in self.publish:
             from monitor.outputs import MQTTEstimatePublisher
 
-            self.pipeline.add_output(MQTTEstimatePublisher.connect(broker_config(a), origin=self.origin))
+            mqtt_out = MQTTEstimatePublisher.connect(broker_config(a), origin=self.origin)
+            self.pipeline.add_output(mqtt_out)
+        from monitor.alarms import attach_alarms
+
+        self.alarms = attach_alarms(self.pipeline, self.alarm_config, lsl="lsl" in self.publish,
+                                    mqtt=mqtt_out.publisher if mqtt_out else None, prefix=a.mqtt_prefix,
+                                    origin=self.origin)
         if getattr(a, "record", None) is not None:  # before the sources: from the first sample on
             path = self.pipeline.start_recording(a.record, on_error=lambda message: log.error("%s", message))
             log.info("recording to %s", path)
@@ -191,6 +217,12 @@ class Service:
             self.pipeline.add_source(source)
             log.info("input: %s", source.describe())
         self.pipeline.start(warmup=True)
+        if self.http is not None:
+            from monitor.ward import Instance
+            from monitor.web import start_ward_server
+
+            self.web = start_ward_server(self.pipeline, self.http, self.alarms, Instance.here(a.shard))
+            log.info("ward page on %s/ (%s)", self.web.url, "read-only" if not self.http.token else "token set")
 
     def _make_sources(self) -> list[Source]:
         a = self.args

@@ -46,13 +46,15 @@ def build_window(
     settings: GuiSettings | None = None,
     background: list | None = None,
     record: str | os.PathLike | None = None,
+    ward: tuple = (None, None),
 ) -> MainWindow:
     """Create session and window, start sources and (off the GUI thread) the engine.
 
     ``model``: the command line's model options; those given (not None) apply to this run
     only and win over the dashboard's settings. ``background``: helpers with ``stop()``
     the session ends after its sources (the demo's simulated LSL outlets). ``record``: an
-    XDF file to record to from the first sample (``--record``).
+    XDF file to record to from the first sample (``--record``). ``ward``: the
+    alarm config and web server options (:func:`monitor.web.ward_options`).
     """
     application()
     settings = settings or load_settings()
@@ -60,6 +62,9 @@ def build_window(
     for helper in background or []:
         session.add_background(helper)
     window = MainWindow(session, settings)
+    from monitor.web.options import apply_ward
+
+    apply_ward(session.pipeline, session.alarms, session.ward, *ward)  # the server stops with the session
     # command-line choices apply to this run only; they are not written to the settings
     window.engine_overrides.update(model_overrides(model))
     if record is not None:
@@ -126,9 +131,10 @@ def run_monitor(
     duration: float | None = None,
     screenshot: str | os.PathLike | None = None,
     record: str | os.PathLike | None = None,
+    ward: tuple = (None, None),
 ) -> int:
     """Open the dashboard on ``sources`` and/or a recording; returns the exit code."""
-    window = build_window(sources, replay_path, model, record=record)
+    window = build_window(sources, replay_path, model, record=record, ward=ward)
     return _exec(window, duration, screenshot)
 
 

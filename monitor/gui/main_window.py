@@ -28,6 +28,7 @@ from core.buffers import Marker
 from core.estimate import Estimate
 from monitor.gui.estimate_log import EstimateLog
 from monitor.gui.folders import open_folder, save_folder
+from monitor.gui.overview import OverviewTab
 from monitor.gui.recording_alert import RecordingAlert
 from monitor.gui.replay_bar import ReplayBar
 from monitor.gui.self_report import attach_self_report
@@ -89,6 +90,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.notice.setStyleSheet("QLabel#notice { background: #fff3cd; color: #664d03; padding: 3px; }")
         self.notice.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         self.tabs = QtWidgets.QTabWidget()
+        # first tab: every subject at a glance (one subject opens on its own tab, a ward on this)
+        self.overview = OverviewTab(session.ward, session.alarms)
+        self.overview.subject_clicked.connect(self.show_subject)
+        self.tabs.addTab(self.overview, "Overview")
+        self.tabs.tabBarClicked.connect(lambda _i: setattr(self, "_tab_chosen", True))
+        self._tab_chosen = False
         self.tabs.currentChanged.connect(lambda _i: self._on_slow())
         self.empty_label = QtWidgets.QLabel(
             "No signals yet. Use File → Connect… (Ctrl+K) or File → Open recording… (Ctrl+O)."
@@ -202,7 +209,14 @@ class MainWindow(QtWidgets.QMainWindow):
             self.panels[subject] = panel
             self.tabs.addTab(panel, subject)
             self.stack.setCurrentWidget(self.tabs)
+            if len(self.panels) == 1 or (len(self.panels) == 2 and not self._tab_chosen):
+                self.tabs.setCurrentWidget(panel if len(self.panels) == 1 else self.overview)
         return panel
+
+    def show_subject(self, subject: str) -> None:
+        """Bring the subject's tab to the front (a click on its overview tile)."""
+        self._tab_chosen = True
+        self.tabs.setCurrentWidget(self.panel(subject))
 
     def _sync_subjects(self) -> None:
         for subject in self.session.hub.subjects():

@@ -85,6 +85,13 @@ class Session:
         self.pipeline.start()  # no engine yet: sources start as they are added
         self.bridge = bridge or GuiBridge()
         self.pipeline.add_listener(self.bridge.post_estimate)
+        # the ward: alarms on every subject, tiles for the overview tab and the web page
+        from monitor.alarms import attach_alarms
+        from monitor.ward import WardState
+
+        self.alarms = attach_alarms(self.pipeline, paused=lambda: self.paused)  # a paused replay is not stale
+        self.ward = WardState(alarms=self.alarms, hub=self.hub, health=self.pipeline.stream_health)
+        self.pipeline.add_listener(self.ward.on_estimate)
         self.engine_state = "off"
         """"off", "loading", "running" or "error: ..." (shown in the status bar)."""
         self.engine_config = EngineConfig()

@@ -30,7 +30,7 @@ MODALITY_COLOURS = {
     "EMG": "#e377c2",
     "TEMP": "#ff7f0e",
 }
-EVENT_COLOURS = {"pain": "#d43a2f", "user": "#1f5fbf", "note": "#6a3d9a", "other": "#555555"}
+EVENT_COLOURS = {"pain": "#d43a2f", "user": "#1f5fbf", "note": "#6a3d9a", "alarm": "#c2185b", "other": "#555555"}
 
 
 def band_colour(index: float) -> str:

@@ -297,9 +297,11 @@ def test_one_tab_per_subject_and_only_the_visible_one_is_drawn(qtbot, window):
     push_signals(window.session, "sim-1", modalities=("BVP",))
     push_signals(window.session, "sim-2", modalities=("BVP", "EDA"))
     qtbot.waitUntil(lambda: set(window.panels) == {"sim-1", "sim-2"}, timeout=3000)
-    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["sim-1", "sim-2"]
+    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Overview", "sim-1", "sim-2"]
+    assert window.tabs.currentWidget() is window.overview  # two subjects: the ward at a glance first
     first, second = window.panels["sim-1"], window.panels["sim-2"]
-    qtbot.waitUntil(lambda: first.rows["BVP"].point_count() > 0, timeout=3000)
+    window.show_subject("sim-1")
+    qtbot.waitUntil(lambda: "BVP" in first.rows and first.rows["BVP"].point_count() > 0, timeout=3000)
     qtbot.wait(100)
     assert second.rows == {}  # hidden tab: not even built until shown
     window.tabs.setCurrentWidget(second)

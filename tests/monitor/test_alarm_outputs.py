@@ -1,0 +1,123 @@
+"""Alarm transitions reach every place an event goes: hub markers (so the XDF recording),
+a real LSL inlet on the alarm stream, a real mosquitto subscriber on <prefix>/<subject>/alarm,
+and the stale rule driven by the hub's sample times."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+
+import numpy as np
+import pylsl
+from helpers import open_lsl_inlet, wait_until
+
+from core import clock
+from core.alarms import AlarmConfig, AlarmRules
+from core.estimate import Estimate
+from core.streams import StreamSpec
+from core.wire import ALARM_FIELDS, ALARM_STREAM_TYPE, alarm_stream_name
+from monitor.alarms import AlarmMonitor, LSLAlarmOutlets, MQTTAlarmPublisher
+from monitor.pipeline import Pipeline
+
+
+def est(subject: str, t: float, headline: float, state: str = "ok") -> Estimate:
+    return Estimate(subject=subject, t_end=t, index=headline, probs=(0.2, 0.3, 0.5), smoothed=headline, state=state)
+
+
+def test_transitions_become_markers_lsl_samples_mqtt_json_and_xdf_events(tmp_path, mosquitto_broker):
+    import paho.mqtt.client as mqtt
+
+    from devices.mqtt import MQTTConfig, MQTTPublisher
+    from devices.xdf import load_session
+
+    subject = f"bed-{uuid.uuid4().hex[:6]}"
+    received: list[tuple[str, dict]] = []
+    subscribed = threading.Event()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    client.on_message = lambda _c, _u, msg: received.append((msg.topic, json.loads(msg.payload)))
+    client.on_subscribe = lambda *_a: subscribed.set()
+    client.connect(mosquitto_broker.host, mosquitto_broker.port)
+    client.subscribe("ward/+/alarm")
+    client.loop_start()
+    publisher = MQTTPublisher(MQTTConfig(mosquitto_broker.host, mosquitto_broker.port, prefix="ward"))
+    publisher.start()
+    lsl = LSLAlarmOutlets(origin="host:1 shard 1/1")
+    rules = AlarmRules(level=50, level_for_s=0, hysteresis=0, enabled=("level",))
+    pipeline = Pipeline()
+    alarms = AlarmMonitor(pipeline.hub, AlarmConfig(rules),
+                          sinks=[lsl, MQTTAlarmPublisher(publisher, prefix="ward", origin="host:1 shard 1/1")])
+    pipeline.add_output(alarms)
+    seen: list = []
+    alarms.add_listener(seen.append)
+    xdf = tmp_path / "alarms.xdf"
+    try:
+        assert subscribed.wait(10) and publisher.wait_connected(10)
+        lsl.outlet(subject)
+        inlet = open_lsl_inlet(alarm_stream_name(subject), max_buflen=10, open_timeout=5.0)
+        assert inlet.info().type() == ALARM_STREAM_TYPE and inlet.info().channel_format() == pylsl.cf_string
+        pipeline.start()
+        pipeline.start_recording(xdf)
+        t0 = clock.now()
+        pipeline.deliver(est(subject, t0, 80.0))
+        (alarm,) = alarms.active(subject)
+        assert alarm.state == "raised" and alarm.kind == "level"
+        assert alarms.acknowledge(subject, alarm.alarm_id, by="nurse") is not None
+        pipeline.deliver(est(subject, t0 + 1, 20.0))
+        samples = []
+        assert wait_until(lambda: samples.extend(inlet.pull_chunk(timeout=0.2)[0]) or len(samples) >= 3, 10)
+        assert publisher.flush(10)
+        assert wait_until(lambda: len(received) >= 3, 10)
+    finally:
+        pipeline.stop()  # closes the alarm monitor and the recording
+        publisher.stop()
+        client.loop_stop()
+        client.disconnect()
+    assert [e.transition for e in seen] == ["raised", "acknowledged", "cleared"]
+    lsl_json = [json.loads(s[0]) for s in samples]
+    assert [d["transition"] for d in lsl_json] == ["raised", "acknowledged", "cleared"]
+    assert tuple(lsl_json[0]) == ALARM_FIELDS and lsl_json[0]["origin"] == "host:1 shard 1/1"
+    assert [t for t, _ in received] == [f"ward/{subject}/alarm"] * 3
+    mq = [d for _, d in received]
+    assert mq[0]["value"] == 80.0 and mq[0]["threshold"] == 50.0 and mq[1]["by"] == "nurse"
+    assert mq[0]["alarm_id"] == mq[1]["alarm_id"] == mq[2]["alarm_id"]
+    markers = [m for m in load_session(xdf).markers if m.subject == subject]
+    assert [m.label for m in markers] == ["alarm:level:raised", "alarm:level:acknowledged", "alarm:level:cleared"]
+    assert abs(markers[0].timestamp - t0) < 1e-6
+
+
+def test_stale_rule_follows_the_hub_sample_times():
+    now = [1000.0]
+    paused = [False]
+    pipeline = Pipeline()
+    alarms = AlarmMonitor(pipeline.hub, AlarmConfig(AlarmRules(stale_s=5)), now=lambda: now[0],
+                          paused=lambda: paused[0])
+    spec = StreamSpec("sim-9", "EDA", nominal_rate=4.0)
+    pipeline.hub.push(spec, np.zeros((4, 1), np.float32), np.array([996.0, 997.0, 998.0, 999.0]))
+    alarms.check_stale()
+    assert alarms.active() == []
+    now[0] = 1005.0  # newest sample 6 s old
+    paused[0] = True  # a paused replay: no data on purpose, not stale
+    alarms.check_stale()
+    assert alarms.active() == []
+    paused[0] = False
+    alarms.check_stale()
+    assert [(a.kind, a.subject) for a in alarms.active()] == [("stale", "sim-9")]
+    assert [m.label for m in pipeline.hub.markers("sim-9")] == ["alarm:stale:raised"]
+    pipeline.hub.push(spec, np.zeros((1, 1), np.float32), np.array([1005.0]))
+    alarms.check_stale()
+    assert alarms.active() == []
+    assert [m.label for m in pipeline.hub.markers("sim-9")][-1] == "alarm:stale:cleared"
+
+
+def test_stale_check_thread_runs_and_stops():
+    pipeline = Pipeline()
+    alarms = AlarmMonitor(pipeline.hub, AlarmConfig(AlarmRules(stale_s=0.1)), check_every_s=0.05)
+    spec = StreamSpec("sim-8", "EDA", nominal_rate=4.0)
+    pipeline.hub.push(spec, np.zeros((1, 1), np.float32), np.array([clock.now()]))
+    alarms.start()
+    try:
+        assert wait_until(lambda: bool(alarms.active("sim-8")), 5)
+    finally:
+        alarms.close()
+    assert alarms._thread is None
