@@ -14,6 +14,7 @@ touched from another thread. Inference, I/O and model loading all run elsewhere
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -26,7 +27,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from core import clock
 from core.buffers import Marker
 from core.estimate import Estimate
-from monitor.gui.estimate_log import EstimateLog
+from monitor.gui.estimate_log import EstimateLog, SourceTime
 from monitor.gui.replay_bar import ReplayBar
 from monitor.gui.session import EngineConfig, Session
 from monitor.gui.settings import (
@@ -105,6 +106,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.status = StatusBar()
         self.setStatusBar(self.status)
         self.replay_bar = ReplayBar(self)
+        self.replay_bar.seek_handler = self.seek_replay
         self.addToolBar(QtCore.Qt.ToolBarArea.BottomToolBarArea, self.replay_bar)
         self.replay_bar.bind(None)
         self._build_menus()
@@ -220,7 +222,11 @@ class MainWindow(QtWidgets.QMainWindow):
         health = session.health()
         t_ref = session.newest_time()
         now = clock.now()
-        live = not session.paused
+        replay = session.replay
+        ended = replay is not None and replay.finished.is_set()
+        live = not session.paused and not ended
+        if ended:  # the file ended, no sensor was lost: judge the data as it was at the end
+            health = [dataclasses.replace(h, connected=True, status="end of file") for h in health]
         subject = self.current_subject()
         panel = self.panels.get(subject) if subject else None
         if panel is not None:
@@ -232,18 +238,30 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _update_status(self, health, subject: str | None) -> None:
         session = self.session
-        sources = ", ".join(s.describe() for s in session.sources) or "no source"
-        self.status.sources_label.setText(sources)
+        sources = session.source_label()
+        replay = session.replay
+        if replay is not None and replay.finished.is_set():
+            sources += " — end of file"
+        self.status.set_text(self.status.sources_label, sources)
         short, tip = format_streams(health, subject)
-        self.status.streams_label.setText(short)
-        self.status.streams_label.setToolTip(tip)
+        self.status.set_text(self.status.streams_label, short, tip)
         engine = session.engine
         stats = engine.stats() if engine is not None else None
         latest = self.log.latest(subject) if subject else None
-        delay = (latest.created - latest.t_end) if latest is not None else math.nan
-        self.status.engine_label.setText(format_engine(session.engine_state, stats, delay))
+        delay = file_time = math.nan
+        speed = 1.0
+        if latest is not None and replay is not None:
+            # a replay's timestamps are the file's, shifted (and at 8x running ahead of
+            # the clock): "delay" means nothing there; where in the file the estimate is does
+            file_time = replay.from_clock(latest.t_end)
+            speed = math.inf if replay.asap else float(replay.speed)
+        elif latest is not None:
+            delay = latest.created - latest.t_end
+        text, why = format_engine(session.engine_state, stats, delay, file_time=file_time, speed=speed,
+                                  hop_s=engine.hop_s if engine is not None else 1.0, explain=True)
+        self.status.set_text(self.status.engine_label, text, why)
         if stats is not None:
-            self.status.device_label.setText(f"device {stats.device}")
+            self.status.set_text(self.status.device_label, f"device {stats.device}")
             text, tip = model_notice(stats.model, session.model_info)
             self.notice.setText(text)
             self.notice.setToolTip(tip)
@@ -254,11 +272,19 @@ class MainWindow(QtWidgets.QMainWindow):
     def on_estimate(self, est: Estimate) -> None:
         if self._closed:
             return
-        self.log.add(est)
+        self.log.add(est, self.source_time(est))
         panel = self.panel(est.subject)
         panel.show_estimate(est)
         if panel is self.tabs.currentWidget():
             panel.refresh_trend(self.session.hub, self.log, self.session.newest_time())
+
+    def source_time(self, est: Estimate) -> SourceTime:
+        """The window's end on the wall clock (live), or in the replayed file."""
+        replay = self.session.replay
+        if replay is not None:
+            file_s = replay.from_clock(est.t_end)
+            return SourceTime(source=replay.session.t_start + file_s, file=file_s)
+        return SourceTime(wall=time.time() - (clock.now() - est.t_end), source=est.t_end)
 
     @QtCore.Slot(object)
     def on_marker(self, marker: Marker) -> None:
@@ -332,7 +358,11 @@ class MainWindow(QtWidgets.QMainWindow):
         dialog = ConnectDialog(self.settings, self)
         if dialog.exec() == QtWidgets.QDialog.DialogCode.Accepted:
             self._save()
-            for source in dialog.sources():
+            sources = dialog.sources()
+            if self.session.replay is not None:  # live data after a recording: a new session
+                self.start_clean(sources)
+                return
+            for source in sources:
                 self.add_source(source)
 
     def add_source(self, source) -> bool:
@@ -342,10 +372,54 @@ class MainWindow(QtWidgets.QMainWindow):
         except Exception as exc:
             self.on_error(f"Could not start {source.describe()}:\n{exc}")
             return False
-        replay = self.session.replay
-        if replay is not None and self.replay_bar.source is not replay:
-            self.replay_bar.bind(replay, replay.session.path.name)
+        self.log.set_label(self.session.source_label())
+        self._bind_replay()
         return True
+
+    def _bind_replay(self) -> None:
+        replay = self.session.replay
+        if replay is None:
+            self.replay_bar.bind(None)
+        elif self.replay_bar.source is not replay:
+            self.replay_bar.bind(replay, replay.session.path.name)
+
+    def start_clean(self, sources: list) -> bool:
+        """Switch to ``sources`` on a clean session: nothing of the previous source (its
+        buffers, windows, trends, baselines, estimates, tabs) is joined to theirs. The
+        estimates of earlier sources stay in the log for the CSV export, labelled."""
+        try:
+            saved = self.session.start_clean(sources)
+        except Exception as exc:
+            self.on_error(f"Could not start {', '.join(s.describe() for s in sources)}:\n{exc}")
+            sources = []
+            saved = None
+        self.log.begin_source(self.session.source_id, self.session.source_label())
+        for subject in list(self.panels):
+            panel = self.panels.pop(subject)
+            self.tabs.removeTab(self.tabs.indexOf(panel))
+            panel.deleteLater()
+        if not self.panels and self.tabs.count() == 0:
+            self.stack.setCurrentWidget(self.empty_label)
+        if saved is not None:
+            self.record_action.setText("Start recording…")
+            self.statusBar().showMessage(f"source changed: recording saved to {saved}", 15000)
+        self._bind_replay()
+        self._on_slow()
+        return bool(sources)
+
+    def seek_replay(self, seconds: float) -> None:
+        """Jump in the recording: the replay restarts at ``seconds`` on a clean session
+        (windows and trends spanning the jump would splice two moments of the file)."""
+        from devices.replay import ReplaySource
+
+        old = self.session.replay
+        if old is None:
+            return
+        source = ReplaySource(old.session, speed=old.speed, loop=old.loop)
+        source.seek(seconds)
+        if old.paused:
+            source.pause()
+        self.start_clean([source])
 
     def open_recording_dialog(self) -> None:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(
@@ -356,17 +430,16 @@ class MainWindow(QtWidgets.QMainWindow):
             self.open_recording(path)
 
     def open_recording(self, path: str | os.PathLike, speed: float = 1.0, loop: bool = False) -> bool:
-        """Replay an XDF / PainMon recording (replaces current sources)."""
+        """Replay an XDF / PainMon recording on a clean session (the current sources stop;
+        nothing of theirs is joined to the recording's)."""
         from devices.replay import ReplaySource
 
-        self.session.stop_sources()
-        self.replay_bar.bind(None)
         try:
             source = ReplaySource(path, speed=speed, loop=loop)
-        except Exception as exc:
+        except Exception as exc:  # the current session keeps running
             self.on_error(f"Cannot open {path}:\n{exc}")
             return False
-        return self.add_source(source)
+        return self.start_clean([source])
 
     def toggle_recording(self) -> None:
         if self.session.recording:

@@ -92,6 +92,9 @@ class Session:
         self._loader: BackgroundWorker | None = None
         self._lock = threading.Lock()
         self._closed = False
+        self.source_id = 1
+        """Which clean session this is (1, 2, ...): bumped by :meth:`start_clean`; the
+        estimate log and its export keep estimates apart by it."""
         self.hub.add_marker_listener(self._on_marker)
 
     # --- the pipeline's parts --------------------------------------------------------
@@ -124,6 +127,39 @@ class Session:
 
     def stop_sources(self) -> None:
         self.pipeline.stop_sources()
+
+    def source_label(self) -> str:
+        """What feeds the session now, in one line ("no source" when nothing does)."""
+        return ", ".join(s.describe() for s in self.sources) or "no source"
+
+    def start_clean(self, sources: list[Source]) -> Path | None:
+        """Replace the current sources by ``sources`` on a fresh session.
+
+        A recording opened over a live session, a seek or a switch between live and
+        recorded data must not be spliced onto what came before: the old sources stop,
+        the buffers, windows, trends and baselines start empty (a new hub and a new
+        engine on the same loaded model), and whatever the old sources and engine had
+        posted but the GUI had not received yet is dropped (:meth:`GuiBridge.new_generation`).
+        A running recording is finished first (it belongs to the old session); its path
+        is returned. Called on the GUI thread; returns quickly (no model is loaded).
+        """
+        self.pipeline.stop_sources()
+        saved = self.pipeline.stop_recording() if self.recording else None
+        with self._lock:
+            old = self.pipeline.engine
+            self.pipeline.stop_engine()
+            self.hub.remove_marker_listener(self._on_marker)
+            self.pipeline.hub = BufferHub(self.hub.seconds)
+            self.hub.add_marker_listener(self._on_marker)
+            self.bridge.new_generation()
+            self.source_id += 1
+            if old is not None:
+                engine = type(old)(self.hub, old.estimator, window_s=old.window_s, hop_s=old.hop_s,
+                                   realtime=old.realtime, threads=old.threads)
+                self.pipeline.set_engine(engine, start=True, warmup=False)
+        for source in sources:
+            self.pipeline.add_source(source)
+        return saved
 
     @property
     def replay(self) -> Any:
@@ -185,12 +221,12 @@ class Session:
                 options = ModelOptions(model_path=cfg.model_path or None, encoder_path=cfg.encoder_path or None,
                                        device=cfg.device, precision=cfg.precision)
                 estimator = options.load().estimator
-            engine = Engine(self.hub, estimator, window_s=cfg.window_s, hop_s=cfg.hop_s, threads=cfg.threads)
             if cfg.estimator is None:
                 self.model_info = read_model_info(cfg.model_path)
-            with self._lock:
+            with self._lock:  # on the hub of now: start_clean may have replaced it meanwhile
                 if self._closed:
                     return
+                engine = Engine(self.hub, estimator, window_s=cfg.window_s, hop_s=cfg.hop_s, threads=cfg.threads)
                 self.pipeline.set_engine(engine, start=True)
             self.engine_state = "running"
         except Exception as exc:  # shown to the user; the signals keep being displayed

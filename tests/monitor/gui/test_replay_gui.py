@@ -24,14 +24,18 @@ def test_replay_bar_controls_the_source(qtbot, xdf_dir):
         assert source.loop is True
         bar.toggle()
         assert source.paused
-        bar.seek_fraction(0.5)
+        bar.seek_fraction(0.5)  # a seek restarts the replay there, on a clean session
+        old, source = source, bar.source
+        assert source is not old and old.state == "stopped"
         assert source.position == pytest.approx(source.duration / 2, abs=0.01)
+        assert source.paused and source.speed == 4.0 and source.loop
         bar.toggle()
         assert not source.paused
         time.sleep(0.3)
         assert source.position > source.duration / 2 + 0.5  # 4x from the middle
         bar.update_position()
         assert 500 < bar.slider.value() < 600
+        assert bar.position_label.text().startswith("file ")
     finally:
         window.close()
         source.stop()
