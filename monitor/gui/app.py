@@ -19,6 +19,7 @@ from PySide6 import QtCore, QtWidgets
 
 from devices.source import Source
 from monitor.engine import ModelOptions
+from monitor.gui.display import check_display
 from monitor.gui.main_window import MainWindow
 from monitor.gui.session import Session
 from monitor.gui.settings import APPLICATION, ORGANISATION, GuiSettings, load_settings
@@ -27,9 +28,13 @@ log = logging.getLogger(__name__)
 
 
 def application() -> QtWidgets.QApplication:
-    """The QApplication (created once; tests and repeated calls reuse it)."""
+    """The QApplication (created once; tests and repeated calls reuse it).
+
+    Raises :class:`monitor.gui.display.NoDisplayError` (one line on the command line)
+    when no window can be shown, instead of letting Qt abort the process."""
     app = QtWidgets.QApplication.instance()
     if app is None:
+        check_display()  # Qt would abort the process (SIGABRT) without a usable display
         QtCore.QCoreApplication.setOrganizationName(ORGANISATION)
         QtCore.QCoreApplication.setApplicationName(APPLICATION)
         app = QtWidgets.QApplication(sys.argv[:1])
