@@ -157,8 +157,8 @@ class ReplayBar(QtWidgets.QToolBar):
                 self.slider.blockSignals(True)
                 self.slider.setValue(int(round(SLIDER_STEPS * pos / duration)))
                 self.slider.blockSignals(False)
-            state = "end of file  " if at_end else "paused  " if paused else ""
-            self.position_label.setText(f"{state}file {_clock(pos)} / {_clock(duration)}")
+            state = "end of file" if at_end else "paused at file" if paused else "file"
+            self.position_label.setText(f"{state} {_clock(pos)} / {_clock(duration)}")
 
 
 def _clock(seconds: float) -> str:
