@@ -70,8 +70,8 @@ def test_replay_end_is_end_of_file_not_sensor_loss_and_play_restarts(qtbot, wind
 
 
 def test_fast_replay_shows_file_time_never_a_negative_delay(qtbot, window):
-    from monitor.gui.status_bar import format_engine
     from monitor.engine import EngineStats
+    from monitor.gui.status_bar import format_engine
 
     # what the engine label says for a replay that runs ahead of the clock
     stats = EngineStats(running=True, warm=True, device="cpu", model="m", subjects=1, windows_cut=300,
