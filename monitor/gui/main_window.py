@@ -39,7 +39,7 @@ from monitor.gui.settings import (
 )
 from monitor.gui.status_bar import StatusBar, format_engine, format_streams
 from monitor.gui.subject_panel import EVENT_MEDICATION, EVENT_PAIN, NOTE_PREFIX, SubjectPanel
-from monitor.gui.theme import apply_theme
+from monitor.gui.theme import apply_theme, style_plot
 
 log = logging.getLogger(__name__)
 
@@ -158,29 +158,39 @@ class MainWindow(QtWidgets.QMainWindow):
         )
         self.note_action = self._action(events, "Note…", lambda: self.ask_note(self.current_subject()), "Ctrl+E")
 
+        # The View menu edits the same GuiSettings as the Settings dialog, through
+        # apply_settings; its ticks are always redrawn from the settings (_sync_view_menu).
         view = bar.addMenu("&View")
-        span_menu = view.addMenu("Signal window")
-        self.span_group = QtGui.QActionGroup(self)
-        for span in PLOT_SPANS_S:
-            act = self._action(span_menu, f"{span:g} s", lambda _c=False, s=span: self.set_plot_span(s), checkable=True)
-            act.setChecked(span == self.settings.plot_span_s)
-            self.span_group.addAction(act)
-        trend_menu = view.addMenu("Trend window")
-        self.trend_group = QtGui.QActionGroup(self)
-        for span in TREND_SPANS_MIN:
-            act = self._action(trend_menu, f"{span:g} min", lambda _c=False, s=span: self.set_trend_span(s), checkable=True)
-            act.setChecked(span == self.settings.trend_span_min)
-            self.trend_group.addAction(act)
-        theme_menu = view.addMenu("Theme")
-        self.theme_group = QtGui.QActionGroup(self)
-        for name in THEME_NAMES:
-            act = self._action(theme_menu, name, lambda _c=False, n=name: self.set_theme(n), checkable=True)
-            act.setChecked(name == self.settings.theme)
-            self.theme_group.addAction(act)
+        self.span_group = self._choice_menu(view.addMenu("Signal window"), "plot_span_s", PLOT_SPANS_S, "{:g} s")
+        self.trend_group = self._choice_menu(view.addMenu("Trend window"), "trend_span_min", TREND_SPANS_MIN,
+                                             "{:g} min")
+        self.theme_group = self._choice_menu(view.addMenu("Theme"), "theme", THEME_NAMES, "{}")
+        self._sync_view_menu()
         self.replay_toggle_action = self._action(view, "Play / pause replay", self.replay_bar.toggle, "Space")
 
         settings_menu = bar.addMenu("&Settings")
         self._action(settings_menu, "Settings…", self.show_settings_dialog, "Ctrl+,")
+
+    def _choice_menu(self, menu: QtWidgets.QMenu, key: str, values, fmt: str) -> QtGui.QActionGroup:
+        """Exclusive, checkable choices of one setting; choosing one applies it."""
+        group = QtGui.QActionGroup(self)
+        for value in values:
+            act = self._action(menu, fmt.format(value),
+                               lambda _c=False, k=key, v=value: self.apply_settings(
+                                   dataclasses.replace(self.settings, **{k: v})),
+                               checkable=True)
+            act.setData(value)
+            group.addAction(act)
+        group.setProperty("setting", key)
+        return group
+
+    def _sync_view_menu(self) -> None:
+        """Tick, in each View menu group, the value the settings hold (none when the
+        settings hold a value the menu does not offer)."""
+        for group in (self.span_group, self.trend_group, self.theme_group):
+            current = getattr(self.settings, group.property("setting"))
+            for act in group.actions():
+                act.setChecked(act.data() == current)
 
     # --- subjects --------------------------------------------------------------------
     def current_subject(self) -> str | None:
@@ -322,27 +332,31 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # --- view ------------------------------------------------------------------------
     def set_plot_span(self, span_s: float) -> None:
-        self.settings.plot_span_s = span_s
-        for panel in self.panels.values():
-            panel.set_plot_span(span_s)
-        self._save()
+        self.apply_settings(dataclasses.replace(self.settings, plot_span_s=span_s))
 
     def set_trend_span(self, span_min: float) -> None:
-        self.settings.trend_span_min = span_min
+        self.apply_settings(dataclasses.replace(self.settings, trend_span_min=span_min))
+
+    def set_theme(self, name: str) -> None:
+        self.apply_settings(dataclasses.replace(self.settings, theme=name))
+
+    def _show_plot_span(self, span_s: float) -> None:
+        for panel in self.panels.values():
+            panel.set_plot_span(span_s)
+
+    def _show_trend_span(self, span_min: float) -> None:
         for panel in self.panels.values():
             panel.set_trend_span(span_min)
         self._on_slow()
-        self._save()
 
-    def set_theme(self, name: str) -> None:
-        """Apply a theme; existing plots are restyled in place."""
+    def _show_theme(self, name: str) -> None:
+        """Apply a theme; existing plots, bars and labels are restyled in place."""
         theme = apply_theme(QtWidgets.QApplication.instance(), name)
-        self.settings.theme = name
         for panel in self.panels.values():
             for row in panel.rows.values():
-                row.plot.setBackground(theme.background)
-            panel.trend.setBackground(theme.background)
-        self._save()
+                style_plot(row.plot, theme)
+            panel.trend.apply_theme(theme)
+            panel.update()
 
     # --- file actions ----------------------------------------------------------------
     def _dir(self) -> str:
@@ -498,19 +512,23 @@ class MainWindow(QtWidgets.QMainWindow):
             self.apply_settings(dialog.result_settings())
 
     def apply_settings(self, new: GuiSettings) -> None:
-        """Adopt new settings; the engine restarts only when its configuration changed."""
+        """Adopt new settings: the one way settings change (Settings dialog and View
+        menu alike), so the display, the View menu's ticks, the dialog (built from
+        :attr:`settings` when opened) and the saved file never disagree. The engine
+        restarts only when its configuration changed."""
         old = self.settings
         engine_keys = ("window_s", "hop_s", "model_path", "device")
         restart = any(getattr(old, k) != getattr(new, k) for k in engine_keys)
-        self.settings = new
+        self.settings = dataclasses.replace(new)
         if restart:
             self.engine_overrides.clear()  # the user chose explicitly now
         if new.theme != old.theme:
-            self.set_theme(new.theme)
+            self._show_theme(new.theme)
         if new.plot_span_s != old.plot_span_s:
-            self.set_plot_span(new.plot_span_s)
+            self._show_plot_span(new.plot_span_s)
         if new.trend_span_min != old.trend_span_min:
-            self.set_trend_span(new.trend_span_min)
+            self._show_trend_span(new.trend_span_min)
+        self._sync_view_menu()
         self._save()
         if restart and self.session.engine_state != "off":
             self.start_engine()
