@@ -195,7 +195,12 @@ class TrendPlot(pg.PlotWidget):
         x = (arrays.t - t_ref) / 60.0
         valid = arrays.valid
         self.index_valid.setData(x, np.where(valid, arrays.index, np.nan), connect="finite")
-        self.index_invalid.setData(x[~valid], arrays.index[~valid])
+        # an invalid estimate with a number is a grey dot at it; one without (too little
+        # signal to estimate) a grey dot on the floor. Never NaN: a scatter's bounds are
+        # np.nanmin of its points, recomputed at every paint, and all-NaN points made
+        # numpy warn "All-NaN slice encountered" on every frame.
+        bad = ~valid
+        self.index_invalid.setData(x[bad], np.where(np.isfinite(arrays.index[bad]), arrays.index[bad], 0.0))
         self.smoothed.setData(x, arrays.smoothed, connect="finite")
         self.smoothed_long.setData(x, arrays.smoothed_long, connect="finite")
         markers = markers[-MAX_MARKER_LINES:]
