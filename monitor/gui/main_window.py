@@ -251,7 +251,7 @@ class MainWindow(QtWidgets.QMainWindow):
         sources = session.source_label()
         replay = session.replay
         if replay is not None and replay.finished.is_set():
-            sources += " — end of file"
+            sources = "end of file — " + sources
         self.status.set_text(self.status.sources_label, sources)
         short, tip = format_streams(health, subject)
         self.status.set_text(self.status.streams_label, short, tip)

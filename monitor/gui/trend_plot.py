@@ -33,8 +33,9 @@ from monitor.gui.theme import GREYED, Theme, current_theme, event_colour, style_
 
 MAX_MARKER_LINES = 200
 """Event lines drawn at most (the newest); beyond that the plot is unreadable anyway."""
-LABEL_ROWS = 2
-"""Rows of marker labels in the strip above the index range."""
+LABEL_ROWS = 3
+"""Rows of marker labels at most in the strip above the index range (the strip is as tall
+as the rows in use, one at least)."""
 LABEL_GAP_PX = 6
 """Horizontal room kept between two labels of one row."""
 MIN_SPAN_MIN = 0.5
@@ -105,7 +106,11 @@ class TrendPlot(pg.PlotWidget):
         self.hideButtons()
         self.setLabel("bottom", "minutes")
         self.setLabel("left", "index")
-        self.showGrid(x=True, y=True, alpha=0.2)
+        # horizontal grid only: vertical lines are the events' (an x grid drew a line per
+        # minor tick, a hatch behind the trace)
+        self.showGrid(x=False, y=True, alpha=0.2)
+        for name in ("left", "bottom"):  # never "minutes (x0.001)" for a short trend
+            self.getAxis(name).enableAutoSIPrefix(False)
         left = self.getAxis("left")
         left.setTicks([[(v, f"{v:g}") for v in (0, 20, 40, 60, 80, 100)]])
         # one row at the bottom left: the top strip belongs to the marker labels
@@ -124,6 +129,7 @@ class TrendPlot(pg.PlotWidget):
         self.marker_lines: list[tuple[Marker, pg.InfiniteLine]] = []
         self.marker_labels: dict[int, pg.TextItem] = {}
         self.label_slots: dict[int, LabelSlot | None] = {}
+        self._rows_used = 1
         """Where each marker's label went (None: no room, tooltip only), by id(marker)."""
         self._x_left = -span_min
         self._t_ref = math.nan
@@ -143,6 +149,8 @@ class TrendPlot(pg.PlotWidget):
         for line in self.band_lines:
             line.setPen(pg.mkPen(theme.grid, style=QtCore.Qt.PenStyle.DotLine))
         self.legend.setLabelTextColor(theme.text)
+        for _sample, label in self.legend.items:  # setLabelTextColor does not re-render them
+            label.setText(label.text)
         backdrop = QtGui.QColor(theme.background)
         backdrop.setAlpha(200)
         self.legend.setBrush(pg.mkBrush(backdrop))
@@ -173,7 +181,7 @@ class TrendPlot(pg.PlotWidget):
         """0..100 plus a strip above it, tall enough for the label rows at the current
         plot height (the top tick, 100, is then never cut either)."""
         height = max(60.0, self.getPlotItem().vb.height())
-        strip_px = LABEL_ROWS * self._label_row_px() + 6
+        strip_px = self._rows_used * self._label_row_px() + 6
         lo = -2.0
         strip = strip_px * (Y_TOP - lo) / max(1.0, height - strip_px)
         self.setYRange(lo, Y_TOP + strip, padding=0)
@@ -241,19 +249,20 @@ class TrendPlot(pg.PlotWidget):
         """Place the labels (on data, resize and span changes)."""
         vb = self.getPlotItem().vb
         width, height = vb.width(), vb.height()
-        key = (width, height, self._label_row_px())
+        if self.marker_lines and width > 0:
+            x_lo = self._x_left
+            xs = [(line.value() - x_lo) / (0.0 - x_lo) * width for _m, line in self.marker_lines]
+            widths = [self.marker_labels[id(m)].textItem.boundingRect().width() for m, _l in self.marker_lines]
+            slots = layout_labels(xs, widths, width)
+        else:
+            slots = []
+        self._rows_used = max([1] + [slot.row + 1 for slot in slots if slot is not None])
+        key = (width, height, self._label_row_px(), self._rows_used)
         if key != self._label_px:
             self._label_px = key
             self._set_y_range()
-        if not self.marker_lines or width <= 0:
+        if not slots:
             return
-        x_lo, x_hi = self._x_left, 0.0
-        xs, widths = [], []
-        for marker, line in self.marker_lines:
-            xs.append((line.value() - x_lo) / (x_hi - x_lo) * width)
-            br = self.marker_labels[id(marker)].textItem.boundingRect()
-            widths.append(br.width())
-        slots = layout_labels(xs, widths, width)
         y_lo, y_hi = vb.viewRange()[1]
         units_per_px = (y_hi - y_lo) / max(1.0, height)
         for (marker, line), slot in zip(self.marker_lines, slots, strict=True):

@@ -233,8 +233,10 @@ def test_dark_theme_is_legible(qtbot, window):
             axis = plot.getAxis(name)
             assert contrast(axis.textPen().color(), theme.background) >= 7, f"{name} axis text"
             assert axis.labelStyle.get("color") == theme.foreground
-    for _sample, label in panel.trend.legend.items:
-        assert contrast(label.opts["color"], theme.background) >= 7
+    for _sample, label in panel.trend.legend.items:  # as drawn, not only as configured
+        assert f"color:{theme.text}" in label.item.toHtml().lower()
+        assert contrast(theme.text, theme.background) >= 7
+    assert not panel.trend.getAxis("bottom").autoSIPrefix  # never "minutes (x0.001)"
     palette = QtWidgets.QApplication.instance().palette()
     disabled = palette.color(QtGui.QPalette.ColorGroup.Disabled, QtGui.QPalette.ColorRole.Text)
     assert contrast(disabled, palette.color(QtGui.QPalette.ColorGroup.Disabled, QtGui.QPalette.ColorRole.Base)) >= 3
