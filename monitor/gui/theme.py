@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pyqtgraph as pg
-from PySide6 import QtGui, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from core.estimate import BAND_EDGES, CLASS_NAMES, band_of
 
@@ -120,7 +120,7 @@ def style_plot(plot: pg.PlotWidget, theme: Theme) -> None:
         axis.setTextPen(pg.mkPen(theme.foreground))  # tick text and the axis label
 
 
-def apply_theme(app: QtWidgets.QApplication | None, name: str) -> Theme:
+def apply_theme(app: QtCore.QCoreApplication | None, name: str) -> Theme:
     """Set pyqtgraph defaults and the application palette (including disabled text).
 
     pyqtgraph reads its background/foreground options when a plot is created, so the
@@ -131,7 +131,7 @@ def apply_theme(app: QtWidgets.QApplication | None, name: str) -> Theme:
     theme = get_theme(name)
     _current = theme
     pg.setConfigOptions(background=theme.background, foreground=theme.foreground, antialias=False)
-    if app is None:
+    if not isinstance(app, QtWidgets.QApplication):  # none, or no widgets to colour
         return theme
     roles = QtGui.QPalette.ColorRole
     palette = QtGui.QPalette()
