@@ -148,6 +148,9 @@ class Session:
         with self._lock:
             old = self.pipeline.engine
             self.pipeline.stop_engine()
+            if old is not None:  # what the model keeps per subject (baselines) goes too
+                for subject in {*old.scheduler.subjects(), *self.hub.subjects()}:
+                    old.forget(subject)
             self.hub.remove_marker_listener(self._on_marker)
             self.pipeline.hub = BufferHub(self.hub.seconds)
             self.hub.add_marker_listener(self._on_marker)

@@ -59,6 +59,7 @@ def test_recording_opened_over_a_live_session_is_not_spliced_into_it(qtbot, live
     assert window.live_source.state == "stopped"
     assert window.session.hub is not old_hub and window.session.engine is not old_engine
     assert window.session.engine.estimator is old_engine.estimator  # the model is not reloaded
+    assert old_engine.latest("sim-1") is None and old_engine.scheduler.subjects() == []  # forgotten
     assert window.log.latest("sim-1") is None and window.log.trend("sim-1").t.size == 0
     qtbot.waitUntil(lambda: len(window.log.estimates("sim-1")) >= 3, timeout=60000)
 
@@ -105,6 +106,22 @@ def test_seek_starts_a_clean_session_at_the_new_position(qtbot, window):
     # the estimates are of the file from the seek position on, not of a window spanning it
     for est in window.log.estimates("sim-1"):
         assert second.from_clock(est.t_end) >= 90.0 + 2.0 - 0.5
+
+
+def test_a_recording_in_progress_is_finished_when_the_source_changes(qtbot, window, tmp_path):
+    import pyxdf
+
+    assert window.add_source(SimulatorSource(SimulatedWearable(1, seed=5)))
+    qtbot.waitUntil(lambda: window.session.hub.buffer("sim-1", "EDA") is not None, timeout=10000)
+    path = tmp_path / "live.xdf"
+    assert window.start_recording(path)
+    qtbot.wait(1500)
+    assert window.open_recording(SAMPLE)
+    # the live session's file is complete and closed; the recording does not go on with the file's data
+    assert not window.session.recording and window.record_action.text() == "Start recording…"
+    assert str(path) in window.statusBar().currentMessage()
+    streams, _ = pyxdf.load_xdf(str(path))
+    assert any(s["info"]["type"][0] == "EDA" and len(s["time_stamps"]) > 0 for s in streams)
 
 
 def test_live_source_after_a_recording_starts_a_clean_session(qtbot, window):
