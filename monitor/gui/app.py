@@ -34,10 +34,14 @@ def application() -> QtWidgets.QApplication:
     when no window can be shown, instead of letting Qt abort the process."""
     app = QtWidgets.QApplication.instance()
     if app is None:
-        check_display()  # Qt would abort the process (SIGABRT) without a usable display
+        probe = check_display()  # Qt would abort the process (SIGABRT) without a usable display
         QtCore.QCoreApplication.setOrganizationName(ORGANISATION)
         QtCore.QCoreApplication.setApplicationName(APPLICATION)
-        app = QtWidgets.QApplication(sys.argv[:1])
+        try:
+            app = QtWidgets.QApplication(sys.argv[:1])
+        finally:
+            if probe is not None:  # only now: a bare X server resets when its last client leaves
+                probe.close()
     return app
 
 

@@ -66,48 +66,73 @@ def missing_libraries(sonames: Mapping[str, str] | None = None) -> dict[str, str
     return missing
 
 
+class XProbe:
+    """A connection to an X server, made the way Qt will make its own (libxcb).
+
+    Kept open until Qt has connected (:meth:`close` after the QApplication exists): a bare
+    X server (Xvfb without a window manager) resets when its last client leaves and
+    refuses connections meanwhile, so a probe closed just before Qt connects made Qt abort.
+    """
+
+    def __init__(self, display: str) -> None:
+        self._xcb = None
+        self._conn = None
+        try:
+            xcb = ctypes.CDLL("libxcb.so.1")
+        except OSError:
+            return
+        xcb.xcb_connect.restype = ctypes.c_void_p
+        xcb.xcb_connect.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
+        xcb.xcb_connection_has_error.argtypes = [ctypes.c_void_p]
+        xcb.xcb_disconnect.argtypes = [ctypes.c_void_p]
+        self._xcb = xcb
+        self._conn = xcb.xcb_connect(display.encode(), None)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self._conn) and self._xcb is not None and self._xcb.xcb_connection_has_error(self._conn) == 0
+
+    def close(self) -> None:
+        if self._conn and self._xcb is not None:
+            self._xcb.xcb_disconnect(self._conn)
+        self._conn = None
+
+
 def x_server_answers(display: str) -> bool:
-    """Whether an X server accepts a connection on ``display`` (through libxcb, the way
-    Qt will connect; False when libxcb itself is missing)."""
+    """Whether an X server accepts a connection on ``display`` (False when libxcb itself
+    is missing)."""
+    probe = XProbe(display)
     try:
-        xcb = ctypes.CDLL("libxcb.so.1")
-    except OSError:
-        return False
-    xcb.xcb_connect.restype = ctypes.c_void_p
-    xcb.xcb_connect.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
-    xcb.xcb_connection_has_error.argtypes = [ctypes.c_void_p]
-    xcb.xcb_disconnect.argtypes = [ctypes.c_void_p]
-    conn = xcb.xcb_connect(display.encode(), None)
-    try:
-        return bool(conn) and xcb.xcb_connection_has_error(conn) == 0
+        return probe.ok
     finally:
-        if conn:
-            xcb.xcb_disconnect(conn)
+        probe.close()
 
 
-def check_display(env: Mapping[str, str] | None = None, platform: str | None = None) -> None:
+def check_display(env: Mapping[str, str] | None = None, platform: str | None = None) -> XProbe | None:
     """Raise :class:`NoDisplayError` when Qt could not open a window here.
 
     Only Linux/BSD window systems are checked (Windows and macOS always have one); a
     platform that needs no window system (:data:`NO_WINDOW_PLATFORMS`) always passes.
+    Returns the open X connection of the check (None when there was none to make): close
+    it once Qt has connected (see :class:`XProbe`).
     """
     env = os.environ if env is None else env
     platform = sys.platform if platform is None else platform
     if platform.startswith(("win", "darwin", "cygwin")):
-        return
+        return None
     qpa = qt_platform(env)
     if qpa in NO_WINDOW_PLATFORMS:
-        return
+        return None
     display, wayland = env.get("DISPLAY", ""), env.get("WAYLAND_DISPLAY", "")
     if qpa == "wayland":
         if not wayland:
             raise NoDisplayError(f"no display: QT_QPA_PLATFORM=wayland but WAYLAND_DISPLAY is unset; {NO_DISPLAY_HINT}")
-        return
+        return None
     if qpa not in ("", "xcb"):
-        return  # another plugin: Qt reports its own problems
+        return None  # another plugin: Qt reports its own problems
     if not display:
         if wayland and qpa == "":
-            return  # a Wayland session: Qt picks its Wayland plugin
+            return None  # a Wayland session: Qt picks its Wayland plugin
         raise NoDisplayError(f"no display (DISPLAY is unset): {NO_DISPLAY_HINT}")
     missing = missing_libraries()
     if missing:
@@ -115,5 +140,8 @@ def check_display(env: Mapping[str, str] | None = None, platform: str | None = N
             f"cannot open a window on {display}: missing {', '.join(missing)} "
             f"(apt-get install {' '.join(sorted(set(missing.values())))}); or {NO_DISPLAY_HINT}"
         )
-    if not x_server_answers(display):
+    probe = XProbe(display)
+    if not probe.ok:
+        probe.close()
         raise NoDisplayError(f"no display: cannot connect to X server {display}; {NO_DISPLAY_HINT}")
+    return probe

@@ -81,7 +81,10 @@ class MainWindow(QtWidgets.QMainWindow):
             apply_theme(app, self.settings.theme)  # before any plot exists
 
         self.setWindowTitle("PainMon — pain monitor (research use only)")
-        self.resize(1400, 860)
+        # 1400 x 860, or the screen's free area on a smaller (1366 x 768 laptop) screen
+        screen = QtGui.QGuiApplication.primaryScreen()
+        free = screen.availableGeometry() if screen is not None else QtCore.QRect(0, 0, 1400, 860)
+        self.resize(min(1400, free.width()), min(860, free.height()))
         self.notice = QtWidgets.QLabel(NOT_CLINICAL)
         self.notice.setObjectName("notice")
         self.notice.setStyleSheet("QLabel#notice { background: #fff3cd; color: #664d03; padding: 3px; }")

@@ -182,9 +182,9 @@ class TrendPlot(pg.PlotWidget):
         plot height (the top tick, 100, is then never cut either)."""
         height = max(60.0, self.getPlotItem().vb.height())
         strip_px = self._rows_used * self._label_row_px() + 6
-        lo = -2.0
-        strip = strip_px * (Y_TOP - lo) / max(1.0, height - strip_px)
-        self.setYRange(lo, Y_TOP + strip, padding=0)
+        below_px = QtGui.QFontMetrics(self.font()).height() / 2 + 2  # room for the "0" tick's text
+        units = Y_TOP / max(0.2, 1.0 - (strip_px + below_px) / height)  # the whole range, in index units
+        self.setYRange(-below_px / height * units, Y_TOP + strip_px / height * units, padding=0)
 
     def _fit_x(self, oldest: float, t_ref: float) -> None:
         """Grow the axis with the data (at least :data:`MIN_SPAN_MIN`) up to the span."""

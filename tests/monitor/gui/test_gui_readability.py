@@ -140,11 +140,15 @@ def test_top_tick_labels_are_inside_the_plots(qtbot, window):
     window._on_frame()
     window._on_slow()
     trend = window.panels["sim-1"].trend
+    qtbot.wait(50)  # the new tab is laid out (the plot resizes and re-fits its range)
+    trend.grab()
     vb = trend.getPlotItem().vb
     height_px = vb.height()
     top = vb.viewRange()[1][1]
     px_per_unit = height_px / (top - vb.viewRange()[1][0])
-    assert (top - 100.0) * px_per_unit >= QtGui.QFontMetrics(trend.font()).height() / 2 + 1  # "100" fits
+    half_text = QtGui.QFontMetrics(trend.font()).height() / 2
+    assert (top - 100.0) * px_per_unit >= half_text + 1  # "100" fits
+    assert (0.0 - vb.viewRange()[1][0]) * px_per_unit >= half_text + 1  # and so does "0"
     for row in window.panels["sim-1"].rows.values():  # signal rows: the top tick leaves room for its text
         lo, hi = row.plot.getPlotItem().vb.viewRange()[1]
         vb_height = row.plot.getPlotItem().vb.height()
