@@ -32,17 +32,19 @@ def application() -> QtWidgets.QApplication:
 
     Raises :class:`monitor.gui.display.NoDisplayError` (one line on the command line)
     when no window can be shown, instead of letting Qt abort the process."""
-    app = QtWidgets.QApplication.instance()
-    if app is None:
-        probe = check_display()  # Qt would abort the process (SIGABRT) without a usable display
-        QtCore.QCoreApplication.setOrganizationName(ORGANISATION)
-        QtCore.QCoreApplication.setApplicationName(APPLICATION)
-        try:
-            app = QtWidgets.QApplication(sys.argv[:1])
-        finally:
-            if probe is not None:  # only now: a bare X server resets when its last client leaves
-                probe.close()
-    return app
+    existing = QtWidgets.QApplication.instance()
+    if isinstance(existing, QtWidgets.QApplication):
+        return existing
+    if existing is not None:
+        raise RuntimeError("a non-GUI QCoreApplication exists already; the dashboard needs a QApplication")
+    probe = check_display()  # Qt would abort the process (SIGABRT) without a usable display
+    QtCore.QCoreApplication.setOrganizationName(ORGANISATION)
+    QtCore.QCoreApplication.setApplicationName(APPLICATION)
+    try:
+        return QtWidgets.QApplication(sys.argv[:1])
+    finally:
+        if probe is not None:  # only now: a bare X server resets when its last client leaves
+            probe.close()
 
 
 def build_window(

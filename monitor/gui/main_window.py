@@ -460,9 +460,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def toggle_recording(self) -> None:
         if self.session.recording:
-            path = self.session.stop_recording()
+            saved = self.session.stop_recording()
             self.record_action.setText("Start recording…")
-            self.statusBar().showMessage(f"recording saved to {path}", 10000)
+            self.statusBar().showMessage(f"recording saved to {saved}", 10000)
             return
         default = str(Path(self._dir()) / time.strftime("painmon-%Y%m%d-%H%M%S.xdf"))
         path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Record session to", default, "XDF (*.xdf)")
