@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,7 @@ class Session:
         self._loader: BackgroundWorker | None = None
         self._lock = threading.Lock()
         self._closed = False
+        self._clean_listeners: list[Callable[[BufferHub], None]] = []
         self.source_id = 1
         """Which clean session this is (1, 2, ...): bumped by :meth:`start_clean`; the
         estimate log and its export keep estimates apart by it."""
@@ -132,6 +134,12 @@ class Session:
         """What feeds the session now, in one line ("no source" when nothing does)."""
         return ", ".join(s.describe() for s in self.sources) or "no source"
 
+    def add_clean_listener(self, fn: Callable[[BufferHub], None]) -> None:
+        """Call ``fn(new_hub)`` (GUI thread) whenever :meth:`start_clean` begins a new
+        session, so whatever else keeps per-subject state (alarms, a ward view) starts
+        afresh on the new hub too."""
+        self._clean_listeners.append(fn)
+
     def start_clean(self, sources: list[Source]) -> Path | None:
         """Replace the current sources by ``sources`` on a fresh session.
 
@@ -160,6 +168,11 @@ class Session:
                 engine = type(old)(self.hub, old.estimator, window_s=old.window_s, hop_s=old.hop_s,
                                    realtime=old.realtime, threads=old.threads)
                 self.pipeline.set_engine(engine, start=True, warmup=False)
+        for fn in self._clean_listeners:
+            try:
+                fn(self.hub)
+            except Exception:  # one stale view must not keep the new session from starting
+                log.exception("clean-session listener %r failed", fn)
         for source in sources:
             self.pipeline.add_source(source)
         return saved

@@ -19,8 +19,9 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from core.estimate import BAND_EDGES, CLASS_NAMES, band_of
 
-__all__ = ["BAND_COLOURS", "BAND_EDGES", "GREYED", "THEMES", "Theme", "apply_theme", "band_colour",
-           "current_theme", "event_colour", "get_theme", "style_plot"]
+__all__ = ["BAND_COLOURS", "BAND_EDGES", "EVENT_COLOURS", "GREYED", "MODALITY_COLOURS", "QUALITY_COLOURS",
+           "THEMES", "Theme", "apply_theme", "band_colour", "current_theme", "event_colour", "get_theme",
+           "style_plot"]
 
 BAND_COLOURS = ("#2e9d4a", "#e0a000", "#d43a2f")
 """green / amber / red for no / low / high pain."""
@@ -79,17 +80,19 @@ THEMES = {
         "light", background="#ffffff", foreground="#303030", window="#f0f0f0", text="#202020",
         disabled_text="#7a7a7a", grid="#b8b8b8", trend_index="#8fb4e3", trend_headline="#1c3f94",
         trend_slow="#5f5f5f", bar_track="#e4e4e4", bar_text="#ffffff",
-        events={"pain": "#d9480f", "user": "#0c8599", "note": "#862e9c", "other": "#5c940d"},
+        events={"pain": "#d9480f", "user": "#0c8599", "note": "#862e9c", "alarm": "#c2185b", "other": "#5c940d"},
     ),
     "dark": Theme(
         "dark", background="#151515", foreground="#d0d0d0", window="#2b2b2b", text="#e6e6e6",
         disabled_text="#9a9a9a", grid="#5a5a5a", trend_index="#4f6f99", trend_headline="#8cb8ff",
         trend_slow="#c8c8c8", bar_track="#3a3a3a", bar_text="#ffffff",
-        events={"pain": "#ff8a4c", "user": "#3bc9db", "note": "#da77f2", "other": "#a9e34b"},
+        events={"pain": "#ff8a4c", "user": "#3bc9db", "note": "#da77f2", "alarm": "#f06595", "other": "#a9e34b"},
     ),
 }
 
 _current = THEMES["light"]
+EVENT_COLOURS = THEMES["light"].events
+"""Event colours of the light theme (kept for callers that do not follow the theme)."""
 
 
 def get_theme(name: str) -> Theme:

@@ -125,7 +125,10 @@ def test_a_recording_in_progress_is_finished_when_the_source_changes(qtbot, wind
 
 
 def test_live_source_after_a_recording_starts_a_clean_session(qtbot, window):
+    hubs = []
+    window.session.add_clean_listener(hubs.append)
     assert window.open_recording(SAMPLE)
+    assert hubs == [window.session.hub]  # others keeping per-subject state are told
     qtbot.waitUntil(lambda: window.session.hub.buffer("sim-1", "EDA") is not None, timeout=10000)
     replay = window.session.replay
     assert window.start_clean([SimulatorSource(SimulatedWearable(1, seed=5))])
