@@ -119,6 +119,14 @@ class AlarmMonitor:
         self._thread: threading.Thread | None = None
 
     # --- wiring ------------------------------------------------------------------------
+    def start_clean(self, hub: BufferHub) -> None:
+        """Follow a new session's ``hub``: alarm states and history start empty (what was
+        raised on the previous source does not belong to this one), the rules stay."""
+        with self._lock:
+            self.hub = hub
+            self.machine = AlarmMachine(self.machine.config)
+            self._history.clear()
+
     def add_listener(self, fn: AlarmListener) -> None:
         """Call ``fn(event)`` for every transition (on the thread that caused it: quick)."""
         self._listeners.append(fn)

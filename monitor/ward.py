@@ -131,6 +131,13 @@ class WardState:
         if alarms is not None:
             alarms.add_listener(self.on_alarm)
 
+    def start_clean(self, hub: Any) -> None:
+        """Follow a new session's ``hub``: every subject's history starts empty."""
+        with self._lock:
+            self.hub = hub
+            self._subjects.clear()
+            self.version += 1
+
     # --- inputs (any thread) -------------------------------------------------------------
     def on_estimate(self, est: Estimate) -> None:
         """A pipeline listener (:meth:`monitor.pipeline.Pipeline.add_listener`)."""

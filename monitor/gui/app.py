@@ -19,6 +19,7 @@ from PySide6 import QtCore, QtWidgets
 
 from devices.source import Source
 from monitor.engine import ModelOptions
+from monitor.gui.display import check_display
 from monitor.gui.main_window import MainWindow
 from monitor.gui.session import Session
 from monitor.gui.settings import APPLICATION, ORGANISATION, GuiSettings, load_settings
@@ -27,14 +28,23 @@ log = logging.getLogger(__name__)
 
 
 def application() -> QtWidgets.QApplication:
-    """The QApplication (created once; tests and repeated calls reuse it)."""
-    app = QtWidgets.QApplication.instance()
-    if app is None:
-        QtCore.QCoreApplication.setOrganizationName(ORGANISATION)
-        QtCore.QCoreApplication.setApplicationName(APPLICATION)
-        app = QtWidgets.QApplication(sys.argv[:1])
-    assert isinstance(app, QtWidgets.QApplication)  # instance() is typed as the base QCoreApplication
-    return app
+    """The QApplication (created once; tests and repeated calls reuse it).
+
+    Raises :class:`monitor.gui.display.NoDisplayError` (one line on the command line)
+    when no window can be shown, instead of letting Qt abort the process."""
+    existing = QtWidgets.QApplication.instance()
+    if isinstance(existing, QtWidgets.QApplication):
+        return existing
+    if existing is not None:
+        raise RuntimeError("a non-GUI QCoreApplication exists already; the dashboard needs a QApplication")
+    probe = check_display()  # Qt would abort the process (SIGABRT) without a usable display
+    QtCore.QCoreApplication.setOrganizationName(ORGANISATION)
+    QtCore.QCoreApplication.setApplicationName(APPLICATION)
+    try:
+        return QtWidgets.QApplication(sys.argv[:1])
+    finally:
+        if probe is not None:  # only now: a bare X server resets when its last client leaves
+            probe.close()
 
 
 def build_window(

@@ -13,6 +13,7 @@ import math
 from PySide6 import QtCore, QtWidgets
 
 from core.estimate import CLASS_NAMES, Estimate
+from monitor.gui.probability_bar import ProbabilityBar
 from monitor.gui.theme import BAND_COLOURS, GREYED, band_colour
 
 STALE_AFTER_S = 5.0
@@ -48,11 +49,7 @@ class EstimateView(QtWidgets.QFrame):
         self.bars: dict[str, QtWidgets.QProgressBar] = {}
         grid = QtWidgets.QGridLayout()
         for row, (name, colour) in enumerate(zip(CLASS_NAMES, BAND_COLOURS, strict=True)):
-            bar = QtWidgets.QProgressBar()
-            bar.setRange(0, 100)
-            bar.setValue(0)
-            bar.setFormat("%p %")
-            bar.setStyleSheet(f"QProgressBar::chunk {{ background-color: {colour}; }}")
+            bar = ProbabilityBar(colour)  # text light on the fill, themed on the track
             grid.addWidget(QtWidgets.QLabel(f"{name}"), row, 0)
             grid.addWidget(bar, row, 1)
             self.bars[name] = bar

@@ -14,6 +14,7 @@ touched from another thread. Inference, I/O and model loading all run elsewhere
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -26,7 +27,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from core import clock
 from core.buffers import Marker
 from core.estimate import Estimate
-from monitor.gui.estimate_log import EstimateLog
+from monitor.gui.estimate_log import EstimateLog, SourceTime
 from monitor.gui.folders import open_folder, save_folder
 from monitor.gui.overview import OverviewTab
 from monitor.gui.recording_alert import RecordingAlert
@@ -42,7 +43,7 @@ from monitor.gui.settings import (
 )
 from monitor.gui.status_bar import StatusBar, format_engine, format_streams
 from monitor.gui.subject_panel import EVENT_MEDICATION, EVENT_PAIN, NOTE_PREFIX, SubjectPanel
-from monitor.gui.theme import apply_theme
+from monitor.gui.theme import apply_theme, style_plot
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,10 @@ class MainWindow(QtWidgets.QMainWindow):
             apply_theme(app, self.settings.theme)  # before any plot exists
 
         self.setWindowTitle("PainMon — pain monitor (research use only)")
-        self.resize(1400, 860)
+        # 1400 x 860, or the screen's free area on a smaller (1366 x 768 laptop) screen
+        screen = QtGui.QGuiApplication.primaryScreen()
+        free = screen.availableGeometry() if screen is not None else QtCore.QRect(0, 0, 1400, 860)
+        self.resize(min(1400, free.width()), min(860, free.height()))
         self.notice = QtWidgets.QLabel(NOT_CLINICAL)
         self.notice.setObjectName("notice")
         self.notice.setStyleSheet("QLabel#notice { background: #fff3cd; color: #664d03; padding: 3px; }")
@@ -115,6 +119,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.status = StatusBar()
         self.setStatusBar(self.status)
         self.replay_bar = ReplayBar(self)
+        self.replay_bar.seek_handler = self.seek_replay
         self.addToolBar(QtCore.Qt.ToolBarArea.BottomToolBarArea, self.replay_bar)
         self.replay_bar.bind(None)
         self._build_menus()
@@ -167,31 +172,39 @@ class MainWindow(QtWidgets.QMainWindow):
         )
         self.note_action = self._action(events, "Note…", lambda: self.ask_note(self.current_subject()), "Ctrl+E")
 
+        # The View menu edits the same GuiSettings as the Settings dialog, through
+        # apply_settings; its ticks are always redrawn from the settings (_sync_view_menu).
         view = bar.addMenu("&View")
-        span_menu = view.addMenu("Signal window")
-        self.span_group = QtGui.QActionGroup(self)
-        for span in PLOT_SPANS_S:
-            act = self._action(span_menu, f"{span:g} s", lambda _c=False, s=span: self.set_plot_span(s), checkable=True)
-            act.setChecked(span == self.settings.plot_span_s)
-            self.span_group.addAction(act)
-        trend_menu = view.addMenu("Trend window")
-        self.trend_group = QtGui.QActionGroup(self)
-        for span in TREND_SPANS_MIN:
-            act = self._action(
-                trend_menu, f"{span:g} min", lambda _c=False, s=span: self.set_trend_span(s), checkable=True
-            )
-            act.setChecked(span == self.settings.trend_span_min)
-            self.trend_group.addAction(act)
-        theme_menu = view.addMenu("Theme")
-        self.theme_group = QtGui.QActionGroup(self)
-        for name in THEME_NAMES:
-            act = self._action(theme_menu, name, lambda _c=False, n=name: self.set_theme(n), checkable=True)
-            act.setChecked(name == self.settings.theme)
-            self.theme_group.addAction(act)
+        self.span_group = self._choice_menu(view.addMenu("Signal window"), "plot_span_s", PLOT_SPANS_S, "{:g} s")
+        self.trend_group = self._choice_menu(view.addMenu("Trend window"), "trend_span_min", TREND_SPANS_MIN,
+                                             "{:g} min")
+        self.theme_group = self._choice_menu(view.addMenu("Theme"), "theme", THEME_NAMES, "{}")
+        self._sync_view_menu()
         self.replay_toggle_action = self._action(view, "Play / pause replay", self.replay_bar.toggle, "Space")
 
         settings_menu = bar.addMenu("&Settings")
         self._action(settings_menu, "Settings…", self.show_settings_dialog, "Ctrl+,")
+
+    def _choice_menu(self, menu: QtWidgets.QMenu, key: str, values, fmt: str) -> QtGui.QActionGroup:
+        """Exclusive, checkable choices of one setting; choosing one applies it."""
+        group = QtGui.QActionGroup(self)
+        for value in values:
+            act = self._action(menu, fmt.format(value),
+                               lambda _c=False, k=key, v=value: self.apply_settings(
+                                   dataclasses.replace(self.settings, **{k: v})),
+                               checkable=True)
+            act.setData(value)
+            group.addAction(act)
+        group.setProperty("setting", key)
+        return group
+
+    def _sync_view_menu(self) -> None:
+        """Tick, in each View menu group, the value the settings hold (none when the
+        settings hold a value the menu does not offer)."""
+        for group in (self.span_group, self.trend_group, self.theme_group):
+            current = getattr(self.settings, group.property("setting"))
+            for act in group.actions():
+                act.setChecked(act.data() == current)
 
     # --- subjects --------------------------------------------------------------------
     def current_subject(self) -> str | None:
@@ -241,7 +254,11 @@ class MainWindow(QtWidgets.QMainWindow):
         health = session.health()
         t_ref = session.newest_time()
         now = clock.now()
-        live = not session.paused
+        replay = session.replay
+        ended = replay is not None and replay.finished.is_set()
+        live = not session.paused and not ended
+        if ended:  # the file ended, no sensor was lost: judge the data as it was at the end
+            health = [dataclasses.replace(h, connected=True, status="end of file") for h in health]
         subject = self.current_subject()
         panel = self.panels.get(subject) if subject else None
         if panel is not None:
@@ -253,18 +270,30 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _update_status(self, health, subject: str | None) -> None:
         session = self.session
-        sources = ", ".join(s.describe() for s in session.sources) or "no source"
-        self.status.sources_label.setText(sources)
+        sources = session.source_label()
+        replay = session.replay
+        if replay is not None and replay.finished.is_set():
+            sources = "end of file — " + sources
+        self.status.set_text(self.status.sources_label, sources)
         short, tip = format_streams(health, subject)
-        self.status.streams_label.setText(short)
-        self.status.streams_label.setToolTip(tip)
+        self.status.set_text(self.status.streams_label, short, tip)
         engine = session.engine
         stats = engine.stats() if engine is not None else None
         latest = self.log.latest(subject) if subject else None
-        delay = (latest.created - latest.t_end) if latest is not None else math.nan
-        self.status.engine_label.setText(format_engine(session.engine_state, stats, delay))
+        delay = file_time = math.nan
+        speed = 1.0
+        if latest is not None and replay is not None:
+            # a replay's timestamps are the file's, shifted (and at 8x running ahead of
+            # the clock): "delay" means nothing there; where in the file the estimate is does
+            file_time = replay.from_clock(latest.t_end)
+            speed = math.inf if replay.asap else float(replay.speed)
+        elif latest is not None:
+            delay = latest.created - latest.t_end
+        text, why = format_engine(session.engine_state, stats, delay, file_time=file_time, speed=speed,
+                                  hop_s=engine.hop_s if engine is not None else 1.0, explain=True)
+        self.status.set_text(self.status.engine_label, text, why)
         if stats is not None:
-            self.status.device_label.setText(f"device {stats.device}")
+            self.status.set_text(self.status.device_label, f"device {stats.device}")
             text, tip = model_notice(stats.model, session.model_info)
             self.notice.setText(text)
             self.notice.setToolTip(tip)
@@ -275,11 +304,19 @@ class MainWindow(QtWidgets.QMainWindow):
     def on_estimate(self, est: Estimate) -> None:
         if self._closed:
             return
-        self.log.add(est)
+        self.log.add(est, self.source_time(est))
         panel = self.panel(est.subject)
         panel.show_estimate(est)
         if panel is self.tabs.currentWidget():
             panel.refresh_trend(self.session.hub, self.log, self.session.newest_time())
+
+    def source_time(self, est: Estimate) -> SourceTime:
+        """The window's end on the wall clock (live), or in the replayed file."""
+        replay = self.session.replay
+        if replay is not None:
+            file_s = replay.from_clock(est.t_end)
+            return SourceTime(source=replay.session.t_start + file_s, file=file_s)
+        return SourceTime(wall=time.time() - (clock.now() - est.t_end), source=est.t_end)
 
     @QtCore.Slot(object)
     def on_marker(self, marker: Marker) -> None:
@@ -317,29 +354,31 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # --- view ------------------------------------------------------------------------
     def set_plot_span(self, span_s: float) -> None:
-        self.settings.plot_span_s = span_s
-        for panel in self.panels.values():
-            panel.set_plot_span(span_s)
-        self._save()
+        self.apply_settings(dataclasses.replace(self.settings, plot_span_s=span_s))
 
     def set_trend_span(self, span_min: float) -> None:
-        self.settings.trend_span_min = span_min
+        self.apply_settings(dataclasses.replace(self.settings, trend_span_min=span_min))
+
+    def set_theme(self, name: str) -> None:
+        self.apply_settings(dataclasses.replace(self.settings, theme=name))
+
+    def _show_plot_span(self, span_s: float) -> None:
+        for panel in self.panels.values():
+            panel.set_plot_span(span_s)
+
+    def _show_trend_span(self, span_min: float) -> None:
         for panel in self.panels.values():
             panel.set_trend_span(span_min)
         self._on_slow()
-        self._save()
 
-    def set_theme(self, name: str) -> None:
-        """Apply a theme; existing plots are restyled in place."""
-        app = QtWidgets.QApplication.instance()
-        assert isinstance(app, QtWidgets.QApplication)  # a main window lives inside one
-        theme = apply_theme(app, name)
-        self.settings.theme = name
+    def _show_theme(self, name: str) -> None:
+        """Apply a theme; existing plots, bars and labels are restyled in place."""
+        theme = apply_theme(QtWidgets.QApplication.instance(), name)
         for panel in self.panels.values():
             for row in panel.rows.values():
-                row.plot.setBackground(theme.background)
-            panel.trend.setBackground(theme.background)
-        self._save()
+                style_plot(row.plot, theme)
+            panel.trend.apply_theme(theme)
+            panel.update()
 
     # --- file actions ----------------------------------------------------------------
     def _dir(self) -> str:
@@ -355,7 +394,11 @@ class MainWindow(QtWidgets.QMainWindow):
         dialog = ConnectDialog(self.settings, self)
         if dialog.exec() == QtWidgets.QDialog.DialogCode.Accepted:
             self._save()
-            for source in dialog.sources():
+            sources = dialog.sources()
+            if self.session.replay is not None:  # live data after a recording: a new session
+                self.start_clean(sources)
+                return
+            for source in sources:
                 self.add_source(source)
 
     def add_source(self, source) -> bool:
@@ -365,10 +408,54 @@ class MainWindow(QtWidgets.QMainWindow):
         except Exception as exc:
             self.on_error(f"Could not start {source.describe()}:\n{exc}")
             return False
-        replay = self.session.replay
-        if replay is not None and self.replay_bar.source is not replay:
-            self.replay_bar.bind(replay, replay.session.path.name)
+        self.log.set_label(self.session.source_label())
+        self._bind_replay()
         return True
+
+    def _bind_replay(self) -> None:
+        replay = self.session.replay
+        if replay is None:
+            self.replay_bar.bind(None)
+        elif self.replay_bar.source is not replay:
+            self.replay_bar.bind(replay, replay.session.path.name)
+
+    def start_clean(self, sources: list) -> bool:
+        """Switch to ``sources`` on a clean session: nothing of the previous source (its
+        buffers, windows, trends, baselines, estimates, tabs) is joined to theirs. The
+        estimates of earlier sources stay in the log for the CSV export, labelled."""
+        try:
+            saved = self.session.start_clean(sources)
+        except Exception as exc:
+            self.on_error(f"Could not start {', '.join(s.describe() for s in sources)}:\n{exc}")
+            sources = []
+            saved = None
+        self.log.begin_source(self.session.source_id, self.session.source_label())
+        for subject in list(self.panels):
+            panel = self.panels.pop(subject)
+            self.tabs.removeTab(self.tabs.indexOf(panel))
+            panel.deleteLater()
+        if not self.panels and self.tabs.count() == 0:
+            self.stack.setCurrentWidget(self.empty_label)
+        if saved is not None:
+            self.record_action.setText("Start recording…")
+            self.statusBar().showMessage(f"source changed: recording saved to {saved}", 15000)
+        self._bind_replay()
+        self._on_slow()
+        return bool(sources)
+
+    def seek_replay(self, seconds: float) -> None:
+        """Jump in the recording: the replay restarts at ``seconds`` on a clean session
+        (windows and trends spanning the jump would splice two moments of the file)."""
+        from devices.replay import ReplaySource
+
+        old = self.session.replay
+        if old is None:
+            return
+        source = ReplaySource(old.session, speed=old.speed, loop=old.loop)
+        source.seek(seconds)
+        if old.paused:
+            source.pause()
+        self.start_clean([source])
 
     def open_recording_dialog(self) -> None:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(
@@ -379,17 +466,16 @@ class MainWindow(QtWidgets.QMainWindow):
             self.open_recording(path)
 
     def open_recording(self, path: str | os.PathLike, speed: float = 1.0, loop: bool = False) -> bool:
-        """Replay an XDF / PainMon recording (replaces current sources)."""
+        """Replay an XDF / PainMon recording on a clean session (the current sources stop;
+        nothing of theirs is joined to the recording's)."""
         from devices.replay import ReplaySource
 
-        self.session.stop_sources()
-        self.replay_bar.bind(None)
         try:
             source = ReplaySource(path, speed=speed, loop=loop)
-        except Exception as exc:
+        except Exception as exc:  # the current session keeps running
             self.on_error(f"Cannot open {path}:\n{exc}")
             return False
-        return self.add_source(source)
+        return self.start_clean([source])
 
     def toggle_recording(self) -> None:
         if self.session.recording:
@@ -448,19 +534,23 @@ class MainWindow(QtWidgets.QMainWindow):
             self.apply_settings(dialog.result_settings())
 
     def apply_settings(self, new: GuiSettings) -> None:
-        """Adopt new settings; the engine restarts only when its configuration changed."""
+        """Adopt new settings: the one way settings change (Settings dialog and View
+        menu alike), so the display, the View menu's ticks, the dialog (built from
+        :attr:`settings` when opened) and the saved file never disagree. The engine
+        restarts only when its configuration changed."""
         old = self.settings
         engine_keys = ("window_s", "hop_s", "model_path", "device")
         restart = any(getattr(old, k) != getattr(new, k) for k in engine_keys)
-        self.settings = new
+        self.settings = dataclasses.replace(new)
         if restart:
             self.engine_overrides.clear()  # the user chose explicitly now
         if new.theme != old.theme:
-            self.set_theme(new.theme)
+            self._show_theme(new.theme)
         if new.plot_span_s != old.plot_span_s:
-            self.set_plot_span(new.plot_span_s)
+            self._show_plot_span(new.plot_span_s)
         if new.trend_span_min != old.trend_span_min:
-            self.set_trend_span(new.trend_span_min)
+            self._show_trend_span(new.trend_span_min)
+        self._sync_view_menu()
         self._save()
         if restart and self.session.engine_state != "off":
             self.start_engine()

@@ -4,12 +4,18 @@ Talks to the replay source through the small control surface E's
 ``devices.replay.ReplaySource`` offers (pause, resume, seek, position, duration, speed,
 loop). The slider follows the position from the main window's slow timer and does not
 fight the user: while it is being dragged, only releasing it seeks.
+
+Times are the file's own (minutes:seconds into the recording). At the end of the file the
+bar says so and offers Play, which starts the recording again; a seek, like a restart,
+goes through :attr:`ReplayBar.seek_handler` so the window can begin a clean session
+rather than splice two moments of the file together.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 
 from PySide6 import QtCore, QtWidgets
 
@@ -32,6 +38,9 @@ class ReplayBar(QtWidgets.QToolBar):
         super().__init__("Replay", parent)
         self.setObjectName("replayBar")
         self.source = None
+        self.seek_handler: Callable[[float], None] | None = None
+        """Called with the target second instead of ``source.seek`` (the main window
+        restarts the replay there on a clean session)."""
         self.play_button = QtWidgets.QToolButton()
         self.play_button.setText("Pause")
         self.play_button.setToolTip("Play / pause (Space)")
@@ -73,10 +82,21 @@ class ReplayBar(QtWidgets.QToolBar):
         self.update_position()
 
     # --- user actions ----------------------------------------------------------------
+    @property
+    def at_end(self) -> bool:
+        """The replay reached the end of the file (and does not loop)."""
+        finished = getattr(self.source, "finished", None)
+        return bool(finished is not None and finished.is_set())
+
     def toggle(self) -> None:
+        """Pause / resume; at the end of the file, play it again from the start."""
         if self.source is None:
             return
-        if bool(_read(self.source, "paused", False)):
+        if self.at_end:
+            self.seek_seconds(0.0)
+            if self.source is not None and bool(_read(self.source, "paused", False)):
+                self.source.resume()
+        elif bool(_read(self.source, "paused", False)):
             self.source.resume()
         else:
             self.source.pause()
@@ -110,15 +130,26 @@ class ReplayBar(QtWidgets.QToolBar):
             return
         duration = float(_read(self.source, "duration"))
         if math.isfinite(duration) and duration > 0:
-            self.source.seek(max(0.0, min(1.0, fraction)) * duration)
+            self.seek_seconds(max(0.0, min(1.0, fraction)) * duration)
+
+    def seek_seconds(self, seconds: float) -> None:
+        """Jump to ``seconds`` into the recording (through :attr:`seek_handler` if set)."""
+        if self.source is None:
+            return
+        if self.seek_handler is not None:
+            self.seek_handler(seconds)
+        else:
+            self.source.seek(seconds)
         self.update_position()
 
     # --- display ---------------------------------------------------------------------
     def update_position(self) -> None:
         if self.source is None:
             return
+        at_end = self.at_end
         paused = bool(_read(self.source, "paused", False))
-        self.play_button.setText("Play" if paused else "Pause")
+        self.play_button.setText("Play" if paused or at_end else "Pause")
+        self.play_button.setToolTip("Play from the start (Space)" if at_end else "Play / pause (Space)")
         pos = float(_read(self.source, "position"))
         duration = float(_read(self.source, "duration"))
         if math.isfinite(pos) and math.isfinite(duration) and duration > 0:
@@ -126,7 +157,8 @@ class ReplayBar(QtWidgets.QToolBar):
                 self.slider.blockSignals(True)
                 self.slider.setValue(int(round(SLIDER_STEPS * pos / duration)))
                 self.slider.blockSignals(False)
-            self.position_label.setText(f"{_clock(pos)} / {_clock(duration)}")
+            state = "end of file" if at_end else "paused at file" if paused else "file"
+            self.position_label.setText(f"{state} {_clock(pos)} / {_clock(duration)}")
 
 
 def _clock(seconds: float) -> str:

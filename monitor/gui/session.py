@@ -101,7 +101,13 @@ class Session:
         self._loader: BackgroundWorker | None = None
         self._lock = threading.Lock()
         self._closed = False
+        self._clean_listeners: list[Callable[[BufferHub], None]] = []
+        self.source_id = 1
+        """Which clean session this is (1, 2, ...): bumped by :meth:`start_clean`; the
+        estimate log and its export keep estimates apart by it."""
         self.hub.add_marker_listener(self._on_marker)
+        self.add_clean_listener(self.alarms.start_clean)  # a new source: no alarms or tiles of the old one
+        self.add_clean_listener(self.ward.start_clean)
 
     # --- the pipeline's parts --------------------------------------------------------
     @property
@@ -133,6 +139,53 @@ class Session:
 
     def stop_sources(self) -> None:
         self.pipeline.stop_sources()
+
+    def source_label(self) -> str:
+        """What feeds the session now, in one line ("no source" when nothing does)."""
+        return ", ".join(s.describe() for s in self.sources) or "no source"
+
+    def add_clean_listener(self, fn: Callable[[BufferHub], None]) -> None:
+        """Call ``fn(new_hub)`` (GUI thread) whenever :meth:`start_clean` begins a new
+        session, so whatever else keeps per-subject state (alarms, a ward view) starts
+        afresh on the new hub too."""
+        self._clean_listeners.append(fn)
+
+    def start_clean(self, sources: list[Source]) -> Path | None:
+        """Replace the current sources by ``sources`` on a fresh session.
+
+        A recording opened over a live session, a seek or a switch between live and
+        recorded data must not be spliced onto what came before: the old sources stop,
+        the buffers, windows, trends and baselines start empty (a new hub and a new
+        engine on the same loaded model), and whatever the old sources and engine had
+        posted but the GUI had not received yet is dropped (:meth:`GuiBridge.new_generation`).
+        A running recording is finished first (it belongs to the old session); its path
+        is returned. Called on the GUI thread; returns quickly (no model is loaded).
+        """
+        self.pipeline.stop_sources()
+        saved = self.pipeline.stop_recording() if self.recording else None
+        with self._lock:
+            old = self.pipeline.engine
+            self.pipeline.stop_engine()
+            if old is not None:  # what the model keeps per subject (baselines) goes too
+                for subject in {*old.scheduler.subjects(), *self.hub.subjects()}:
+                    old.forget(subject)
+            self.hub.remove_marker_listener(self._on_marker)
+            self.pipeline.hub = BufferHub(self.hub.seconds)
+            self.hub.add_marker_listener(self._on_marker)
+            self.bridge.new_generation()
+            self.source_id += 1
+            if old is not None:
+                engine = type(old)(self.hub, old.estimator, window_s=old.window_s, hop_s=old.hop_s,
+                                   realtime=old.realtime, threads=old.threads)
+                self.pipeline.set_engine(engine, start=True, warmup=False)
+        for fn in self._clean_listeners:
+            try:
+                fn(self.hub)
+            except Exception:  # one stale view must not keep the new session from starting
+                log.exception("clean-session listener %r failed", fn)
+        for source in sources:
+            self.pipeline.add_source(source)
+        return saved
 
     @property
     def replay(self) -> Any:
@@ -194,12 +247,12 @@ class Session:
                 options = ModelOptions(model_path=cfg.model_path or None, encoder_path=cfg.encoder_path or None,
                                        device=cfg.device, precision=cfg.precision)
                 estimator = options.load().estimator
-            engine = Engine(self.hub, estimator, window_s=cfg.window_s, hop_s=cfg.hop_s, threads=cfg.threads)
             if cfg.estimator is None:
                 self.model_info = read_model_info(cfg.model_path)
-            with self._lock:
+            with self._lock:  # on the hub of now: start_clean may have replaced it meanwhile
                 if self._closed:
                     return
+                engine = Engine(self.hub, estimator, window_s=cfg.window_s, hop_s=cfg.hop_s, threads=cfg.threads)
                 self.pipeline.set_engine(engine, start=True)
             self.engine_state = "running"
         except Exception as exc:  # shown to the user (a dialog); one line in the log, no traceback

@@ -6,8 +6,9 @@ so a setting that would stop the engine from starting never gets saved.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 from monitor.gui.settings import PLOT_SPANS_S, THEME_NAMES, TREND_SPANS_MIN, GuiSettings
 
@@ -39,6 +40,13 @@ class SettingsDialog(QtWidgets.QDialog):
         )
         self.model_edit = QtWidgets.QLineEdit(s.model_path)
         self.model_edit.setPlaceholderText("bundled default model")
+        self.model_edit.setMinimumWidth(360)
+        self.model_edit.textChanged.connect(self._show_model)
+        self.model_label = QtWidgets.QLabel()
+        """The model file's name, wrapped (a long path never hides it)."""
+        self.model_label.setWordWrap(True)
+        self.model_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._show_model(s.model_path)
         browse = QtWidgets.QPushButton("Browse…")
         browse.clicked.connect(self._browse_model)
         model_row = QtWidgets.QHBoxLayout()
@@ -60,12 +68,14 @@ class SettingsDialog(QtWidgets.QDialog):
         self.trend_box.setCurrentIndex(max(0, self.trend_box.findData(s.trend_span_min)))
         self.error_label = QtWidgets.QLabel("")
         self.error_label.setStyleSheet("color: #d43a2f;")
+        self.error_label.setWordWrap(True)
 
         form = QtWidgets.QFormLayout()
         form.addRow("Analysis window", self.window_box)
         form.addRow("Hop", self.hop_box)
         form.addRow("Representations", self.repr_edit)
         form.addRow("Model", model_row)
+        form.addRow("", self.model_label)
         form.addRow("Device", self.device_box)
         form.addRow("Theme", self.theme_box)
         form.addRow("Signal window", self.span_box)
@@ -75,10 +85,18 @@ class SettingsDialog(QtWidgets.QDialog):
         )
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
+        form.setFieldGrowthPolicy(QtWidgets.QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         layout = QtWidgets.QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.error_label)
         layout.addWidget(buttons)
+
+    def _show_model(self, path: str) -> None:
+        path = path.strip()
+        text = Path(path).name if path else "bundled default model (painmon-default)"
+        self.model_label.setText(text)
+        self.model_label.setToolTip(path)
+        self.model_edit.setToolTip(path or "empty: the bundled default model")
 
     def _browse_model(self) -> None:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "PainMon model", "", "PainMon models (*.pt);;All (*)")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from core.buffers import RingBuffer
 from core.modalities import REGISTRY
@@ -37,6 +37,22 @@ def break_gaps(x: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     x = np.insert(x, cuts, np.nan)
     data = np.insert(data.astype(np.float64), cuts, np.nan, axis=0)
     return x, data
+
+
+class EdgeSafeAxis(pg.AxisItem):
+    """A value axis that leaves out a tick whose label would be cut at the plot's top or
+    bottom edge (an autoscaled range often puts a "nice" value right at the edge, and
+    its text was drawn half outside the plot)."""
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802, N803 (pyqtgraph naming)
+        levels = super().tickValues(minVal, maxVal, size)
+        if maxVal <= minVal or size <= 0:
+            return levels
+        half_text = QtGui.QFontMetrics(self.font() if self.style.get("tickFont") is None
+                                       else self.style["tickFont"]).height() / 2.0
+        margin = half_text * (maxVal - minVal) / size
+        return [(spacing, [v for v in values if minVal + margin <= v <= maxVal - margin])
+                for spacing, values in levels]
 
 
 class QualityDot(QtWidgets.QLabel):
@@ -97,7 +113,7 @@ class SignalRow(QtWidgets.QWidget):
         side_box.setLayout(side)
         side_box.setFixedWidth(130)
 
-        self.plot = pg.PlotWidget()
+        self.plot = pg.PlotWidget(axisItems={"left": EdgeSafeAxis("left")})
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()

@@ -75,7 +75,10 @@ def test_window_replays_a_shared_xdf_file(qtbot, window, xdf_dir):
     # pause / seek / resume through the replay bar
     window.replay_bar.toggle()
     assert replay.paused and window.replay_bar.play_button.text() == "Play"
-    window.replay_bar.seek_fraction(0.5)
+    window.replay_bar.seek_fraction(0.5)  # restarts the replay there, on a clean session
+    old, replay = replay, window.session.replay
+    assert replay is not old and old.state == "stopped" and replay.paused
+    assert window.replay_bar.source is replay
     assert replay.position == pytest.approx(0.5 * replay.duration, abs=2.0)
     window._on_slow()
     assert window.replay_bar.slider.value() == pytest.approx(500, abs=5)

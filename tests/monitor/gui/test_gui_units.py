@@ -115,10 +115,10 @@ def test_status_texts():
     assert short == "EDA 4.0/4 Hz · BVP 63.8/64 Hz · Markers 3 events"  # the usual modality order
 
 
-def test_band_colours_follow_index_anchors():
-    assert band_colour(0) == band_colour(24.9) == BAND_COLOURS[0]
-    assert band_colour(25) == band_colour(74.9) == BAND_COLOURS[1]
-    assert band_colour(75) == band_colour(100) == BAND_COLOURS[2]
+def test_band_colours_follow_the_fixed_class_bands():
+    assert band_colour(0) == band_colour(33.3) == BAND_COLOURS[0]
+    assert band_colour(33.4) == band_colour(66.6) == BAND_COLOURS[1]
+    assert band_colour(66.7) == band_colour(100) == BAND_COLOURS[2]
     assert band_colour(math.nan) == GREYED
 
 

@@ -131,7 +131,7 @@ def test_estimates_from_a_worker_thread_are_shown_on_the_gui_thread(qtbot, windo
     view = window.panels["sim-1"].estimate_view
     assert view.state == "valid" and view.index_label.text() == "67"
     assert view.bars["high"].value() == 67 and view.bars["no"].value() == 33
-    assert "#e0a000" in view.index_label.styleSheet()  # amber band for 67
+    assert "#d43a2f" in view.index_label.styleSheet()  # 67 is in the high band (>= 66.7)
     window._on_slow()
     assert window.panels["sim-1"].trend.drawn_points() == 20
 
