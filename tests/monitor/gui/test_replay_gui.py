@@ -52,6 +52,7 @@ def test_replay_end_is_end_of_file_not_sensor_loss_and_play_restarts(qtbot, wind
     source = bar.source
     qtbot.waitUntil(lambda: source.finished.is_set(), timeout=15000)
     window.show_subject("sim-1")  # two subjects in the file: the overview is in front
+    window._on_frame()
     window._on_slow()
     panel = window.panels["sim-1"]
     # the file ended: the button offers Play, the bar and the status bar say where we are
