@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import aiomqtt
 
+from core.errors import PainMonError
 from core.worker import BackgroundWorker
 from devices.mqtt._config import MQTTConfig
 
@@ -51,7 +52,37 @@ class Backoff:
 
 
 LinkCallback = Callable[[str, "str | None"], None]
-"""``on_link(link, error)``: link is 'connected' or 'reconnecting' (with the error text)."""
+"""``on_link(link, error)``: link is 'connected', 'reconnecting' (with the error text) or
+'failed' (the broker refused us ``auth_retries`` times: the client has given up)."""
+
+_REFUSED_CODES = {4, 5, 134, 135}
+"""CONNACK codes for bad credentials / not authorised (MQTT 3.1.1 and 5)."""
+
+
+class BrokerRefusedError(PainMonError, ConnectionRefusedError):
+    """The broker refused our credentials or we refused its certificate, ``auth_retries``
+    times in a row: retrying cannot help, the configuration must change."""
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for a failed connection (aiomqtt's connect errors have an empty str)."""
+    rc = getattr(exc, "rc", None)
+    text = str(exc).strip()
+    if rc is not None:
+        return f"{text} ({rc})" if text else f"refused by the broker: {rc}"
+    return text or type(exc).__name__
+
+
+def is_refusal(exc: BaseException) -> bool:
+    """True for failures a retry cannot fix: credentials refused, certificate not trusted."""
+    rc = getattr(exc, "rc", None)
+    if rc is not None:
+        try:
+            return int(getattr(rc, "value", rc)) in _REFUSED_CODES
+        except (TypeError, ValueError):
+            return False
+    text = str(exc)
+    return "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text
 
 
 class LinkStatus(Protocol):
@@ -110,6 +141,7 @@ async def run_reconnecting(
             publisher puts its in-flight message back in line).
     """
     backoff = Backoff(config.reconnect_min, config.reconnect_max)
+    refusals = 0
     while True:
         try:
             async with aiomqtt.Client(**config.client_kwargs()) as client:
@@ -117,16 +149,23 @@ async def run_reconnecting(
                     await on_connect(client)
                 on_link("connected", None)
                 backoff.reset()
+                refusals = 0
                 await serve(client)
         except aiomqtt.MqttError as exc:
             if on_disconnect is not None:
                 on_disconnect()
-            delay = backoff.next_delay()
-            on_link("reconnecting", str(exc))
+            error = describe_error(exc)
+            refusals = refusals + 1 if is_refusal(exc) else 0
+            if config.auth_retries is not None and refusals >= config.auth_retries:
+                on_link("failed", error)
+                raise BrokerRefusedError(f"{who}: {config.describe()}: {error}; gave up after {refusals} attempts") from None
+            # a refused login or certificate is retried a little more slowly
+            delay = backoff.next_delay() if not refusals else max(1.0, backoff.next_delay())
+            on_link("reconnecting", error)
             # the first failure of a streak (lost broker, refused login, bad certificate)
             # is worth a warning; the retries that follow only every 20th time
             level = logging.WARNING if backoff.attempt % WARN_EVERY == 1 else logging.DEBUG
-            log.log(level, "%s: %s (%s); retrying in %.2f s", who, config.describe(), exc, delay)
+            log.log(level, "%s: %s (%s); retrying in %.2f s", who, config.describe(), error, delay)
             await asyncio.sleep(delay)
         except asyncio.CancelledError:
             if on_disconnect is not None:
@@ -191,6 +230,8 @@ class LoopThread:
             loop.run_until_complete(self._task)
         except asyncio.CancelledError:
             pass
+        except BrokerRefusedError as exc:  # already reported through on_link: one line
+            log.error("%s", exc)
         except Exception:
             log.exception("%s crashed", self.name)
         finally:
