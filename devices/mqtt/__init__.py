@@ -23,7 +23,12 @@ What this package offers:
 """
 
 from core.wire import estimate_topic, marker_topic, sample_topic
-from devices.mqtt._config import PASSWORD_ENV, MQTTConfig, MQTTConfigError, load_password
+from devices.mqtt._config import (
+    PASSWORD_ENV,
+    MQTTConfig,
+    MQTTConfigError,
+    load_password,
+)
 from devices.mqtt._loop import BrokerRefusedError
 from devices.mqtt._publisher import MQTTPublisher, PublisherStats
 from devices.mqtt._schema import (
@@ -45,7 +50,6 @@ __all__ = [
     "IngestLimits",
     "MQTTConfig",
     "MQTTConfigError",
-    "load_password",
     "MQTTPublisher",
     "MQTTSource",
     "MQTTStatus",
@@ -62,6 +66,7 @@ __all__ = [
     "encode_samples_binary",
     "estimate_topic",
     "link_text",
+    "load_password",
     "marker_topic",
     "parse_topic",
     "sample_topic",
