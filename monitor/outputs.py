@@ -226,6 +226,12 @@ class MQTTEstimatePublisher:
         out._owned = publisher
         return out
 
+    def broker_stats(self) -> Any:
+        """The publisher's :class:`devices.mqtt.PublisherStats` (link state, queue), or None
+        when the publisher keeps no statistics."""
+        stats = getattr(self.publisher, "stats", None)
+        return stats() if callable(stats) else None
+
     def close(self) -> None:
         """Stop the publisher when this output owns it (it flushes what is queued first)."""
         owned, self._owned = self._owned, None

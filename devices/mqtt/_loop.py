@@ -68,8 +68,8 @@ def describe_error(exc: BaseException) -> str:
     """One line for a failed connection (aiomqtt's connect errors have an empty str)."""
     rc = getattr(exc, "rc", None)
     text = str(exc).strip()
-    if rc is not None:
-        return f"{text} ({rc})" if text else f"refused by the broker: {rc}"
+    if rc is not None and not text:
+        return f"refused by the broker: {rc}"
     return text or type(exc).__name__
 
 
@@ -230,8 +230,8 @@ class LoopThread:
             loop.run_until_complete(self._task)
         except asyncio.CancelledError:
             pass
-        except BrokerRefusedError as exc:  # already reported through on_link: one line
-            log.error("%s", exc)
+        except BrokerRefusedError as exc:  # reported through on_link; the application says it
+            log.warning("%s", exc)
         except Exception:
             log.exception("%s crashed", self.name)
         finally:
