@@ -166,6 +166,10 @@ def test_serve_refuses_bad_arguments_clearly(capsys, caplog, keep_signal_handler
         assert message in capsys.readouterr().out, args
     assert main(["serve", "--lsl", "--model", "/nonexistent/model.pt", "--duration", "5"]) == 1
     assert "model file /nonexistent/model.pt not found" in caplog.text
+    for model, message in (("", "--model is empty"), (".", "is a directory, not a model file")):
+        caplog.clear()
+        assert main(["serve", "--lsl", "--model", model, "--duration", "5"]) == 1
+        assert message in caplog.text and "Traceback" not in caplog.text
 
 
 def test_shards_split_subjects_exactly_once_over_one_broker(small_model, mosquitto_broker):
