@@ -138,13 +138,17 @@ class Probe:
 
     def _run(self) -> None:
         while not self._stop.wait(0.5):
-            try:
-                self.peak_fds = max(self.peak_fds, len(os.listdir(f"/proc/{self.pid}/fd")))
-                for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-                    if line.startswith("VmHWM:"):
-                        self.peak_rss_kb = max(self.peak_rss_kb, int(line.split()[1]))
-            except (OSError, ValueError):
-                return
+            self.sample()
+
+    def sample(self) -> None:
+        """One reading (also taken at the end, so the peak includes the last state)."""
+        try:
+            self.peak_fds = max(self.peak_fds, len(os.listdir(f"/proc/{self.pid}/fd")))
+            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    self.peak_rss_kb = max(self.peak_rss_kb, int(line.split()[1]))
+        except (OSError, ValueError):  # an fd closed while listing, or the process ended
+            pass
 
     def open_files(self) -> int:
         try:
@@ -290,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         late_id = late.wearable.subjects[0]
         got = wait_for(lambda: bool(received.of(late_id)), 60.0, step=0.05)
         results["new_subject_s"] = (received.of(late_id)[0][1] - t_late) if got else float("inf")
+        probe.sample()
         results["peak_rss_mb"] = probe.peak_rss_kb / 1024.0
         results["peak_open_files"] = probe.peak_fds
         results["open_files_before"] = fds_before
