@@ -158,7 +158,9 @@ async def run_reconnecting(
             refusals = refusals + 1 if is_refusal(exc) else 0
             if config.auth_retries is not None and refusals >= config.auth_retries:
                 on_link("failed", error)
-                raise BrokerRefusedError(f"{who}: {config.describe()}: {error}; gave up after {refusals} attempts") from None
+                raise BrokerRefusedError(
+                    f"{who}: {config.describe()}: {error}; gave up after {refusals} attempts"
+                ) from None
             # a refused login or certificate is retried a little more slowly
             delay = backoff.next_delay() if not refusals else max(1.0, backoff.next_delay())
             on_link("reconnecting", error)

@@ -285,7 +285,7 @@ def _openssl(*args: str, cwd: Path) -> None:
 
 @pytest.fixture
 def mtls_broker(tmp_path):
-    """mosquitto with a CA, server and client certificate made by openssl right here, and
+    """A mosquitto with a CA, server and client certificate made by openssl right here, and
     ``require_certificate true``: only clients holding a certificate of this CA get in."""
     if shutil.which("openssl") is None:
         pytest.fail("openssl is needed to make the test CA")
