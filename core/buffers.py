@@ -219,8 +219,9 @@ class BufferHub:
             return buf
 
     def capacity_for(self, rate: float) -> int:
-        """Rows of a buffer for a stream declaring ``rate`` Hz: bounded by ``max_rate``."""
-        rows_per_s = min(rate, self.max_rate) if rate > 0 else 100.0
+        """Rows of a buffer for a stream declaring ``rate`` Hz: bounded by ``max_rate``
+        (and sized for at least 1 Hz, so an understated rate still keeps some history)."""
+        rows_per_s = min(max(rate, 1.0), self.max_rate) if rate > 0 else 100.0
         return max(16, int(np.ceil(self.seconds * rows_per_s * 1.25)))
 
     def nbytes(self) -> int:

@@ -116,7 +116,8 @@ class MQTTConfig:
     @classmethod
     def from_hostport(cls, text: str, **options: Any) -> MQTTConfig:
         """Parse ``host``, ``host:port`` or ``[v6addr]:port`` (an ``mqtt://`` or ``mqtts://``
-        scheme is accepted; ``mqtts`` turns TLS on and defaults the port to 8883)."""
+        scheme is accepted; ``mqtts`` turns TLS on and defaults the port to 8883).
+        Credentials in the text (``user:pw@host``) are refused without repeating them."""
         rest = text.strip()
         if "@" in rest.split("/", 3)[2 if "://" in rest else 0]:
             # never echo the text: it holds a password

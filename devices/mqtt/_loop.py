@@ -23,14 +23,17 @@ from typing import Any, Protocol
 import aiomqtt
 
 from core.errors import PainMonError
+from core.logthrottle import LogLimiter
 from core.worker import BackgroundWorker
 from devices.mqtt._config import MQTTConfig
 
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 5.0
-WARN_EVERY = 20
-"""The first failure of a streak is logged as a warning, then every 20th retry."""
+RETRY_LOG_INTERVAL_S = 60.0
+"""The first failure of a streak is logged as a warning; the retries that follow (every
+0.3 s while a broker is down) at most once a minute, with their count."""
+_RETRY_LOG = LogLimiter(log, interval=RETRY_LOG_INTERVAL_S, first=0, max_keys=64)
 
 
 class Backoff:
@@ -165,9 +168,12 @@ async def run_reconnecting(
             delay = backoff.next_delay() if not refusals else max(1.0, backoff.next_delay())
             on_link("reconnecting", error)
             # the first failure of a streak (lost broker, refused login, bad certificate)
-            # is worth a warning; the retries that follow only every 20th time
-            level = logging.WARNING if backoff.attempt % WARN_EVERY == 1 else logging.DEBUG
-            log.log(level, "%s: %s (%s); retrying in %.2f s", who, config.describe(), error, delay)
+            # is worth a warning; the retries that follow once a minute, counted
+            line = "%s: %s (%s); retrying in %.2f s"
+            if backoff.attempt == 1:
+                log.warning(line, who, config.describe(), error, delay)
+            else:
+                _RETRY_LOG.warning((who, config.describe()), line, who, config.describe(), error, delay)
             await asyncio.sleep(delay)
         except asyncio.CancelledError:
             if on_disconnect is not None:
