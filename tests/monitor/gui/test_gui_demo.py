@@ -90,7 +90,7 @@ def test_monitor_command_builds_the_sources_it_is_asked_for(monkeypatch):
 
 
 def test_every_mqtt_command_takes_the_same_broker_options(tmp_path, monkeypatch):
-    """Issue 13: serve, simulate and monitor share one broker option set; the password
+    """Issue 13: serve, simulate, monitor and record share one broker option set; the password
     comes only from the environment or a private file."""
     from devices.mqtt import MQTTConfigError
     from monitor.cli import build_parser
@@ -104,8 +104,9 @@ def test_every_mqtt_command_takes_the_same_broker_options(tmp_path, monkeypatch)
     ca.write_text("not checked until connect")
     common = ["--mqtt", "mqtts://broker.local", "--mqtt-user", "nurse", "--mqtt-password-file", str(secret),
               "--mqtt-ca", str(ca), "--mqtt-qos", "2", "--mqtt-client-id", "ward-3", "--mqtt-retries", "5"]
-    for command in ("serve", "simulate", "monitor"):
-        args = build_parser().parse_args([command, *common])
+    for command in ("serve", "simulate", "monitor", "record"):
+        extra = [str(tmp_path / "new.xdf")] if command == "record" else []
+        args = build_parser().parse_args([command, *extra, *common])
         ingest = broker_config(args, ingest=True)
         publisher = broker_config(args)
         assert ingest is not None and publisher is not None
