@@ -229,6 +229,16 @@ class AlarmMachine:
             st = self._subjects[subject] = _SubjectState()
         return st
 
+    def forget(self, subject: str) -> bool:
+        """Drop ``subject``'s state unless an alarm of it is still raised or acknowledged (a
+        nurse must still see it); True if dropped. Sources release subjects that went quiet
+        or never got past probation (a flood of invented ids), so their state must go too."""
+        st = self._subjects.get(subject)
+        if st is None or st.active:
+            return False
+        del self._subjects[subject]
+        return True
+
     def set_rules(self, subject: str | None, rules: AlarmRules) -> None:
         """Replace one subject's rules (``None``: the default for all without their own)."""
         if subject is None:

@@ -22,6 +22,15 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SECONDS = 120.0
 """Retention of each numeric buffer: enough for a 30 s plot and several windows."""
+DEFAULT_MAX_RATE = 250.0
+"""Buffers are sized for at most this many rows per second: memory follows the rate the
+model works at (100 Hz) and the retention, never what a sender declares. A faster stream
+keeps proportionally less time (120 s x 250 / fs), still several windows at 1 kHz."""
+MAX_CHANNELS = 64
+"""Most channels one buffer holds (sources refuse wider streams before they get here)."""
+INITIAL_ROWS = 256
+"""Rows allocated up front; a buffer grows (doubling) to its capacity as data arrives, so
+a stream that sends one message costs kilobytes, not its full retention."""
 
 
 class RingBuffer:
@@ -30,8 +39,12 @@ class RingBuffer:
     def __init__(self, n_channels: int, capacity: int, dtype: np.dtype | type = np.float32):
         if capacity <= 0:
             raise ValueError(f"capacity must be positive, got {capacity}")
-        self._data = np.full((capacity, n_channels), np.nan, dtype=dtype)
-        self._times = np.full(capacity, np.nan, dtype=np.float64)
+        if n_channels <= 0:
+            raise ValueError(f"n_channels must be positive, got {n_channels}")
+        self._capacity = int(capacity)
+        rows = min(self._capacity, INITIAL_ROWS)
+        self._data = np.full((rows, n_channels), np.nan, dtype=dtype)
+        self._times = np.full(rows, np.nan, dtype=np.float64)
         self._write = 0  # next row to write
         self._count = 0  # rows held (<= capacity)
         self.total = 0  # rows ever pushed
@@ -39,7 +52,27 @@ class RingBuffer:
 
     @property
     def capacity(self) -> int:
-        return self._times.shape[0]
+        """Most rows held; the arrays grow towards it as rows arrive."""
+        return self._capacity
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes allocated now (grows with the data, never beyond capacity)."""
+        return int(self._data.nbytes + self._times.nbytes)
+
+    def _grow(self, needed: int) -> None:
+        """Under the lock: make room for ``needed`` rows (at most capacity), oldest first."""
+        size = self._times.shape[0]
+        if needed <= size or size >= self._capacity:
+            return
+        new = min(self._capacity, max(needed, 2 * size))
+        idx = self._ordered_indices()
+        data = np.full((new, self._data.shape[1]), np.nan, dtype=self._data.dtype)
+        times = np.full(new, np.nan, dtype=np.float64)
+        data[: self._count] = self._data[idx]
+        times[: self._count] = self._times[idx]
+        self._data, self._times = data, times
+        self._write = self._count % new
 
     @property
     def n_channels(self) -> int:
@@ -70,6 +103,8 @@ class RingBuffer:
             data, timestamps = data[-cap:], timestamps[-cap:]
         with self._lock:
             m = data.shape[0]
+            self._grow(self._count + m)
+            cap = self._times.shape[0]
             idx = (self._write + np.arange(m)) % cap
             self._data[idx] = data
             self._times[idx] = timestamps
@@ -78,8 +113,9 @@ class RingBuffer:
             self.total += n
 
     def _ordered_indices(self) -> np.ndarray:
-        start = (self._write - self._count) % self.capacity
-        return (start + np.arange(self._count)) % self.capacity
+        size = self._times.shape[0]
+        start = (self._write - self._count) % size
+        return (start + np.arange(self._count)) % size
 
     def snapshot(self) -> tuple[np.ndarray, np.ndarray]:
         """All held rows, oldest first, as copies: (data (n, ch), timestamps (n,))."""
@@ -115,14 +151,14 @@ class RingBuffer:
         with self._lock:
             if self._count == 0:
                 return float("nan")
-            return float(self._times[(self._write - 1) % self.capacity])
+            return float(self._times[(self._write - 1) % self._times.shape[0]])
 
     @property
     def first_timestamp(self) -> float:
         with self._lock:
             if self._count == 0:
                 return float("nan")
-            return float(self._times[(self._write - self._count) % self.capacity])
+            return float(self._times[(self._write - self._count) % self._times.shape[0]])
 
 
 @dataclass(frozen=True)
@@ -146,8 +182,14 @@ class BufferHub:
     they must be quick; a listener that raises is logged and does not stop the others.
     """
 
-    def __init__(self, seconds: float = DEFAULT_SECONDS, max_markers: int = 10000):
+    def __init__(
+        self, seconds: float = DEFAULT_SECONDS, max_markers: int = 10000, *, max_rate: float = DEFAULT_MAX_RATE
+    ):
+        if not (seconds > 0 and max_rate > 0):
+            raise ValueError("seconds and max_rate must be positive")
         self.seconds = seconds
+        self.max_rate = float(max_rate)
+        self._removal_listeners: list[Callable[[str, str | None], None]] = []
         self._buffers: dict[tuple[str, str], RingBuffer] = {}
         self._specs: dict[tuple[str, str], StreamSpec] = {}
         self._markers: list[Marker] = []
@@ -169,12 +211,64 @@ class BufferHub:
             if existing is not None and existing.n_channels == spec.n_channels:
                 self._specs[spec.key] = spec
                 return existing
-            rate = spec.nominal_rate if spec.nominal_rate > 0 else 100.0
-            capacity = max(16, int(np.ceil(self.seconds * rate * 1.25)))
-            buf = RingBuffer(spec.n_channels, capacity)
+            if spec.n_channels > MAX_CHANNELS:
+                raise ValueError(f"{spec.subject}/{spec.modality}: {spec.n_channels} channels > {MAX_CHANNELS}")
+            buf = RingBuffer(spec.n_channels, self.capacity_for(spec.nominal_rate))
             self._buffers[spec.key] = buf
             self._specs[spec.key] = spec
             return buf
+
+    def capacity_for(self, rate: float) -> int:
+        """Rows of a buffer for a stream declaring ``rate`` Hz: bounded by ``max_rate``
+        (and sized for at least 1 Hz, so an understated rate still keeps some history)."""
+        rows_per_s = min(max(rate, 1.0), self.max_rate) if rate > 0 else 100.0
+        return max(16, int(np.ceil(self.seconds * rows_per_s * 1.25)))
+
+    def nbytes(self) -> int:
+        """Bytes held by all numeric buffers now."""
+        with self._lock:
+            return sum(b.nbytes for b in self._buffers.values())
+
+    # --- removal ------------------------------------------------------------------
+    def remove(self, subject: str, modality: str | None = None) -> bool:
+        """Forget a stream (or, with ``modality=None``, every stream and marker of a
+        subject) and release its buffer; listeners added with
+        :meth:`add_removal_listener` are told ``(subject, modality)``, and once a subject
+        has no stream left, ``(subject, None)``: engine state and outlets go with it.
+        Returns whether anything was removed."""
+        with self._lock:
+            keys = [k for k in self._specs if k[0] == subject and (modality is None or k[1] == modality)]
+            for key in keys:
+                self._specs.pop(key, None)
+                self._buffers.pop(key, None)
+            subject_gone = bool(keys) and not any(k[0] == subject for k in self._specs)
+            if subject_gone:
+                self._markers = [m for m in self._markers if m.subject != subject]
+            listeners = list(self._removal_listeners)
+        for key in keys:
+            self._notify_removal(listeners, key[0], key[1])
+        if subject_gone:
+            self._notify_removal(listeners, subject, None)
+        return bool(keys)
+
+    @staticmethod
+    def _notify_removal(listeners: list[Callable[[str, str | None], None]], subject: str, modality: str | None) -> None:
+        for fn in listeners:
+            try:
+                fn(subject, modality)
+            except Exception:
+                log.exception("removal listener %r failed", fn)
+
+    def add_removal_listener(self, fn: Callable[[str, str | None], None]) -> None:
+        """``fn(subject, modality)`` after a stream is removed; ``modality`` None: the
+        subject's last stream went (release per-subject state such as outlets)."""
+        with self._lock:
+            self._removal_listeners.append(fn)
+
+    def remove_removal_listener(self, fn: Callable[[str, str | None], None]) -> None:
+        with self._lock:
+            if fn in self._removal_listeners:
+                self._removal_listeners.remove(fn)
 
     def add_listener(self, fn: Listener) -> None:
         with self._lock:

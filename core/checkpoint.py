@@ -26,6 +26,7 @@ import torch
 
 from core.estimate import CLASS_NAMES
 from core.fusion import FusionConfigError, FusionHead
+from core.safeload import UnsafeOrUnreadableFile, load_weights_only
 
 log = logging.getLogger(__name__)
 
@@ -162,15 +163,11 @@ def save_model(
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Load and validate the raw checkpoint dict (no model built)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelLoadError(f"model file {path} does not exist")
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ModelLoadError(
-            f"{path} is not a readable PainMon model (torch.load with weights_only=True failed: {exc})"
-        ) from exc
+        blob = load_weights_only(path, "model file")
+    except UnsafeOrUnreadableFile as exc:
+        raise ModelLoadError(str(exc)) from None
+    path = Path(path)
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         found = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
         hint = ""

@@ -8,6 +8,8 @@ is one entry here plus, where needed, its preprocessing chain.
 
 from __future__ import annotations
 
+import math
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -30,6 +32,11 @@ class Modality:
     """Rate (Hz) the model sees; sources at other rates are resampled to it."""
     typical_rate: float = 100.0
     """A realistic device rate, used by the simulator and as a default."""
+    rate_range: tuple[float, float] = (1.0, 1000.0)
+    """Plausible device rates (Hz); a stream declaring another rate is refused before any
+    buffer is sized for it (:func:`rate_range`, overridable with ``PAINMON_RATE_RANGES``)."""
+    max_channels: int = 8
+    """Most channels one stream of this modality may declare."""
 
     def matches(self, text: str) -> bool:
         return re.search(self.pattern, text, flags=re.IGNORECASE) is not None
@@ -38,18 +45,59 @@ class Modality:
 REGISTRY: dict[str, Modality] = {
     m.name: m
     for m in (
-        Modality("EDA", "Electrodermal activity", "µS", (0.0, 100.0), r"\b(eda|gsr)\b|^(eda|gsr)", typical_rate=4.0),
-        Modality("BVP", "Blood volume pulse", "a.u.", (-1e6, 1e6), r"\b(bvp|ppg)\b|^(bvp|ppg)", typical_rate=64.0),
-        Modality("RESP", "Respiration", "a.u.", (-1e6, 1e6), r"\b(resp|respiration)\b|^resp", typical_rate=25.0),
-        Modality("SpO2", "Oxygen saturation", "%", (50.0, 100.0), r"spo2|oxygen", typical_rate=1.0),
-        Modality("ECG", "Electrocardiogram", "mV", (-20.0, 20.0), r"\b(ecg|ekg)\b|^(ecg|ekg)", typical_rate=250.0),
-        Modality("EMG", "Electromyogram", "mV", (-50.0, 50.0), r"\bemg\b|^emg", typical_rate=1000.0),
-        Modality("TEMP", "Skin temperature", "°C", (20.0, 45.0), r"\b(temp|temperature)\b|^temp", typical_rate=4.0),
+        Modality("EDA", "Electrodermal activity", "µS", (0.0, 100.0), r"\b(eda|gsr)\b|^(eda|gsr)",
+                 typical_rate=4.0, rate_range=(1.0, 1000.0)),
+        Modality("BVP", "Blood volume pulse", "a.u.", (-1e6, 1e6), r"\b(bvp|ppg)\b|^(bvp|ppg)",
+                 typical_rate=64.0, rate_range=(10.0, 2000.0)),
+        Modality("RESP", "Respiration", "a.u.", (-1e6, 1e6), r"\b(resp|respiration)\b|^resp",
+                 typical_rate=25.0, rate_range=(1.0, 2000.0)),
+        Modality("SpO2", "Oxygen saturation", "%", (50.0, 100.0), r"spo2|oxygen",
+                 typical_rate=1.0, rate_range=(0.2, 100.0)),
+        Modality("ECG", "Electrocardiogram", "mV", (-20.0, 20.0), r"\b(ecg|ekg)\b|^(ecg|ekg)",
+                 typical_rate=250.0, rate_range=(50.0, 10000.0), max_channels=16),
+        Modality("EMG", "Electromyogram", "mV", (-50.0, 50.0), r"\bemg\b|^emg",
+                 typical_rate=1000.0, rate_range=(100.0, 10000.0), max_channels=16),
+        Modality("TEMP", "Skin temperature", "°C", (20.0, 45.0), r"\b(temp|temperature)\b|^temp",
+                 typical_rate=4.0, rate_range=(0.1, 100.0)),
     )
 }
 
 DEFAULT_MODALITIES: tuple[str, ...] = ("EDA", "BVP", "RESP", "SpO2")
 """The four modalities of the AI4PAIN recordings and of the default model."""
+
+
+RATE_RANGES_ENV = "PAINMON_RATE_RANGES"
+"""Override of the plausible rate ranges, e.g. ``EDA=0.5-2000,SpO2=0.1-200`` (a site with
+an unusual device); read by :func:`rate_range` each time, so tests and services can set it."""
+
+
+def rate_range(modality: str, overrides: Mapping[str, tuple[float, float]] | None = None) -> tuple[float, float]:
+    """Plausible ``(low, high)`` device rate of ``modality`` in Hz: ``overrides``, else the
+    ``PAINMON_RATE_RANGES`` environment variable, else the registry's ``rate_range``.
+    Unknown modalities get (0.1, 10000). Raises ValueError for a malformed override."""
+    if overrides and modality in overrides:
+        return overrides[modality]
+    env = parse_rate_ranges(os.environ.get(RATE_RANGES_ENV, ""))
+    if modality in env:
+        return env[modality]
+    mod = REGISTRY.get(modality)
+    return mod.rate_range if mod is not None else (0.1, 10000.0)
+
+
+def parse_rate_ranges(text: str) -> dict[str, tuple[float, float]]:
+    """Parse ``EDA=0.5-2000,SpO2=0.1-200`` into ``{"EDA": (0.5, 2000.0), ...}``."""
+    out: dict[str, tuple[float, float]] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, span = item.partition("=")
+        low, _, high = span.partition("-")
+        try:
+            lo, hi = float(low), float(high)
+        except ValueError:
+            raise ValueError(f"bad rate range {item!r}: expected MODALITY=LOW-HIGH in Hz") from None
+        if not (0 < lo <= hi) or not math.isfinite(hi):
+            raise ValueError(f"bad rate range {item!r}: need 0 < LOW <= HIGH")
+        out[get_modality(name).name] = (lo, hi)
+    return out
 
 
 class UnknownModalityError(KeyError):

@@ -183,6 +183,12 @@ class AlarmMonitor:
             except Exception:  # the next check may succeed; never end the thread
                 log.exception("stale check failed")
 
+    def forget(self, subject: str) -> None:
+        """The pipeline released ``subject`` (idle, or evicted by the ingest limits): its
+        alarm state goes, unless an alarm of it is still active."""
+        with self._lock:
+            self.machine.forget(subject)
+
     def acknowledge(self, subject: str, alarm_id: int, by: str = "") -> AlarmEvent | None:
         """Acknowledge a raised alarm (None: no such raised alarm)."""
         with self._lock:

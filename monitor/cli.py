@@ -49,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.verbose)
+    from devices.lsl import quiet_liblsl
+
+    quiet_liblsl()  # before any command touches LSL (a no-op once done)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

@@ -7,9 +7,14 @@ the library takes:
 * :func:`add_model_options` / :func:`model_options`: ``--model``, ``--encoder``,
   ``--device``, ``--threads``, ``--precision`` -> :class:`monitor.engine.ModelOptions`;
 * :func:`add_broker_options` / :func:`broker_config`: ``--mqtt URL``, ``--mqtt-prefix``,
-  ``--mqtt-user``, ``--mqtt-tls`` -> :class:`devices.mqtt.MQTTConfig`. A broker address is
-  parsed in one place, :meth:`devices.mqtt.MQTTConfig.from_hostport` (``host``,
-  ``host:port``, ``[v6addr]:port``, ``mqtt://`` and ``mqtts://``);
+  ``--mqtt-user``, ``--mqtt-password-file``, ``--mqtt-tls``, ``--mqtt-ca``, ``--mqtt-cert``,
+  ``--mqtt-key``, ``--mqtt-qos``, ``--mqtt-client-id``, ``--mqtt-retries`` ->
+  :class:`devices.mqtt.MQTTConfig`. A broker address is parsed in one place,
+  :meth:`devices.mqtt.MQTTConfig.from_hostport` (``host``, ``host:port``,
+  ``[v6addr]:port``, ``mqtt://`` and ``mqtts://``; credentials in it are refused);
+* :func:`add_ingest_options` / :func:`ingest_limits`: ``--max-subjects``,
+  ``--subject-expiry``, ``--subject-pattern``, ``--rate-range`` ->
+  :class:`devices.mqtt.IngestLimits`.
 * :func:`add_record_option`: ``--record FILE.xdf`` (a new file in an existing folder).
 
 Defaults that depend on the command (the dashboard keeps its own device setting and one
@@ -20,18 +25,16 @@ same everywhere.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.modalities import RATE_RANGES_ENV
 from core.wire import DEFAULT_TOPIC_PREFIX
 
 if TYPE_CHECKING:
-    from devices.mqtt import MQTTConfig
+    from devices.mqtt import IngestLimits, MQTTConfig
     from monitor.engine import ModelOptions
 
-PASSWORD_ENV = "PAINMON_MQTT_PASSWORD"
-"""Where the broker password comes from (never a command-line argument: ``ps`` shows those)."""
 
 DEVICES = "auto|cpu|cuda|mps"
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -98,13 +101,14 @@ def startup_error(exc: BaseException) -> str:
 # --- MQTT broker ------------------------------------------------------------------------
 def broker_address(text: str) -> str:
     """An argparse type: a broker address :meth:`MQTTConfig.from_hostport` accepts (checked
-    now, so a typo is a usage error; kept as text, the other broker options apply later)."""
+    now, so a typo is a usage error; kept as text, the other broker options apply later).
+    The text is not repeated in the error: it may hold a password."""
     from devices.mqtt import MQTTConfig
 
     try:
         MQTTConfig.from_hostport(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"broker {text!r}: {exc}") from None
+        raise argparse.ArgumentTypeError(f"bad broker address: {exc}") from None
     return text
 
 
@@ -114,33 +118,104 @@ def add_broker_options(
     address_group: Any = None,
     help: str = "MQTT broker",
 ) -> None:
-    """``--mqtt URL``, ``--mqtt-prefix``, ``--mqtt-user``, ``--mqtt-tls``.
+    """The broker options of every command that talks MQTT (group "MQTT").
 
     ``address_group``: where ``--mqtt`` itself goes (e.g. a mutually exclusive group of
-    outputs); the other options go into an "MQTT" group of ``parser``."""
+    outputs); the other options go into an "MQTT" group of ``parser``. No option takes a
+    password: it comes from ``$PAINMON_MQTT_PASSWORD`` or ``--mqtt-password-file``, so it
+    never shows in ``ps``."""
+    from devices.mqtt import PASSWORD_ENV, MQTTConfig
+
+    retries = MQTTConfig.auth_retries
     group = parser.add_argument_group("MQTT")
     (address_group or group).add_argument(
         "--mqtt", type=broker_address, default=None, metavar="URL",
-        help=f"{help}: HOST[:PORT], [IPv6]:PORT, mqtt://HOST:PORT or mqtts://HOST:PORT (TLS)",
+        help=f"{help}: HOST[:PORT], [IPv6]:PORT, mqtt://HOST:PORT or mqtts://HOST:PORT (TLS); "
+        "no credentials in the URL",
     )
     group.add_argument("--mqtt-prefix", default=DEFAULT_TOPIC_PREFIX, metavar="PREFIX",
                        help=f"MQTT topic prefix (default: {DEFAULT_TOPIC_PREFIX})")
     group.add_argument("--mqtt-user", default=None, metavar="NAME",
-                       help=f"MQTT user name (password from ${PASSWORD_ENV})")
+                       help=f"MQTT user name (password from ${PASSWORD_ENV} or --mqtt-password-file)")
+    group.add_argument("--mqtt-password-file", default=None, metavar="PATH",
+                       help="file whose first line is the MQTT password (must not be readable by others)")
     group.add_argument("--mqtt-tls", action="store_true", help="connect to the broker with TLS (as mqtts://)")
+    group.add_argument("--mqtt-ca", default=None, metavar="PEM",
+                       help="CA certificate(s) the broker's certificate must chain to (default: system store)")
+    group.add_argument("--mqtt-cert", default=None, metavar="PEM", help="client certificate (TLS client auth)")
+    group.add_argument("--mqtt-key", default=None, metavar="PEM", help="private key of --mqtt-cert")
+    group.add_argument("--mqtt-qos", type=int, choices=(0, 1, 2), default=1,
+                       help="MQTT QoS of subscriptions and publications (default 1: nothing lost on reconnect)")
+    group.add_argument("--mqtt-client-id", default=None, metavar="ID",
+                       help="client id of the subscriber; with it the broker keeps a persistent session "
+                       "(subscription and queued messages survive a reconnect)")
+    group.add_argument("--mqtt-retries", type=int, default=retries, metavar="N",
+                       help=f"refused logins/certificates before giving up (default {retries}; "
+                       "0: retry forever); an unreachable broker is always retried")
 
 
-def broker_config(args: argparse.Namespace) -> MQTTConfig | None:
-    """The broker the options name, or None without ``--mqtt``. The password is read from
-    :data:`PASSWORD_ENV`, and only with a user name."""
+def broker_config(args: argparse.Namespace, *, ingest: bool = False) -> MQTTConfig | None:
+    """The broker the options name, or None without ``--mqtt``.
+
+    ``ingest``: for the subscriber (a ``--mqtt-client-id`` then makes its session
+    persistent); publishers connect with a fresh id and a clean session. The password is
+    read from ``--mqtt-password-file`` or ``$PAINMON_MQTT_PASSWORD``, and only with a user name.
+    Raises :class:`devices.mqtt.MQTTConfigError` (one line, no secret) for unusable settings.
+    """
     if not args.mqtt:
         return None
-    from devices.mqtt import MQTTConfig
+    from devices.mqtt import MQTTConfig, MQTTConfigError, load_password
 
-    options: dict[str, Any] = {"prefix": args.mqtt_prefix}
-    if args.mqtt_tls:  # else the scheme decides (mqtts:// turns TLS on)
+    options: dict[str, Any] = {"prefix": args.mqtt_prefix, "qos": getattr(args, "mqtt_qos", 0)}
+    ca, cert, key = (getattr(args, name, None) for name in ("mqtt_ca", "mqtt_cert", "mqtt_key"))
+    if args.mqtt_tls or ca or cert:  # else the scheme decides (mqtts:// turns TLS on)
         options["tls"] = True
+    options.update(ca_file=ca, certfile=cert, keyfile=key)
+    password_file = getattr(args, "mqtt_password_file", None)
     if args.mqtt_user:
         options["username"] = args.mqtt_user
-        options["password"] = os.environ.get(PASSWORD_ENV)
+        options["password"] = load_password(password_file)
+    elif password_file:
+        raise MQTTConfigError("--mqtt-password-file needs --mqtt-user")
+    retries = getattr(args, "mqtt_retries", MQTTConfig.auth_retries)
+    if retries is not None and retries < 0:
+        raise MQTTConfigError(f"--mqtt-retries must be 0 (forever) or more, got {retries}")
+    options["auth_retries"] = retries or None
+    client_id = getattr(args, "mqtt_client_id", None)
+    if ingest and client_id:
+        options.update(client_id=client_id, clean_session=False)
     return MQTTConfig.from_hostport(args.mqtt, **options)
+
+
+# --- ingest limits ----------------------------------------------------------------------
+def add_ingest_options(parser: argparse.ArgumentParser) -> None:
+    """Limits of what a broker's senders may make PainMon hold (group "ingest limits")."""
+    from devices.mqtt import IngestLimits
+
+    d = IngestLimits()
+    group = parser.add_argument_group("ingest limits")
+    group.add_argument("--max-subjects", type=int, default=d.max_subjects, metavar="N",
+                       help=f"subjects held at once (default {d.max_subjects}); new ids only displace "
+                       "subjects still on probation, never established ones")
+    group.add_argument("--subject-expiry", type=float, default=d.idle_expiry_s, metavar="SEC",
+                       help=f"forget a subject silent this long, releasing its buffers and outlet "
+                       f"(default {d.idle_expiry_s:g})")
+    group.add_argument("--subject-pattern", default=None, metavar="REGEX",
+                       help="only take subject ids matching this regular expression entirely (allow-list)")
+    group.add_argument("--rate-range", action="append", default=None, metavar="MOD=LOW-HIGH",
+                       help="plausible device rate of a modality in Hz, e.g. EDA=0.5-2000 (repeatable; "
+                       f"also ${RATE_RANGES_ENV})")
+
+
+def ingest_limits(args: argparse.Namespace) -> IngestLimits:
+    """The parsed ingest limits (ValueError, one line, for bad values)."""
+    from core.modalities import parse_rate_ranges
+    from devices.mqtt import IngestLimits
+
+    ranges = parse_rate_ranges(",".join(args.rate_range)) if args.rate_range else None
+    return IngestLimits(
+        max_subjects=args.max_subjects,
+        idle_expiry_s=args.subject_expiry,
+        subject_pattern=args.subject_pattern,
+        rate_ranges=ranges,
+    )

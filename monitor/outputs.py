@@ -20,6 +20,7 @@ import json
 import logging
 import math
 import threading
+import time
 from typing import Any, Protocol
 
 from core.estimate import CLASS_NAMES, Estimate
@@ -47,25 +48,58 @@ def estimate_row(est: Estimate) -> list[float]:
     ]
 
 
-class LSLEstimateOutlets:
-    """One LSL outlet per subject, created when the subject's first estimate arrives."""
+DEFAULT_OUTLET_IDLE_S = 300.0
+DEFAULT_MAX_OUTLETS = 128
+"""An LSL outlet holds ~9 file descriptors and 2 threads: this many stay far below the
+usual limit of 1,024 open files."""
+SWEEP_EVERY_S = 5.0
 
-    def __init__(self, model_name: str = "", source_prefix: str = DEFAULT_TOPIC_PREFIX, chunk_size: int = 1):
+
+class LSLEstimateOutlets:
+    """One LSL outlet per subject, created when the subject's first estimate arrives.
+
+    Outlets are released, so a churn of subjects cannot exhaust file descriptors: the
+    pipeline calls :meth:`forget` when a source lets a subject go; an outlet without an
+    estimate for ``idle_s`` seconds is closed; and beyond ``max_outlets`` the least
+    recently used one is closed to make room (a returning subject gets a new outlet with
+    the same ``source_id``, which LSL consumers reconnect to by themselves).
+    """
+
+    def __init__(
+        self,
+        model_name: str = "",
+        source_prefix: str = DEFAULT_TOPIC_PREFIX,
+        chunk_size: int = 1,
+        *,
+        idle_s: float = DEFAULT_OUTLET_IDLE_S,
+        max_outlets: int = DEFAULT_MAX_OUTLETS,
+    ):
+        if idle_s <= 0 or max_outlets < 1:
+            raise ValueError("idle_s must be positive and max_outlets at least 1")
         self.model_name = model_name
         self.source_prefix = source_prefix
         self.chunk_size = chunk_size
+        self.idle_s = float(idle_s)
+        self.max_outlets = int(max_outlets)
         self._outlets: dict[str, Any] = {}
+        self._used: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._last_sweep = time.monotonic()
         self.sent = 0
+        self.closed = 0
 
     def outlet(self, subject: str, model_name: str | None = None) -> Any:
         """The subject's outlet (created on first use)."""
         import pylsl
 
         with self._lock:
+            self._used[subject] = time.monotonic()
             out = self._outlets.get(subject)
             if out is not None:
                 return out
+            while len(self._outlets) >= self.max_outlets:
+                oldest = min(self._outlets, key=lambda s: self._used.get(s, 0.0))
+                self._close_locked(oldest, "too many outlets")
             info = pylsl.StreamInfo(
                 estimate_stream_name(subject),
                 ESTIMATE_STREAM_TYPE,
@@ -92,15 +126,41 @@ class LSLEstimateOutlets:
     def __call__(self, est: Estimate) -> None:
         self.outlet(est.subject, est.model).push_sample(estimate_row(est), est.t_end)
         self.sent += 1
+        if time.monotonic() - self._last_sweep >= SWEEP_EVERY_S:
+            self.expire_idle()
 
     def subjects(self) -> list[str]:
         with self._lock:
             return sorted(self._outlets)
 
+    def forget(self, subject: str) -> None:
+        """Close the subject's outlet, if any (the subject left)."""
+        with self._lock:
+            self._close_locked(subject, "subject released")
+
+    def expire_idle(self, now: float | None = None) -> list[str]:
+        """Close outlets without an estimate for ``idle_s``; returns their subjects."""
+        t = time.monotonic() if now is None else now
+        with self._lock:
+            self._last_sweep = t
+            idle = [s for s in self._outlets if t - self._used.get(s, t) > self.idle_s]
+            for subject in idle:
+                self._close_locked(subject, "idle")
+        return idle
+
+    def _close_locked(self, subject: str, why: str) -> None:
+        out = self._outlets.pop(subject, None)
+        self._used.pop(subject, None)
+        if out is not None:
+            del out  # the last reference: pylsl destroys the outlet (sockets, threads)
+            self.closed += 1
+            log.info("LSL outlet %s closed (%s)", estimate_stream_name(subject), why)
+
     def close(self) -> None:
         """Drop every outlet (LSL consumers see the streams disappear)."""
         with self._lock:
-            self._outlets.clear()
+            for subject in list(self._outlets):
+                self._close_locked(subject, "shutdown")
 
 
 class Publisher(Protocol):
@@ -165,6 +225,12 @@ class MQTTEstimatePublisher:
         out = cls(publisher, prefix=config.prefix, origin=origin)
         out._owned = publisher
         return out
+
+    def broker_stats(self) -> Any:
+        """The publisher's :class:`devices.mqtt.PublisherStats` (link state, queue), or None
+        when the publisher keeps no statistics."""
+        stats = getattr(self.publisher, "stats", None)
+        return stats() if callable(stats) else None
 
     def close(self) -> None:
         """Stop the publisher when this output owns it (it flushes what is queued first)."""

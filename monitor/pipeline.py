@@ -13,7 +13,10 @@ run the same thing; they differ in which sources feed the hub and where estimate
   finished and delivered), then the outputs and last the recorder, which writes everything
   it was handed and closes the file. That order is what makes "stopping loses no recorded
   estimate" true;
-* **health** (:meth:`Pipeline.health`): one snapshot of streams, engine and recording.
+* **health** (:meth:`Pipeline.health`): one snapshot of streams, engine and recording;
+* **release**: when a source lets a subject go (:meth:`core.buffers.BufferHub.remove`:
+  idle, or evicted by the source's limits) the engine forgets it and every output with a
+  ``forget(subject)`` method releases what it holds for it (LSL outlets).
 
 Every estimate the engine produces goes, on the engine's worker thread, to the recorder
 first (a busy consumer can never delay or lose a recorded estimate), then to each output
@@ -95,6 +98,7 @@ class Pipeline:
 
     def __init__(self, hub: BufferHub | None = None) -> None:
         self.hub = hub if hub is not None else BufferHub()
+        self.hub.add_removal_listener(self._on_removed)
         self.sources: list[Source] = []
         self.helpers: list[Stoppable] = []
         self.outputs: list[EstimateCallback] = []
@@ -221,6 +225,22 @@ class Pipeline:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def _on_removed(self, subject: str, modality: str | None) -> None:
+        """A source let a subject go (idle, or evicted): the engine forgets it and outputs
+        release what they hold for it (an LSL outlet: file descriptors and threads)."""
+        if modality is not None:
+            return
+        engine = self._engine
+        if engine is not None:
+            engine.forget(subject)
+        for output in self.outputs:
+            forget = getattr(output, "forget", None)
+            if forget is not None:
+                try:
+                    forget(subject)
+                except Exception:
+                    log.exception("output %r failed to forget %s", output, subject)
 
     # --- estimates -------------------------------------------------------------------
     def deliver(self, est: Estimate) -> None:

@@ -25,6 +25,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from core.safeload import UnsafeOrUnreadableFile, load_weights_only
+
 log = logging.getLogger(__name__)
 
 ENCODER_FORMAT = "painmon-encoder"
@@ -55,21 +57,10 @@ def _listing(keys: list[str]) -> str:
 
 def read_checkpoint_file(path: str | os.PathLike) -> Any:
     """``torch.load`` a file safely, turning every failure into a specific EncoderLoadError."""
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise EncoderLoadError(f"encoder weights file not found: {p}")
-    if p.is_dir():
-        raise EncoderLoadError(f"encoder weights path is a directory, not a file: {p}")
-    if p.stat().st_size == 0:
-        raise EncoderLoadError(f"encoder weights file is empty: {p}")
     try:
-        return torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types (pickle, zip, RuntimeError) for bad files
-        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise EncoderLoadError(
-            f"cannot read encoder weights from {p}: not a valid torch checkpoint, corrupt or truncated, "
-            f"or it holds objects other than tensors ({type(exc).__name__}: {detail})"
-        ) from None
+        return load_weights_only(path, "encoder weights file")
+    except UnsafeOrUnreadableFile as exc:
+        raise EncoderLoadError(str(exc)) from None
 
 
 def _strip_prefix(sd: Mapping[str, Any]) -> dict[str, Any]:

@@ -36,12 +36,12 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import signal as sps
 
+from core.logthrottle import LogLimiter
 from core.modalities import get_modality
 from core.preprocessing.chains import ChainSpec, chain_for
 
@@ -53,6 +53,11 @@ between them; grid points there are flagged as interpolated."""
 
 ANTIALIAS_FRACTION = 0.4
 """Anti-alias cutoff as a fraction of the working rate (40 Hz at 100 Hz)."""
+
+MAX_BRIDGE_S = 10.0
+"""No gap longer than this is ever interpolated, whatever rate a stream declares: a
+bridged gap is resampled onto the working grid, so a declared rate of 1e-6 Hz would
+otherwise make one four-sample chunk cost 10^8 output samples."""
 
 WARN_INTERVAL_S = 10.0
 """A misbehaving stream logs a warning at most this often (the rest go to DEBUG); the
@@ -142,7 +147,7 @@ class StreamPreprocessor:
         self.rate = rate
         self.chain = chain if chain is not None else chain_for(mod.name)
         self.valid_range = self.chain.valid_range or mod.value_range
-        self.max_gap = max(self.chain.max_gap_s, 2.5 / self.fs_in)
+        self.max_gap = min(max(self.chain.max_gap_s, 2.5 / self.fs_in), MAX_BRIDGE_S)
         self.missing_dt = MISSING_PERIODS / self.fs_in
         self._aa_sos = (
             sps.butter(4, ANTIALIAS_FRACTION * rate, fs=self.fs_in, output="sos")
@@ -153,7 +158,7 @@ class StreamPreprocessor:
         self._aa_unit = sps.sosfilt_zi(self._aa_sos) if self._aa_sos is not None else None
         self._chain_unit = sps.sosfilt_zi(self._chain_sos) if self._chain_sos is not None else None
         self.stats = PreprocessStats()
-        self._last_warning = -math.inf
+        self._limiter = LogLimiter(log, interval=WARN_INTERVAL_S, first=1, max_keys=4)
         self.reset()
 
     # ------------------------------------------------------------------ state
@@ -269,14 +274,9 @@ class StreamPreprocessor:
         return keep, reset
 
     def _warn(self, msg: str, *args: object) -> None:
-        """Warn, but at most every :data:`WARN_INTERVAL_S` (a broken device sends junk at
-        its full rate, and the log must stay readable)."""
-        t = time.monotonic()
-        if t - self._last_warning >= WARN_INTERVAL_S:
-            self._last_warning = t
-            log.warning(msg, *args)
-        else:
-            log.debug(msg, *args)
+        """Warn, but at most every :data:`WARN_INTERVAL_S` per kind of fault, with a count
+        (a broken device sends junk at its full rate, and the log must stay readable)."""
+        self._limiter.warning(msg, msg, *args)
 
     def _fill_bad(self, data: np.ndarray, bad: np.ndarray) -> np.ndarray:
         """Replace bad values of partly bad rows by the channel's last good value."""

@@ -22,14 +22,18 @@ from typing import Any, Protocol
 
 import aiomqtt
 
+from core.errors import PainMonError
+from core.logthrottle import LogLimiter
 from core.worker import BackgroundWorker
 from devices.mqtt._config import MQTTConfig
 
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 5.0
-WARN_EVERY = 20
-"""The first failure of a streak is logged as a warning, then every 20th retry."""
+RETRY_LOG_INTERVAL_S = 60.0
+"""The first failure of a streak is logged as a warning; the retries that follow (every
+0.3 s while a broker is down) at most once a minute, with their count."""
+_RETRY_LOG = LogLimiter(log, interval=RETRY_LOG_INTERVAL_S, first=0, max_keys=64)
 
 
 class Backoff:
@@ -51,7 +55,37 @@ class Backoff:
 
 
 LinkCallback = Callable[[str, "str | None"], None]
-"""``on_link(link, error)``: link is 'connected' or 'reconnecting' (with the error text)."""
+"""``on_link(link, error)``: link is 'connected', 'reconnecting' (with the error text) or
+'failed' (the broker refused us ``auth_retries`` times: the client has given up)."""
+
+_REFUSED_CODES = {4, 5, 134, 135}
+"""CONNACK codes for bad credentials / not authorised (MQTT 3.1.1 and 5)."""
+
+
+class BrokerRefusedError(PainMonError, ConnectionRefusedError):
+    """The broker refused our credentials or we refused its certificate, ``auth_retries``
+    times in a row: retrying cannot help, the configuration must change."""
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for a failed connection (aiomqtt's connect errors have an empty str)."""
+    rc = getattr(exc, "rc", None)
+    text = str(exc).strip()
+    if rc is not None and not text:
+        return f"refused by the broker: {rc}"
+    return text or type(exc).__name__
+
+
+def is_refusal(exc: BaseException) -> bool:
+    """True for failures a retry cannot fix: credentials refused, certificate not trusted."""
+    rc = getattr(exc, "rc", None)
+    if rc is not None:
+        try:
+            return int(getattr(rc, "value", rc)) in _REFUSED_CODES
+        except (TypeError, ValueError):
+            return False
+    text = str(exc)
+    return "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text
 
 
 class LinkStatus(Protocol):
@@ -110,6 +144,7 @@ async def run_reconnecting(
             publisher puts its in-flight message back in line).
     """
     backoff = Backoff(config.reconnect_min, config.reconnect_max)
+    refusals = 0
     while True:
         try:
             async with aiomqtt.Client(**config.client_kwargs()) as client:
@@ -117,16 +152,28 @@ async def run_reconnecting(
                     await on_connect(client)
                 on_link("connected", None)
                 backoff.reset()
+                refusals = 0
                 await serve(client)
         except aiomqtt.MqttError as exc:
             if on_disconnect is not None:
                 on_disconnect()
-            delay = backoff.next_delay()
-            on_link("reconnecting", str(exc))
+            error = describe_error(exc)
+            refusals = refusals + 1 if is_refusal(exc) else 0
+            if config.auth_retries is not None and refusals >= config.auth_retries:
+                on_link("failed", error)
+                raise BrokerRefusedError(
+                    f"{who}: {config.describe()}: {error}; gave up after {refusals} attempts"
+                ) from None
+            # a refused login or certificate is retried a little more slowly
+            delay = backoff.next_delay() if not refusals else max(1.0, backoff.next_delay())
+            on_link("reconnecting", error)
             # the first failure of a streak (lost broker, refused login, bad certificate)
-            # is worth a warning; the retries that follow only every 20th time
-            level = logging.WARNING if backoff.attempt % WARN_EVERY == 1 else logging.DEBUG
-            log.log(level, "%s: %s (%s); retrying in %.2f s", who, config.describe(), exc, delay)
+            # is worth a warning; the retries that follow once a minute, counted
+            line = "%s: %s (%s); retrying in %.2f s"
+            if backoff.attempt == 1:
+                log.warning(line, who, config.describe(), error, delay)
+            else:
+                _RETRY_LOG.warning((who, config.describe()), line, who, config.describe(), error, delay)
             await asyncio.sleep(delay)
         except asyncio.CancelledError:
             if on_disconnect is not None:
@@ -191,6 +238,8 @@ class LoopThread:
             loop.run_until_complete(self._task)
         except asyncio.CancelledError:
             pass
+        except BrokerRefusedError as exc:  # reported through on_link; the application says it
+            log.warning("%s", exc)
         except Exception:
             log.exception("%s crashed", self.name)
         finally:

@@ -4,7 +4,9 @@ Callers on any thread hand messages to :meth:`MQTTPublisher.publish`, which only
 bounded queue and wakes the publisher's asyncio loop; it never blocks on the network. While
 the broker is away the queue keeps the newest ``max_queue`` messages (dropping, and
 counting, the oldest: for live signals fresh data matters more than old), and the loop
-reconnects with exponential back-off, then sends what is queued in order.
+reconnects with exponential back-off, then sends what is queued in order. With QoS 1 a
+message counts as sent only once the broker acknowledged it, so a broker outage loses
+nothing the queue can hold.
 """
 
 from __future__ import annotations

@@ -53,6 +53,9 @@ MAX_VALUES = 100_000
 MAX_CHANNELS = 64
 MAX_RATE_HZ = 10_000.0
 """Highest plausible sampling rate of a wearable biosignal (EMG goes to a few kHz)."""
+MAX_SPAN_S = 60.0
+"""Longest stretch of signal one message may cover (samples / fs): wearables send a few
+seconds at a time, and a long span at a tiny rate is what makes resampling allocate."""
 MAX_ABS_TIME = 1e11
 """|t0| above this is not seconds (Unix time in ms is ~1.7e12): refused as ``bad_time``."""
 MAX_LABEL_CHARS = 256
@@ -72,6 +75,7 @@ EMPTY = "empty"
 TOO_LARGE = "too_large"
 BAD_RATE = "bad_rate"
 BAD_TIME = "bad_time"
+TOO_LONG = "too_long"
 BAD_SHAPE = "bad_shape"
 CHANNEL_MISMATCH = "channel_mismatch"
 
@@ -204,6 +208,7 @@ def decode_samples(payload: bytes | str) -> SampleMessage:
     # numpy turns true/false into 1/0 silently, so only payloads without those literals
     # may take the fast (vectorised) type check
     values = _values(obj.get("values", None), channels, may_hold_bools=b"true" in raw or b"false" in raw)
+    _check_span(values.shape[0], fs)
     return SampleMessage(t0=t0, fs=fs, values=values, channels=channels, seq=seq, units=units)
 
 
@@ -304,6 +309,11 @@ def _check_rate(fs: float) -> float:
     if not (0.0 < fs <= MAX_RATE_HZ):
         raise PayloadError(BAD_RATE, f"fs={fs} Hz outside (0, {MAX_RATE_HZ:g}]")
     return fs
+
+
+def _check_span(n: int, fs: float) -> None:
+    if n / fs > MAX_SPAN_S:
+        raise PayloadError(TOO_LONG, f"{n} samples at {fs:g} Hz span {n / fs:.3g} s > {MAX_SPAN_S:g} s")
 
 
 def _rate(obj: dict[str, Any]) -> float:
@@ -429,6 +439,7 @@ def _decode_binary(raw: bytes) -> SampleMessage:
         raise PayloadError(EMPTY, f"{n} samples x {ch} channels")
     if ch > MAX_CHANNELS or n * ch > MAX_VALUES:
         raise PayloadError(TOO_LARGE, f"{n} samples x {ch} channels")
+    _check_span(n, fs)
     expected = _BINARY_HEADER.size + label_bytes + 4 * n * ch
     if len(raw) != expected:
         raise PayloadError(BAD_BINARY, f"{len(raw)} bytes, header promises {expected}")

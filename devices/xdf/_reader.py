@@ -10,7 +10,9 @@ are dropped with a log line. Nothing here is fatal except a file that is not XDF
 from __future__ import annotations
 
 import logging
+import mmap
 import os
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from core.modalities import canonical_name, get_modality, match_modality
 from core.streams import MARKERS, StreamSpec
 from core.wire import ESTIMATE_STREAM_TYPE, PRODUCT
 from devices.source import SourceError
+from devices.xdf._check import check_chunks, open_bytes, readable_copy
 from devices.xdf._format import MAGIC
 
 log = logging.getLogger(__name__)
@@ -169,18 +172,59 @@ def _check_magic(path: Path) -> None:
         )
 
 
+MAX_FILE_BYTES = 8 * 1024**3
+"""Largest (decompressed) XDF file read: beyond it the file is refused, not swapped in."""
+MAX_SESSION_S = 7 * 86400.0
+"""Longest plausible session: a span beyond this after dropping absurd timestamps means
+the file's clock data are damaged, and a replay of it would never end."""
+OUTLIER_MARGIN_S = 3600.0
+"""Samples further than this (plus twice the inter-quartile range) outside the bulk of
+their stream's timestamps are dropped as damaged."""
+
+
 def _read_xdf(path: Path, dejitter: bool) -> tuple[list[dict], dict]:
+    """Pyxdf's reading of ``path``, after :func:`check_chunks` made sure it cannot trip
+    over the framing; pyxdf's own log is silenced (damage is summarised in one line)."""
     import pyxdf
 
     try:
+        data = open_bytes(path, MAX_FILE_BYTES)
+    except (OSError, ValueError, EOFError) as exc:
+        raise SessionLoadError(f"{path}: cannot read XDF ({_reason(exc)})") from None
+    check = check_chunks(data)
+    if not check.good:
+        raise SessionLoadError(f"{path}: no readable XDF chunk ({check.summary() or 'empty file'})")
+    source: object = str(path)
+    if check.damaged:
+        log.warning("%s: damaged (%s); replaying what is readable", path.name, check.summary())
+        source = readable_copy(data, check)
+    pyxdf_log = logging.getLogger("pyxdf")
+    level, pyxdf_log.level = pyxdf_log.level, logging.CRITICAL + 1
+    try:
         return pyxdf.load_xdf(
-            str(path),
+            source,
             synchronize_clocks=True,
             handle_clock_resets=True,
             dejitter_timestamps=dejitter,
         )
     except Exception as exc:  # pyxdf raises bare Exception/IOError/ParseError for damage
-        raise SessionLoadError(f"{path}: cannot read XDF ({type(exc).__name__}: {exc})") from exc
+        raise SessionLoadError(f"{path}: cannot read XDF ({_reason(exc)})") from None
+    finally:
+        pyxdf_log.level = level
+        if isinstance(data, mmap.mmap):
+            data.close()
+
+
+def _reason(exc: BaseException) -> str:
+    """One line for a reading failure, naming the kind of damage."""
+    if isinstance(exc, MemoryError):
+        return "a chunk claims an impossible size: the file is damaged"
+    if isinstance(exc, KeyError):
+        return f"data of stream {exc.args[0] if exc.args else '?'} without its header: the file is damaged"
+    if isinstance(exc, (EOFError, struct.error)):
+        return "the file ends in the middle of a chunk (truncated)"
+    text = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _file_writer(header: dict | None) -> str:
@@ -238,6 +282,14 @@ def load_session(path: str | os.PathLike, dejitter: bool | None = None) -> Sessi
         info = raw.get("info", {})
         name = _text(info, "name") or f"stream {info.get('stream_id')}"
         stamps = np.asarray(raw.get("time_stamps", []), dtype=np.float64).reshape(-1)
+        keep = _plausible(stamps)
+        if keep is not None:
+            log.warning(
+                "%s: stream %r: dropped %d of %d samples with absurd timestamps (damaged file)",
+                path.name, name, int((~keep).sum()), stamps.shape[0],
+            )
+            raw = {**raw, "time_series": _select(raw.get("time_series", []), keep)}
+            stamps = stamps[keep]
         if stamps.shape[0] == 0:
             log.info("%s: stream %r has no samples; skipped", path.name, name)
             session.skipped.append(name)
@@ -294,9 +346,56 @@ def load_session(path: str | os.PathLike, dejitter: bool | None = None) -> Sessi
             f"{path}: no stream has any samples"
             + (f" (empty: {', '.join(session.skipped)})" if session.skipped else "")
         )
+    _drop_far_streams(session, path)
+    everything = session.replayable + session.estimate_streams
     session.t_start = min(float(s.timestamps.min()) for s in everything)
     session.duration = max(float(s.timestamps.max()) for s in everything) - session.t_start
+    if session.duration > MAX_SESSION_S:
+        raise SessionLoadError(
+            f"{path}: timestamps span {session.duration:.3g} s (more than {MAX_SESSION_S / 86400:g} days): "
+            "the file's clock data are damaged"
+        )
     return session
+
+
+def _plausible(stamps: np.ndarray) -> np.ndarray | None:
+    """Which samples have believable timestamps (finite, near the bulk of the stream);
+    None when all do."""
+    finite = np.isfinite(stamps)
+    if stamps.shape[0] == 0:
+        return None
+    if finite.any():
+        q1, q3 = np.percentile(stamps[finite], [25, 75])
+        margin = 2.0 * (q3 - q1) + OUTLIER_MARGIN_S
+        keep = finite & (stamps >= q1 - margin) & (stamps <= q3 + margin)
+    else:
+        keep = finite
+    return None if bool(keep.all()) else keep
+
+
+def _select(series: Any, keep: np.ndarray) -> Any:
+    if isinstance(series, np.ndarray):
+        return series[keep]
+    return [row for row, k in zip(series, keep, strict=False) if k]
+
+
+def _drop_far_streams(session: Session, path: Path) -> None:
+    """Leave out whole streams whose time lies far from the others' (damaged clock
+    offsets shift a whole stream)."""
+    groups = (session.streams, session.marker_streams, session.estimate_streams)
+    medians = [float(np.median(s.timestamps)) for g in groups for s in g]
+    if len(medians) < 2:
+        return
+    centre = sorted(medians)[(len(medians) - 1) // 2]  # a real stream's time, even of two
+    for group in groups:
+        for stream in list(group):
+            if abs(float(np.median(stream.timestamps)) - centre) > MAX_SESSION_S:
+                log.warning("%s: stream %r lies %.3g s away from the others (damaged clock); left out",
+                            path.name, stream.spec.name, float(np.median(stream.timestamps)) - centre)
+                group.remove(stream)
+                session.skipped.append(stream.spec.name)
+    if not (session.replayable or session.estimate_streams):
+        raise SessionLoadError(f"{path}: no stream with plausible timestamps")
 
 
 def _header_writer(path: Path) -> str:

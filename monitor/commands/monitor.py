@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from monitor.options import add_broker_options, add_model_options, add_record_option, broker_config, model_options
+from monitor.options import (
+    add_broker_options,
+    add_ingest_options,
+    add_model_options,
+    add_record_option,
+    broker_config,
+    ingest_limits,
+    model_options,
+)
 
 if TYPE_CHECKING:
     from devices.source import Source
@@ -23,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lsl-name", default=None, help="only LSL streams of this name")
     p.add_argument("--subject", default=None, help="subject id for LSL streams that carry none")
     add_broker_options(p, help="MQTT broker to subscribe to")
+    add_ingest_options(p)
     p.add_argument("--replay", default=None, metavar="FILE", help="replay an XDF / PainMon recording")
     add_model_options(p)
     add_record_option(p)
@@ -41,11 +50,11 @@ def build_sources(args: argparse.Namespace) -> list[Source]:
         from devices.lsl import LSLSource
 
         sources.append(LSLSource(name=args.lsl_name, stream_type=args.lsl_type, subject=args.subject))
-    config = broker_config(args)
+    config = broker_config(args, ingest=True)
     if config is not None:
         from devices.mqtt import MQTTSource
 
-        sources.append(MQTTSource(config))
+        sources.append(MQTTSource(config, limits=ingest_limits(args)))
     return sources
 
 

@@ -18,7 +18,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from monitor.options import add_broker_options, broker_config, record_path
+from monitor.options import add_broker_options, add_ingest_options, broker_config, ingest_limits, record_path
 
 if TYPE_CHECKING:
     from devices.source import Source
@@ -46,6 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="only LSL streams whose name matches (implies --lsl)")
     src.add_argument("--subject", default=None, metavar="ID", help="subject id for LSL streams that carry none")
     add_broker_options(p, address_group=src, help="record the streams published on this MQTT broker")
+    add_ingest_options(p)
     p.add_argument("--duration", type=float, default=None, metavar="SEC",
                    help="stop after SEC seconds (default: until Ctrl+C / SIGTERM)")
     p.add_argument("--status-every", type=float, default=STATUS_EVERY_S, metavar="SEC",
@@ -107,11 +108,11 @@ class Recording:
 
             predicate = lsl_predicate(lambda _subject: True, a.lsl_type, a.lsl_name)
             out.append(LSLSource(predicate=predicate, subject=a.subject))
-        config = broker_config(a)
+        config = broker_config(a, ingest=True)
         if config is not None:
             from devices.mqtt import MQTTSource
 
-            out.append(MQTTSource(config))
+            out.append(MQTTSource(config, limits=ingest_limits(a)))
         return out
 
     def _on_error(self, message: str) -> None:

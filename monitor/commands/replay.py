@@ -211,20 +211,35 @@ def health_details(source) -> list[str]:
             f"{h.effective_rate:.1f} Hz, {h.gaps} gaps, {h.status}" for h in source.health()]
 
 
+HOLD_STALL_S = 10.0
+"""A held replay is released when the engine has made no progress for this long (it may
+be skipping windows of poor quality): a replay must always end."""
+
+
 def _engine_lag_hold(source, hub, engine, progress_ts: dict[str, float]):
     """Back-pressure for as-fast-as-possible replay: hold the data while they run more than
     a window (plus slack) ahead of the engine's newest estimate, so every window is cut
-    and estimated in order rather than skipped as stale."""
+    and estimated in order rather than skipped as stale. Only subjects with a stream the
+    model uses count, and a hold without progress for :data:`HOLD_STALL_S` is let go."""
     lead_s = engine.window_s + 3.0 * engine.hop_s
+    used = set(engine.modalities)
+    stall = {"since": math.nan, "progress": -1.0}
 
     def hold() -> bool:
-        newest = max((b.last_timestamp for s in hub.subjects() for m in hub.modalities(s)
+        subjects = [s for s in hub.subjects() if used & set(hub.modalities(s))]
+        newest = max((b.last_timestamp for s in subjects for m in hub.modalities(s)
                       if (b := hub.buffer(s, m)) is not None and math.isfinite(b.last_timestamp)),
                      default=math.nan)
         if not math.isfinite(newest):
             return False
-        behind = [progress_ts.get(s, source.to_clock(0.0)) for s in hub.subjects() if hub.modalities(s)]
-        return bool(behind) and newest - min(behind) > lead_s
+        behind = [progress_ts.get(s, source.to_clock(0.0)) for s in subjects]
+        held = bool(behind) and newest - min(behind) > lead_s
+        now = time.monotonic()
+        progress = sum(progress_ts.values())
+        if not held or progress != stall["progress"]:
+            stall["since"], stall["progress"] = now, progress
+            return held
+        return now - stall["since"] < HOLD_STALL_S
 
     return hold
 
@@ -252,6 +267,17 @@ def _drain(engine, quiet_s: float = 1.5, limit_s: float = 120.0) -> None:
         _say("interrupted")
 
 
+def _unusable(session, engine) -> str | None:
+    """Why no estimate can come from ``session`` (no stream of a modality the model
+    uses), or None."""
+    needed = set(engine.modalities)
+    if any(s.spec.modality in needed for s in session.streams):
+        return None
+    found = sorted({s.spec.modality for s in session.streams}) or ["no signal streams"]
+    return (f"no stream of {session.path.name} is usable: the model needs {', '.join(sorted(needed))}; "
+            f"the file has {', '.join(found)}")
+
+
 def _run_headless(session, args: argparse.Namespace) -> int:
     from devices.replay import ReplaySource
     from monitor.pipeline import Pipeline
@@ -267,6 +293,11 @@ def _run_headless(session, args: argparse.Namespace) -> int:
         engine = _make_engine(hub, args, realtime=not source.asap)
     except ModelRequired:
         return 1
+    if engine is not None:
+        problem = _unusable(session, engine)
+        if problem:
+            _say(f"painmon replay: {problem}")
+            return 1
     lock = threading.Lock()
     progress_ts: dict[str, float] = {}  # newest estimate window end per subject
     hold = _engine_lag_hold(source, hub, engine, progress_ts) if engine is not None else _never

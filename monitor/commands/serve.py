@@ -23,9 +23,11 @@ from typing import TYPE_CHECKING
 from core.wire import ALARM_STREAM_TYPE
 from monitor.options import (
     add_broker_options,
+    add_ingest_options,
     add_model_options,
     add_record_option,
     broker_config,
+    ingest_limits,
     model_options,
     startup_error,
 )
@@ -51,6 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="only LSL streams of this type (repeatable; default: any known modality)")
     src.add_argument("--lsl-name", default=None, metavar="REGEX", help="only LSL streams whose name matches")
     add_broker_options(p, address_group=src, help="take signals from this MQTT broker")
+    add_ingest_options(p)
     out = p.add_argument_group("outputs")
     out.add_argument("--publish", action="append", choices=("lsl", "mqtt"), default=None,
                      help="where estimates go (repeatable; default: lsl, plus mqtt when --mqtt is given)")
@@ -100,6 +103,12 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         print(f"painmon serve: {problem}")
         return 2
+    try:  # broker settings and limits are checked before anything starts
+        broker_config(args, ingest=True)
+        ingest_limits(args)
+    except ValueError as exc:  # MQTTConfigError is one: one line, never a secret
+        print(f"painmon serve: {exc}")
+        return 2
     publish = set(args.publish or (["lsl"] + (["mqtt"] if args.mqtt else [])))
     if "mqtt" in publish and not args.mqtt:
         print("painmon serve: --publish mqtt needs --mqtt URL")
@@ -124,9 +133,12 @@ def run(args: argparse.Namespace) -> int:
         service.stop()
         return 1
     try:
-        service.run_until(stop, args.duration, args.health_every)
+        failure = service.run_until(stop, args.duration, args.health_every)
     finally:
         service.stop()
+    if failure:
+        log.error("%s", failure)
+        return 1
     log.info("stopped cleanly")
     return 0
 
@@ -235,10 +247,14 @@ class Service:
         if config is not None:
             from devices.mqtt import MQTTSource
 
-            sources.append(MQTTSource(config, subjects=self.shard))
+            mqtt_config = broker_config(a, ingest=True)
+            assert mqtt_config is not None
+            sources.append(MQTTSource(mqtt_config, subjects=self.shard, limits=ingest_limits(a)))
         return sources
 
-    def run_until(self, stop: threading.Event, duration: float | None, every: float) -> None:
+    def run_until(self, stop: threading.Event, duration: float | None, every: float) -> str | None:
+        """Log health every ``every`` s until ``stop``, ``duration`` or a fatal broker
+        refusal; returns that refusal (one line) or None."""
         t_end = time.monotonic() + duration if duration else float("inf")
         next_health = time.monotonic() + every
         while not stop.is_set():
@@ -246,10 +262,47 @@ class Service:
             if now >= t_end:
                 log.info("duration reached")
                 break
-            stop.wait(min(next_health, t_end) - now)
+            stop.wait(min(next_health, t_end, now + 0.5) - now)
+            failure = self.broker_failure()
+            if failure:
+                return failure
             if time.monotonic() >= next_health:
                 self.log_health()
                 next_health += every
+        return None
+
+    def broker_failure(self) -> str | None:
+        """The broker refused us for good (credentials, certificate): why, else None."""
+        for link, error, _ in self.broker_links():
+            if link == "failed":
+                return f"broker refused the connection: {error}"
+        return None
+
+    def broker_links(self) -> list[tuple[str, str, float]]:
+        """``(link, last error, since)`` of every MQTT client (ingest and estimate output)."""
+        from devices.mqtt import MQTTSource
+        from monitor.outputs import MQTTEstimatePublisher
+
+        links = []
+        for source in self.pipeline.sources:
+            if isinstance(source, MQTTSource):
+                status = source.status()
+                links.append((status.link, status.last_error, status.link_since))
+        for output in self.pipeline.outputs:
+            stats = output.broker_stats() if isinstance(output, MQTTEstimatePublisher) else None
+            if stats is not None:
+                links.append((stats.link, stats.last_error, stats.link_since))
+        return links
+
+    def broker_state(self) -> str:
+        """``broker connected``, ``broker unreachable since HH:MM:SS`` or "" without MQTT."""
+        links = self.broker_links()
+        if not links:
+            return ""
+        down = [since for link, _, since in links if link != "connected"]
+        if not down:
+            return "broker connected"
+        return "broker unreachable since " + time.strftime("%H:%M:%S", time.localtime(min(down)))
 
     def log_health(self) -> None:
         health = self.pipeline.health()
@@ -257,12 +310,14 @@ class Service:
         if st is None:
             return
         lat = st.last_latency.get("total", float("nan"))
+        broker = self.broker_state()
         log.info(
             "health: %d subjects, streams %d/%d connected, %d estimates, %d skipped, queue %d, "
-            "latency %.0f ms (mean %.0f ms), errors %d%s",
+            "latency %.0f ms (mean %.0f ms), errors %d%s%s",
             st.subjects, health.connected, len(health.streams), st.estimates, st.skipped, st.queue_depth,
             lat * 1e3, st.mean_total_latency * 1e3, st.errors,
             "" if st.warm else ", warming up",
+            f", {broker}" if broker else "",
         )
 
     def stop(self) -> None:

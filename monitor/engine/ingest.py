@@ -21,11 +21,13 @@ import numpy as np
 from core.buffers import BufferHub, RingBuffer
 from core.clock import now
 from core.inference import ModalityWindow
+from core.logthrottle import LogLimiter
 from core.preprocessing import StreamPreprocessor
 from core.streams import MARKERS, StreamSpec
 from core.windows import cut_window
 
 log = logging.getLogger(__name__)
+_REJECT_LOG = LogLimiter(log)
 
 SubjectFilter = Callable[[str], bool]
 
@@ -130,7 +132,7 @@ class StreamIngest:
         except Exception as exc:  # a bad chunk must not stop the other subjects
             st.rejected += 1
             self.rejected += 1
-            log.warning("rejected a chunk of %s/%s: %s", st.spec.subject, st.spec.modality, exc)
+            _REJECT_LOG.warning(st.spec.key, "rejected a chunk of %s/%s: %s", st.spec.subject, st.spec.modality, exc)
             return
         if out.timestamps.size:
             st.values.push(np.asarray(out.values, dtype=np.float32).reshape(out.timestamps.size, -1), out.timestamps)

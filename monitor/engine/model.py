@@ -69,7 +69,11 @@ def load_estimator(
     from core.encoder import load_encoder
     from core.paths import default_model_path
 
+    if model_path is not None and not str(model_path).strip():
+        raise ModelNotFoundError("--model is empty: give a model file, or leave it out for the bundled model")
     path = Path(model_path) if model_path is not None else default_model_path()
+    if path.is_dir():
+        raise ModelNotFoundError(f"model path {path} is a directory, not a model file")
     if not path.is_file():
         raise ModelNotFoundError(
             f"model file {path} not found; pass --model PATH or train one with `painmon train`"

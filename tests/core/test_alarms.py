@@ -114,3 +114,14 @@ def test_bad_config_says_why(tmp_path, text, message):
 def test_missing_config_file(tmp_path):
     with pytest.raises(AlarmConfigError, match="cannot read alarm config"):
         load_alarm_config(tmp_path / "nope.toml")
+
+
+def test_forget_drops_a_released_subject_but_never_an_active_alarm():
+    """Issue 13: sources release subjects (idle, or invented ids evicted from probation);
+    their alarm state goes with them unless an alarm is still raised."""
+    m = AlarmMachine(AlarmConfig(AlarmRules(level=70, level_for_s=0, stale_s=5, enabled=("level", "stale"))))
+    assert m.check_stale("fake-1", 1.0, 0.5) == []  # fresh data: state created, nothing raised
+    assert m.forget("fake-1") and not m.forget("fake-1")
+    feed(m, [80, 81], subject="bed-1")
+    assert [a.kind for a in m.active("bed-1")] == ["level"]
+    assert not m.forget("bed-1") and [a.kind for a in m.active("bed-1")] == ["level"]

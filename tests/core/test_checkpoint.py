@@ -57,12 +57,14 @@ def test_mismatches_are_all_listed(tmp_path):
 
 def test_bad_files_are_explained(tmp_path):
     missing = tmp_path / "none.pt"
-    with pytest.raises(ModelLoadError, match="does not exist"):
+    with pytest.raises(ModelLoadError, match="not found"):
         load_model(missing)
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint")
-    with pytest.raises(ModelLoadError, match="weights_only"):
+    with pytest.raises(ModelLoadError, match="not a torch checkpoint .it holds a text file"):
         load_model(junk)
+    with pytest.raises(ModelLoadError, match="is a directory"):
+        load_model(tmp_path)
     enc = tmp_path / "enc.pth"
     torch.save({"model_state_dict": {"a": torch.zeros(1)}}, enc)
     with pytest.raises(ModelLoadError, match="encoder weights"):
@@ -81,11 +83,13 @@ def test_bad_files_are_explained(tmp_path):
 
 
 def test_pickled_code_is_refused(tmp_path):
-    """A checkpoint carrying arbitrary objects must not be unpickled (weights_only)."""
+    """A checkpoint carrying arbitrary objects must not be unpickled (weights_only), and the
+    refusal is one line, not torch's advice to load it unsafely."""
     path = tmp_path / "evil.pt"
     torch.save({"format": "painmon-model", "version": 1, "head": {}, "metadata": {}, "x": Path("/")}, path)
-    with pytest.raises(ModelLoadError, match="weights_only"):
+    with pytest.raises(ModelLoadError, match="refused: it holds Python objects other than tensors") as err:
         load_model(path)
+    assert "\n" not in str(err.value) and "weights_only=False" not in str(err.value)
 
 
 def test_save_refuses_inconsistent_metadata(tmp_path):

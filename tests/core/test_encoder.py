@@ -204,7 +204,7 @@ def test_untrained_encoder_is_deterministic_and_logged(caplog):
 
 
 def test_missing_file_is_a_clear_error(tmp_path):
-    with pytest.raises(EncoderLoadError, match="not found: .*nope.pth"):
+    with pytest.raises(EncoderLoadError, match="nope.pth not found"):
         load_encoder(tmp_path / "nope.pth", device="cpu")
 
 
@@ -223,7 +223,7 @@ def test_corrupt_file_is_a_clear_error(tmp_path, parity_sd, content):
 def test_pickled_objects_are_refused_not_executed(tmp_path):
     path = tmp_path / "evil.pth"
     torch.save({"model_state_dict": {"x": Path("/tmp")}}, path)
-    with pytest.raises(EncoderLoadError, match="cannot read encoder weights"):
+    with pytest.raises(EncoderLoadError, match="evil.pth: refused: it holds Python objects other than tensors"):
         load_encoder(path, device="cpu")
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import time
 import uuid
 
 import pylsl
 import pytest
 from helpers import open_lsl_inlet, wait_until
 
+from core.clock import now
 from core.estimate import Estimate
 from core.wire import DEFAULT_TOPIC_PREFIX, ESTIMATE_CHANNELS, estimate_stream_name, estimate_topic
 from monitor.outputs import LSLEstimateOutlets, estimate_to_json
@@ -122,3 +125,42 @@ def test_mqtt_estimate_json_received_by_a_real_subscriber(mosquitto_broker):
     assert b["index"] is None and b["valid"] is False
     assert out.sent == 2 and out.failed == 1
 
+
+
+def _open_files() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_lsl_outlets_of_a_churn_of_subjects_stay_bounded_and_are_released():
+    """Issue 13, finding 4: every new subject used to keep an outlet (~9 fds) for good."""
+    outlets = LSLEstimateOutlets(model_name="m", max_outlets=4, idle_s=60.0)
+    before = _open_files()
+    t = now()
+    for i in range(40):
+        outlets(make_estimate(f"churn-{i}", t + i))
+    assert len(outlets.subjects()) == 4 and outlets.closed == 36
+    held = _open_files() - before
+    assert held < 4 * 20, held  # four outlets' worth, not forty
+    outlets.forget("churn-39")
+    assert "churn-39" not in outlets.subjects()
+    assert len(outlets.expire_idle(now=time.monotonic() + 61.0)) == 3
+    assert outlets.subjects() == []
+    assert _open_files() - before < 20
+    outlets.close()
+
+
+def test_pipeline_releases_outlets_when_a_source_lets_a_subject_go():
+    from core.buffers import BufferHub
+    from core.streams import StreamSpec
+    from monitor.pipeline import Pipeline
+
+    hub = BufferHub(seconds=10)
+    pipeline = Pipeline(hub)
+    outlets = LSLEstimateOutlets(model_name="m")
+    pipeline.add_output(outlets)
+    hub.register(StreamSpec("bed-1", "EDA", nominal_rate=4.0))
+    pipeline.deliver(make_estimate("bed-1", now()))
+    assert outlets.subjects() == ["bed-1"]
+    assert hub.remove("bed-1")
+    assert outlets.subjects() == [] and outlets.closed == 1
+    pipeline.stop()

@@ -166,6 +166,10 @@ def test_serve_refuses_bad_arguments_clearly(capsys, caplog, keep_signal_handler
         assert message in capsys.readouterr().out, args
     assert main(["serve", "--lsl", "--model", "/nonexistent/model.pt", "--duration", "5"]) == 1
     assert "model file /nonexistent/model.pt not found" in caplog.text
+    for model, message in (("", "--model is empty"), (".", "is a directory, not a model file")):
+        caplog.clear()
+        assert main(["serve", "--lsl", "--model", model, "--duration", "5"]) == 1
+        assert message in caplog.text and "Traceback" not in caplog.text
 
 
 def test_shards_split_subjects_exactly_once_over_one_broker(small_model, mosquitto_broker):
@@ -223,3 +227,62 @@ def test_shards_split_subjects_exactly_once_over_one_broker(small_model, mosquit
         assert origin.endswith(f"shard {shard_of(s, 2)}/2")
         assert Shard.parse(origin.rsplit(" ", 1)[1]).owns(s)
     assert rcs == [0, 0], logs
+
+
+# --- issue 13, finding 5: a secured broker --------------------------------------------------
+
+
+def test_serve_refuses_credentials_in_the_url_without_echoing_them(capsys, keep_signal_handlers):
+    from monitor.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "--mqtt", "mqtt://ward:hunter2@127.0.0.1:1883"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "hunter2" not in err and "--mqtt-user" in err
+    assert len([line for line in err.splitlines() if "error" in line]) == 1
+
+
+def test_serve_gives_up_on_a_refused_login_with_one_line_and_rc_1(small_model, tmp_path):
+    from mqtt_broker import MosquittoBroker
+
+    with MosquittoBroker(tmp_path / "auth", users={"ward": "s3cret"}) as broker:
+        env = dict(os.environ, PAINMON_MQTT_PASSWORD="wrong-pw", OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "serve", "--threads", "1", "--mqtt", f"{broker.host}:{broker.port}",
+             "--mqtt-user", "ward", "--mqtt-retries", "2", "--model", str(small_model), "--device", "cpu"],
+            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        out = Output(proc)
+        cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+        try:
+            rc = proc.wait(60)
+        finally:
+            terminate(proc)
+    assert b"wrong-pw" not in cmdline
+    assert rc == 1, out.text
+    assert "wrong-pw" not in out.text and "Traceback" not in out.text
+    refused = [line for line in out.lines if "ERROR" in line]
+    assert len(refused) == 1 and "refused" in refused[0] and "authori" in refused[0].lower(), out.text
+
+
+def test_serve_health_line_shows_the_broker_link(small_model, tmp_path):
+    from mqtt_broker import MosquittoBroker
+
+    broker = MosquittoBroker(tmp_path / "auth", users={"ward": "s3cret"}).start()
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret\n")
+    secret.chmod(0o600)
+    proc = serve("--mqtt", f"mqtt://{broker.host}:{broker.port}", "--mqtt-user", "ward", "--mqtt-password-file",
+                 str(secret), "--model", str(small_model), "--device", "cpu")
+    out = Output(proc)
+    try:
+        assert wait_until(lambda: "broker connected" in out.text, 60, step=0.2), out.text
+        broker.stop()
+        assert wait_until(lambda: "broker unreachable since" in out.text, 20, step=0.2), out.text
+        assert re.search(r"broker unreachable since \d\d:\d\d:\d\d", out.text)
+    finally:
+        rc = terminate(proc)
+        broker.stop()
+    assert rc == 0, out.text
+    assert "s3cret" not in out.text

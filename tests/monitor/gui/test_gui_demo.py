@@ -87,3 +87,34 @@ def test_monitor_command_builds_the_sources_it_is_asked_for(monkeypatch):
     assert (mqtt.config.host, mqtt.config.port, mqtt.config.prefix) == ("127.0.0.1", 1884, "ward3")
     assert (mqtt.config.username, mqtt.config.password) == ("nurse", "s3cret")
     assert build_sources(build_parser().parse_args(["monitor"])) == []
+
+
+def test_every_mqtt_command_takes_the_same_broker_options(tmp_path, monkeypatch):
+    """Issue 13: serve, simulate, monitor and record share one broker option set; the password
+    comes only from the environment or a private file."""
+    from devices.mqtt import MQTTConfigError
+    from monitor.cli import build_parser
+    from monitor.options import broker_config
+
+    monkeypatch.delenv("PAINMON_MQTT_PASSWORD", raising=False)
+    secret = tmp_path / "pw"
+    secret.write_text("from-file\n")
+    secret.chmod(0o600)
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not checked until connect")
+    common = ["--mqtt", "mqtts://broker.local", "--mqtt-user", "nurse", "--mqtt-password-file", str(secret),
+              "--mqtt-ca", str(ca), "--mqtt-qos", "2", "--mqtt-client-id", "ward-3", "--mqtt-retries", "5"]
+    for command in ("serve", "simulate", "monitor", "record"):
+        extra = [str(tmp_path / "new.xdf")] if command == "record" else []
+        args = build_parser().parse_args([command, *extra, *common])
+        ingest = broker_config(args, ingest=True)
+        publisher = broker_config(args)
+        assert ingest is not None and publisher is not None
+        assert (ingest.host, ingest.port, ingest.tls, ingest.ca_file) == ("broker.local", 8883, True, str(ca))
+        assert (ingest.username, ingest.password, ingest.qos, ingest.auth_retries) == ("nurse", "from-file", 2, 5)
+        assert (ingest.client_id, ingest.clean_session) == ("ward-3", False)  # persistent session for ingest
+        assert (publisher.client_id, publisher.clean_session) == (None, True)
+        assert "from-file" not in repr(ingest)
+    args = build_parser().parse_args(["serve", "--mqtt", "broker.local", "--mqtt-password-file", str(secret)])
+    with pytest.raises(MQTTConfigError, match="needs --mqtt-user"):
+        broker_config(args)
