@@ -6,7 +6,13 @@ Two threads (:class:`core.worker.BackgroundWorker`), both joined by :meth:`Engin
   a stalled stream is noticed), preprocesses the new samples, cuts every window that is
   due and offers it to a bounded queue that keeps only the newest window per subject;
 * the **worker** takes all queued windows — of all subjects — and runs them through the
-  estimator in one batched pass, smooths each subject's index and calls the callbacks.
+  estimator in one batched pass, smooths each subject's index, gives each estimate its
+  state and mode (:mod:`monitor.engine.states`) and calls the callbacks.
+
+Live (``realtime=True``) the scheduler thread also watches each subject's time of arrival
+by the wall clock: a subject silent for more than ``stale_after_s`` gets a state-only
+``stale`` estimate once per hop until its data return (see :mod:`monitor.engine.states`).
+Offline the data's own clock rules and nothing is ever stale.
 
 A thread (not a process) runs the model: torch releases the GIL inside its kernels, so
 the GUI thread keeps running while the encoder computes (``painmon bench realtime``
@@ -36,6 +42,7 @@ from monitor.engine.ingest import StreamIngest, SubjectFilter
 from monitor.engine.queue import LatestPerKeyQueue
 from monitor.engine.scheduler import WindowScheduler
 from monitor.engine.smoothing import LONG_TAU_S, SHORT_TAU_S, IndexSmoother
+from monitor.engine.states import STALE_AFTER_S, SubjectState
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +98,7 @@ class Engine:
             :func:`default_torch_threads`).
         short_tau_s, long_tau_s: time constants of the smoothed trends.
         max_batch: windows per inference pass at most (default: all that are ready).
+        stale_after_s: a subject silent this long (wall clock) reads ``stale`` (live only).
     """
 
     def __init__(
@@ -108,6 +116,7 @@ class Engine:
         short_tau_s: float = SHORT_TAU_S,
         long_tau_s: float = LONG_TAU_S,
         max_batch: int | None = None,
+        stale_after_s: float = STALE_AFTER_S,
     ):
         self.estimator = estimator
         self.hub = hub
@@ -126,7 +135,8 @@ class Engine:
         self._wake = threading.Event()
         self._sched_lock = threading.Lock()
         self.scheduler = WindowScheduler(
-            self.window_s, self.hop_s, stall_s=stall_s, catch_up=realtime, modalities=estimator.modalities
+            self.window_s, self.hop_s, stall_s=stall_s, catch_up=realtime, modalities=estimator.modalities,
+            data_clock=not realtime,
         )
         self.ingest = StreamIngest(
             estimator.modalities,
@@ -140,6 +150,10 @@ class Engine:
         self._callbacks: list[Callback] = []
         self._cb_lock = threading.Lock()
         self._smoothers: dict[str, IndexSmoother] = {}
+        self.stale_after_s = float(stale_after_s)
+        self._states: dict[str, SubjectState] = {}
+        self._states_lock = threading.Lock()
+        self._deliver_lock = threading.Lock()
         self._latest: dict[str, Estimate] = {}
         self._warmup_first = True
         self._worker = BackgroundWorker(self._worker_loop, name="painmon-worker")
@@ -226,6 +240,8 @@ class Engine:
             self.ingest.forget_subject(subject)
         with self._stats_lock:
             self._latest.pop(subject, None)
+        with self._states_lock:
+            self._states.pop(subject, None)
         self._smoothers.pop(subject, None)
 
     def latest(self, subject: str) -> Estimate | None:
@@ -254,6 +270,24 @@ class Engine:
     # --- scheduler thread ------------------------------------------------------------
     def _on_chunk(self, spec: StreamSpec, first_ts: float, last_ts: float, received: float) -> None:
         self.scheduler.observe(spec.subject, spec.modality, spec.nominal_rate, first_ts, last_ts, received)
+        self._state_of(spec.subject).arrived(received)
+
+    def _state_of(self, subject: str) -> SubjectState:
+        with self._states_lock:
+            st = self._states.get(subject)
+            if st is None:
+                st = self._states[subject] = SubjectState(stale_after_s=self.stale_after_s)
+            return st
+
+    def _check_stale(self) -> None:
+        """Emit a stale status for every subject silent too long (live only)."""
+        t = now()
+        with self._states_lock:
+            states = list(self._states.values())
+        for st in states:
+            est = st.check_stale(t, every_s=self.hop_s)
+            if est is not None:
+                self._deliver(est)
 
     def _scheduler_loop(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -263,6 +297,8 @@ class Engine:
                 break
             try:
                 self._schedule_once(stop)
+                if self.realtime:
+                    self._check_stale()
             except Exception:
                 log.exception("window scheduling failed")
                 with self._stats_lock:
@@ -315,7 +351,7 @@ class Engine:
                     self._counts["errors"] += 1
                 continue
             for est in estimates:
-                self._deliver(self._smooth(est))
+                self._deliver(self._state_of(est.subject).on_window(self._smooth(est)))
 
     def _smooth(self, est: Estimate) -> Estimate:
         sm = self._smoothers.get(est.subject)
@@ -325,6 +361,12 @@ class Engine:
         return dataclasses.replace(est, smoothed=short, smoothed_long=long)
 
     def _deliver(self, est: Estimate) -> None:
+        # window estimates (worker thread) and stale status (scheduler thread) reach the
+        # callbacks one at a time, so a consumer never sees them interleaved
+        with self._deliver_lock:
+            self._deliver_locked(est)
+
+    def _deliver_locked(self, est: Estimate) -> None:
         with self._stats_lock:
             self._latest[est.subject] = est
             self._counts["estimates"] += 1

@@ -9,6 +9,15 @@ window end), so the estimate is not held back by waiting for the next sample. A 
 that has stopped delivering (nothing received for ``stall_s``) is not waited for: the
 window is cut without it and the estimate says what it lacked. The scheduler holds no
 data and no threads; it is told what arrived and asked what to cut.
+
+Live, "stopped delivering" is judged by the wall clock (time of arrival). Offline
+(``data_clock=True``: fast replay, scoring a file) it is judged by the *data's* clock: a
+stream has stalled when it is ``stall_s`` behind the subject's newest sample. An offline
+producer holds its data back until the engine has caught up, so nothing arrives while it
+waits; a wall-clock judgement would then declare every stream stalled, cut nothing, and
+the replay would wait for estimates that never come (it stalled for good after ~14 s of
+data on single-stream files). On the data clock the same file is always cut the same
+way, however fast the machine.
 """
 
 from __future__ import annotations
@@ -78,6 +87,7 @@ class WindowScheduler:
         stall_s: float = 2.0,
         catch_up: bool = True,
         modalities: tuple[str, ...] | None = None,
+        data_clock: bool = False,
     ):
         if window_s <= 0 or hop_s <= 0:
             raise ValueError(f"window ({window_s}) and hop ({hop_s}) must be positive")
@@ -89,6 +99,8 @@ class WindowScheduler:
         self.catch_up = catch_up
         self.modalities = modalities
         """Only these modalities are waited for (None: all)."""
+        self.data_clock = data_clock
+        """Judge stalls on the data's clock (offline) instead of by time of arrival."""
         self._subjects: dict[str, _Subject] = {}
 
     # --- input ------------------------------------------------------------------------
@@ -96,6 +108,8 @@ class WindowScheduler:
         """Record that a chunk spanning ``first_ts..last_ts`` of a stream arrived at ``received``."""
         if self.modalities is not None and modality not in self.modalities:
             return
+        if self.data_clock:
+            received = last_ts
         subj = self._subjects.setdefault(subject, _Subject(first_seen=received))
         sp = subj.streams.get(modality)
         if sp is None:
@@ -128,6 +142,8 @@ class WindowScheduler:
         return cuts
 
     def _due_subject(self, name: str, subj: _Subject, now: float) -> list[Cut]:
+        if self.data_clock:  # "now" is the subject's newest sample
+            now = max((sp.last_received for sp in subj.streams.values()), default=math.nan)
         live = {m: sp for m, sp in subj.streams.items() if sp.live(now, self.stall_s)}
         if not live or math.isnan(subj.next_end):
             return []  # nothing is arriving: no windows, resume on the grid when data returns
