@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import threading
 import time
@@ -357,7 +358,10 @@ class Engine:
         sm = self._smoothers.get(est.subject)
         if sm is None:
             sm = self._smoothers[est.subject] = IndexSmoother(self._short_tau, self._long_tau)
-        short, long = sm.update(est.t_end, est.index if est.valid else float("nan"))
+        measured = est.valid and math.isfinite(est.index)
+        short, long = sm.update(est.t_end, est.index if measured else math.nan)
+        if not measured:  # no number this window: no headline either (the trend keeps its memory)
+            short = long = math.nan
         return dataclasses.replace(est, smoothed=short, smoothed_long=long)
 
     def _deliver(self, est: Estimate) -> None:
