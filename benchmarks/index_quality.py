@@ -14,10 +14,12 @@ same path as ``painmon replay --speed 0``), and for the raw 1-s index and the he
   there counts as never (target <= 20 s);
 * **no→high** — share of no-pain time shown in the high band (target <= 5 %).
 
-``--taus`` also applies candidate causal smoothers (:class:`monitor.engine.smoothing.TimeEMA`
-with each time constant, on the raw index the engine produced) so the headline's time
-constant can be chosen on the trade-off between steadiness and lag; the figures for the
-engine's own headline come from the engine, not from this re-computation.
+``--smoothers`` also applies candidate causal smoothers
+(:func:`monitor.engine.smoothing.make_smoother`: time EMAs, causal medians, median + EMA,
+1-euro filters) to the raw index the engine produced, so the headline's smoother can be
+chosen on the trade-off between steadiness and lag; the figures for the engine's own
+headline come from the engine, not from this re-computation. ``--save`` keeps the series,
+``--load`` re-evaluates them without scoring again.
 
 Modes: ``absolute`` (the population model) is always measured. ``relative`` needs a
 model and engine with a per-subject baseline; where the estimator offers none the
@@ -31,6 +33,7 @@ import math
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,6 +59,7 @@ RATE_CHOICES: dict[str, tuple[float, ...]] = {
 }
 """Sampling rates drawn per subject (wristbands, chest straps, lab amplifiers)."""
 LEVEL_VALUE = {0: 0.0, 1: 50.0, 2: 100.0}
+DEFAULT_CANDIDATES = "ema:5,ema:10,ema:20,ema:30,median:9,median:5+ema:5,median:9+ema:5,euro:0.02:0.002,euro:0.01:0.005"
 
 
 @dataclass
@@ -75,6 +79,8 @@ class SubjectRun:
 
 @dataclass(frozen=True)
 class Scores:
+    """The four figures of one series (see the module docstring)."""
+
     corr: float
     n: int
     change_per_s: float
@@ -146,7 +152,8 @@ def _time_since_change(t: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return out
 
 
-_CODES_ON = {"fn": None}
+_CODES_ON: dict[str, Callable[[np.ndarray], np.ndarray] | None] = {"fn": None}
+"""The truth of the subject being scored (set by :func:`pooled`)."""
 
 
 def _codes_on(t: np.ndarray) -> np.ndarray:
@@ -176,11 +183,12 @@ def _onset_lags(values: np.ndarray, t: np.ndarray, codes: np.ndarray) -> list[fl
     return lags
 
 
-def ema(values: np.ndarray, t: np.ndarray, tau_s: float) -> np.ndarray:
-    """The engine's causal smoother (:class:`TimeEMA`) over a raw index series."""
-    from monitor.engine.smoothing import TimeEMA
+def smooth(values: np.ndarray, t: np.ndarray, spec: str) -> np.ndarray:
+    """A candidate causal smoother (:func:`monitor.engine.smoothing.make_smoother`) over a
+    raw index series."""
+    from monitor.engine.smoothing import make_smoother
 
-    sm = TimeEMA(tau_s)
+    sm = make_smoother(spec)
     # like the engine: a window without a number folds nothing in and shows no headline
     return np.array([sm.update(tk, v) if math.isfinite(v) else math.nan for tk, v in zip(t, values, strict=True)])
 
@@ -211,10 +219,42 @@ def run_subjects(args: argparse.Namespace) -> tuple[dict[str, SubjectRun], float
     return runs, loaded.window_s, time.monotonic() - t0
 
 
+class _SavedSchedule:
+    """The truth of a saved run, looked up on its saved per-estimate levels (and a 0.1 s
+    grid rebuilt from them by holding the level since the previous estimate)."""
+
+    def __init__(self, t: np.ndarray, codes: np.ndarray):
+        self.t, self.codes = t, codes
+
+    def codes_at(self, t: np.ndarray) -> np.ndarray:
+        i = np.clip(np.searchsorted(self.t, np.asarray(t, dtype=float), side="right") - 1, 0, len(self.t) - 1)
+        return self.codes[i]
+
+
+def load_runs(path: str) -> tuple[dict[str, SubjectRun], float]:
+    """Runs saved by ``--save`` (truth approximated at the estimates' own times)."""
+    data = np.load(path)
+    runs = {}
+    for key in data.files:
+        if not key.endswith("/t"):
+            continue
+        sid = key[:-2]
+        t = data[f"{sid}/t"]
+        run = SubjectRun(sid, _SavedSchedule(t, data[f"{sid}/truth"]))
+        run.t, run.raw, run.headline = list(t), list(data[f"{sid}/raw"]), list(data[f"{sid}/headline"])
+        run.states = ["ok"] * len(t)
+        runs[sid] = run
+    return runs, float(data["window_s"])
+
+
 def pooled(runs: dict[str, SubjectRun], window_s: float, series) -> Scores:
     """Scores over every subject's estimates pooled (corr, shares) / averaged per pair (change)."""
     per = []
-    all_v, all_truth, changes, lags, no_high = [], [], [], [], []
+    all_v: list[float] = []
+    all_truth: list[float] = []
+    changes: list[float] = []
+    lags: list[float] = []
+    no_high: list[bool] = []
     for run in runs.values():
         t = np.asarray(run.t)
         order = np.argsort(t, kind="stable")
@@ -246,6 +286,7 @@ def _row(name: str, s: Scores) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``painmon bench index``."""
     p = argparse.ArgumentParser(prog="painmon bench index", description=__doc__.splitlines()[0])
     p.add_argument("--subjects", type=int, default=4, help="held-out simulated subjects (default 4)")
     p.add_argument("--duration", type=float, default=300.0, help="seconds per subject (default 300)")
@@ -253,8 +294,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="2 subjects x 180 s (a smoke run)")
     p.add_argument("--mode", choices=("absolute", "relative", "both"), default="both",
                    help="which modes to measure (default both; relative needs a baseline-aware model)")
-    p.add_argument("--taus", default="5,10,20,30",
-                   help="time constants (s) of candidate EMA headlines to compare (default 5,10,20,30; '' = none)")
+    p.add_argument("--smoothers", default=DEFAULT_CANDIDATES,
+                   help=f"candidate causal headline smoothers to compare (default {DEFAULT_CANDIDATES}; '' = none)")
+    p.add_argument("--load", default=None, metavar="PATH.npz",
+                   help="evaluate the runs saved by --save instead of scoring subjects again")
     p.add_argument("--silent", action="store_true", help="no progress lines")
     p.add_argument("--save", default=None, metavar="PATH.npz",
                    help="also save every subject's times, raw index, headline and true level (for analysis)")
@@ -264,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         args.subjects, args.duration = 2, 180.0
     if args.subjects < 1 or not args.duration > 60:
         p.error("--subjects must be >= 1 and --duration > 60 s")
-    taus = [float(x) for x in args.taus.split(",") if x.strip()]
+    candidates = [x.strip() for x in args.smoothers.split(",") if x.strip()]
     modes = ["absolute", "relative"] if args.mode == "both" else [args.mode]
 
     from monitor.engine.smoothing import SHORT_TAU_S
@@ -276,26 +319,30 @@ def main(argv: list[str] | None = None) -> int:
             print("\nmode relative: not measured — this build's estimator has no per-subject baseline "
                   "(every estimate says mode 'absolute'); see README 'A trustworthy index'")
             continue
-        runs, window_s, wall = run_subjects(args)
-        seen_modes = {m for r in runs.values() for m in r.states}
-        data_s = sum(r.t[-1] - r.t[0] + window_s for r in runs.values() if r.t)
-        print(f"\nmode {mode}: {sum(len(r.t) for r in runs.values())} estimates in {wall:.0f} s "
-              f"({data_s / wall:.1f} s of data per s; states {sorted(seen_modes)})")
+        if args.load:
+            runs, window_s = load_runs(args.load)
+            print(f"\nmode {mode}: {sum(len(r.t) for r in runs.values())} estimates loaded from {args.load}")
+        else:
+            runs, window_s, wall = run_subjects(args)
+            seen_states = {m for r in runs.values() for m in r.states}
+            data_s = sum(r.t[-1] - r.t[0] + window_s for r in runs.values() if r.t)
+            print(f"\nmode {mode}: {sum(len(r.t) for r in runs.values())} estimates in {wall:.0f} s "
+                  f"({data_s / wall:.1f} s of data per s; states {sorted(seen_states)})")
         print(f"  {'series':<26} {'corr':>6} {'n':>6} {'change/s':>9} {'onset lag':>9} {'hit/eps':>9} {'no→high':>9}")
         print(_row("raw 1-s index", pooled(runs, window_s, lambda r, t, o: np.asarray(r.raw)[o])))
         print(_row(f"headline (engine, EMA {SHORT_TAU_S:g} s)",
                    pooled(runs, window_s, lambda r, t, o: np.asarray(r.headline)[o])))
-        for tau in taus:
-            print(_row(f"  candidate EMA {tau:g} s",
-                       pooled(runs, window_s, lambda r, t, o, tau=tau: ema(np.asarray(r.raw)[o], t, tau))))
+        for spec in candidates:
+            print(_row(f"  candidate {spec}",
+                       pooled(runs, window_s, lambda r, t, o, spec=spec: smooth(np.asarray(r.raw)[o], t, spec))))
         print("  targets (headline): corr >= 0.75, change/s <= 3, onset lag <= 20 s, no→high <= 5 %")
-        if args.save:
-            arrays = {}
+        if args.save and not args.load:
+            arrays: dict[str, np.ndarray] = {"window_s": np.asarray(window_s)}
             for sid, r in runs.items():
                 t = np.asarray(r.t)
-                arrays.update({f"{sid}/t": t, f"{sid}/raw": np.asarray(r.raw), f"{sid}/headline": np.asarray(r.headline),
-                               f"{sid}/truth": r.truth(t)})
-            np.savez(args.save, window_s=window_s, **arrays)
+                arrays.update({f"{sid}/t": t, f"{sid}/raw": np.asarray(r.raw),
+                               f"{sid}/headline": np.asarray(r.headline), f"{sid}/truth": r.truth(t)})
+            np.savez(args.save, **arrays)  # type: ignore[arg-type]
             print(f"  saved to {args.save}")
     return 0
 

@@ -61,6 +61,7 @@ class EngineStats:
     subjects: int
     windows_cut: int
     estimates: int
+    """Estimates of windows delivered (stale statuses not included)."""
     skipped: int
     """Windows passed over to stay real-time (scheduler catch-up + queue replacement)."""
     queue_depth: int
@@ -69,6 +70,8 @@ class EngineStats:
     last_latency: dict[str, float] = field(default_factory=dict)
     mean_total_latency: float = float("nan")
     """Mean of ``latency['total']`` over the recent estimates (seconds)."""
+    stale_statuses: int = 0
+    """State-only ``stale`` estimates emitted for silent subjects."""
 
 
 def default_torch_threads() -> int:
@@ -93,7 +96,7 @@ class Engine:
         subjects: restricts the subjects served (e.g. a shard).
         max_queue: subjects held waiting for the worker at most.
         realtime: False processes every window in order and blocks instead of skipping
-            (offline replay).
+            (offline replay); up to ``max_queue`` windows wait, batched in order.
         stall_s: a stream silent this long is not waited for.
         threads: torch CPU threads for the model (default: all cores, see
             :func:`default_torch_threads`).
@@ -161,7 +164,7 @@ class Engine:
         self._scheduler = BackgroundWorker(self._scheduler_loop, name="painmon-scheduler")
         self._started = False
         self._warm = threading.Event()
-        self._counts = {"cut": 0, "estimates": 0, "sched_skipped": 0, "errors": 0}
+        self._counts = {"cut": 0, "estimates": 0, "sched_skipped": 0, "errors": 0, "stale": 0}
         self._recent_total: list[float] = []
         self._last_latency: dict[str, float] = {}
         self._stats_lock = threading.Lock()
@@ -266,6 +269,7 @@ class Engine:
                 rejected_chunks=self.ingest.rejected,
                 last_latency=dict(self._last_latency),
                 mean_total_latency=float(np.mean(recent)) if recent else float("nan"),
+                stale_statuses=self._counts["stale"],
             )
 
     # --- scheduler thread ------------------------------------------------------------
@@ -324,7 +328,11 @@ class Engine:
                 self._counts["sched_skipped"] += cut.skipped
             if cut.skipped:
                 log.debug("%s: skipped %d stale window(s) to stay real-time", cut.subject, cut.skipped)
-            while not self.queue.put(cut.subject, window, timeout=0.2):
+            # live: one window per subject (a newer one replaces it); offline: every window
+            # is its own entry, so one subject's consecutive windows share a batch (the
+            # encoder runs several windows per pass much faster than one at a time)
+            key = cut.subject if self.realtime else (cut.subject, cut.t_end)
+            while not self.queue.put(key, window, timeout=0.2):
                 if stop.is_set():
                     return
 
@@ -373,10 +381,13 @@ class Engine:
     def _deliver_locked(self, est: Estimate) -> None:
         with self._stats_lock:
             self._latest[est.subject] = est
-            self._counts["estimates"] += 1
-            self._last_latency = dict(est.latency)
-            self._recent_total.append(est.latency.get("total", float("nan")))
-            del self._recent_total[:-100]
+            if est.state == "stale":  # a status, not an estimate of a window
+                self._counts["stale"] += 1
+            else:
+                self._counts["estimates"] += 1
+                self._last_latency = dict(est.latency)
+                self._recent_total.append(est.latency.get("total", float("nan")))
+                del self._recent_total[:-100]
         with self._cb_lock:
             callbacks = list(self._callbacks)
         for fn in callbacks:
