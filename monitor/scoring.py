@@ -36,6 +36,10 @@ PROGRESS_FRACTION = 0.1
 """Progress is reported every 10 % of the recording ..."""
 PROGRESS_EVERY_S = 5.0
 """... or every 5 s of wall time, whichever comes first."""
+WATCHDOG_S = 60.0
+"""A held replay goes on (a chunk at a time) when the engine made no progress for this
+long: the replay can slow down, never stop. Long, because one batch of windows on a busy
+2-core machine can take tens of seconds."""
 
 
 class NothingToScoreError(PainMonError, ValueError):
@@ -138,8 +142,8 @@ def score_session(
     def hold() -> bool:
         """Hold while a subject has data more than a window (+3 hops) beyond its newest
         estimate. A subject whose data stopped or pause holds nothing (nothing new was
-        delivered), and an engine that made no progress for PROGRESS_EVERY_S while held
-        is not waited for (logged): the replay can slow down, never stop."""
+        delivered), and an engine that made no progress for WATCHDOG_S while held is not
+        waited for (logged): the replay can slow down, never stop."""
         with lock:
             done = dict(newest)
         waiting = False
@@ -155,8 +159,8 @@ def score_session(
         if seen != seen_progress[0]:
             seen_progress[0], progress_at[0] = seen, time.monotonic()
             return True
-        if time.monotonic() - progress_at[0] > PROGRESS_EVERY_S:
-            log.warning("offline engine made no progress for %.0f s; replay goes on", PROGRESS_EVERY_S)
+        if time.monotonic() - progress_at[0] > WATCHDOG_S:
+            log.warning("offline engine made no progress for %.0f s; replay goes on", WATCHDOG_S)
             progress_at[0] = time.monotonic()
             return False
         return True
