@@ -164,12 +164,7 @@ def _run_lsl(session, args: argparse.Namespace) -> int:
 
 
 def _print_estimate(source, est) -> None:
-    t = source.from_clock(est.t_end)
-    probs = " ".join(f"{name} {p:.2f}" for name, p in zip(("no", "low", "high"), est.probs))
-    flag = "" if est.valid else "  (low quality)"
-    missing = f"  missing {','.join(est.missing)}" if est.missing else ""
-    _say(f"{t:8.1f} s  {est.subject:<10} index {est.index:5.1f}  smoothed {est.smoothed:5.1f}  "
-         f"[{probs}]  quality {est.quality_overall:.2f}{missing}{flag}")
+    _print_estimate_at(source.from_clock(est.t_end), est)
 
 
 def _make_engine(hub, args: argparse.Namespace, realtime: bool):
@@ -224,8 +219,9 @@ def _drain(engine, quiet_s: float = 1.5, limit_s: float = 120.0) -> None:
         _say("interrupted")
 
 
-def _score_offline(session, args: argparse.Namespace) -> int:
-    """Speed 0: every window of the file through the offline engine, in order."""
+def _score_offline(session, args: argparse.Namespace) -> int | None:
+    """Speed 0: every window of the file through the offline engine, in order. None when
+    no model can be loaded and no CSV was asked for: the caller replays the data alone."""
     from monitor.engine import Engine
     from monitor.estimate_csv import EstimateCSV
     from monitor.scoring import NothingToScoreError, check_scorable, score_session
@@ -234,7 +230,9 @@ def _score_offline(session, args: argparse.Namespace) -> int:
         model = model_options(args)
         loaded = model.load()
     except Exception as exc:
-        _say(f"painmon replay: cannot load the model: {exc}")
+        if not args.csv:
+            return None
+        _say(f"painmon replay: cannot score {session.path.name}: cannot load the model: {exc}")
         return 1
     try:
         check_scorable(session, loaded.estimator.modalities)
@@ -280,13 +278,15 @@ def _score_offline(session, args: argparse.Namespace) -> int:
 def _print_estimate_at(t: float, est) -> None:
     probs = " ".join(f"{name} {p:.2f}" for name, p in zip(("no", "low", "high"), est.probs, strict=True))
     missing = f"  missing {','.join(est.missing)}" if est.missing else ""
-    _say(f"{t:8.1f} s  {est.subject:<10} {est.state:<11} index {est.index:5.1f}  smoothed {est.smoothed:5.1f}  "
-         f"[{probs}]  quality {est.quality_overall:.2f}{missing}")
+    _say(f"{t:8.1f} s  {est.subject:<10} {est.state:<11} {est.mode:<8} index {est.index:5.1f}  "
+         f"smoothed {est.smoothed:5.1f}  [{probs}]  quality {est.quality_overall:.2f}{missing}")
 
 
 def _run_headless(session, args: argparse.Namespace) -> int:
     if args.speed == 0 or math.isinf(args.speed):
-        return _score_offline(session, args)
+        rc = _score_offline(session, args)
+        if rc is not None:
+            return rc
     from devices.replay import ReplaySource
     from monitor.pipeline import Pipeline
 
