@@ -40,9 +40,10 @@ def test_the_command_line_says_it_in_one_line(tmp_path):
     path = _damaged(tmp_path, "nan.pt", float("nan"))
     sample = REPO_ROOT / "assets" / "sessions" / "sample-sim.xdf"
     out = subprocess.run(
-        [sys.executable, "-m", "monitor", "replay", str(sample), "--headless", "--speed", "0", "--model", str(path)],
+        [sys.executable, "-m", "monitor", "replay", str(sample), "--headless", "--speed", "0", "--model", str(path),
+         "--csv", str(tmp_path / "scores.csv")],
         capture_output=True, text=True, cwd=REPO_ROOT, timeout=300,
     )
-    assert out.returncode != 0
+    assert out.returncode != 0  # scoring asked for, and no model to score with
     refusal = [line for line in out.stdout.splitlines() if "not finite" in line]
     assert len(refusal) == 1 and "Traceback" not in out.stdout + out.stderr
