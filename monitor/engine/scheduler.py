@@ -17,7 +17,12 @@ producer holds its data back until the engine has caught up, so nothing arrives 
 waits; a wall-clock judgement would then declare every stream stalled, cut nothing, and
 the replay would wait for estimates that never come (it stalled for good after ~14 s of
 data on single-stream files). On the data clock the same file is always cut the same
-way, however fast the machine.
+way, however fast the machine; and its windows end on a grid from the subject's first
+sample (live: the shared clock's grid, so subjects line up), so a replayed file is cut at
+the same places whenever it is replayed (the replay maps the file onto ``now()``, which
+would otherwise shift every window by a random fraction of the hop); and a window is cut
+only once the first sample after it has arrived, so its content does not depend on how far
+ahead the data were (the last window of a file, with no sample after it, is not cut).
 """
 
 from __future__ import annotations
@@ -38,12 +43,17 @@ class StreamProgress:
     last_received: float = math.nan
     """Shared-clock time the newest chunk arrived (to notice a stalled stream)."""
 
-    def reached(self, t_end: float) -> bool:
-        """Has the last sample inside a window ending at ``t_end`` arrived?"""
+    def reached(self, t_end: float, past: bool = False) -> bool:
+        """Has the last sample inside a window ending at ``t_end`` arrived? With ``past``
+        (offline), has the first sample *after* it arrived: the processed signal then
+        covers the whole window, so what is cut does not depend on how far ahead the data
+        happened to be when it was cut (no newest-sample hold at the window's end)."""
         if math.isnan(self.last_ts):
             return False
         slack = 1.0 / self.rate if self.rate > 0 else 0.0
         # a small tolerance absorbs float jitter of timestamps on the nominal grid
+        if past:
+            return self.last_ts >= t_end + slack - 1e-6
         return self.last_ts >= t_end - slack - 1e-6
 
     def live(self, now: float, stall_s: float) -> bool:
@@ -69,6 +79,12 @@ class _Subject:
     first_seen: float = math.nan
     """When the subject's first chunk arrived (its other streams may still be connecting)."""
     lead_since: float = math.nan
+    first_arrived: float = math.nan
+    """Wall-clock time of the subject's first chunk: its other streams get ``stall_s`` of
+    wall time to connect, also offline (a producer may push one stream's history first)."""
+    origin: float = 0.0
+    """A point of the subject's window grid: 0 live (grid of the shared clock); offline the
+    subject's first sample, so a file is cut the same way whenever it is replayed."""
     """When the first stream reached ``next_end`` (laggards are waited for ``stall_s`` from then)."""
 
 
@@ -108,9 +124,10 @@ class WindowScheduler:
         """Record that a chunk spanning ``first_ts..last_ts`` of a stream arrived at ``received``."""
         if self.modalities is not None and modality not in self.modalities:
             return
+        arrived = received
         if self.data_clock:
             received = last_ts
-        subj = self._subjects.setdefault(subject, _Subject(first_seen=received))
+        subj = self._subjects.setdefault(subject, _Subject(first_seen=received, first_arrived=arrived))
         sp = subj.streams.get(modality)
         if sp is None:
             sp = subj.streams[modality] = StreamProgress(rate=rate, first_ts=first_ts)
@@ -119,13 +136,15 @@ class WindowScheduler:
             # the stream's clock went back (device restart, replay from the start): its
             # timeline starts afresh, and the subject's next window with it
             sp.last_ts = last_ts
-            subj.next_end = min(subj.next_end, self._grid_ceil(first_ts + self.window_s))
+            subj.next_end = min(subj.next_end, self._grid_ceil(first_ts + self.window_s, subj.origin))
         elif math.isnan(sp.last_ts) or last_ts > sp.last_ts:
             sp.last_ts = last_ts
         sp.last_received = received
         if math.isnan(subj.next_end):
+            if self.data_clock:
+                subj.origin = first_ts
             # first window: the first grid point that leaves a full window of data
-            subj.next_end = self._grid_ceil(first_ts + self.window_s)
+            subj.next_end = self._grid_ceil(first_ts + self.window_s, subj.origin)
 
     def forget(self, subject: str) -> None:
         self._subjects.pop(subject, None)
@@ -142,6 +161,7 @@ class WindowScheduler:
         return cuts
 
     def _due_subject(self, name: str, subj: _Subject, now: float) -> list[Cut]:
+        wall_now = now
         if self.data_clock:  # "now" is the subject's newest sample
             now = max((sp.last_received for sp in subj.streams.values()), default=math.nan)
         live = {m: sp for m, sp in subj.streams.items() if sp.live(now, self.stall_s)}
@@ -150,7 +170,7 @@ class WindowScheduler:
         if (
             self.modalities is not None
             and len(subj.streams) < len(self.modalities)
-            and now - subj.first_seen < self.stall_s
+            and (now - subj.first_seen < self.stall_s or wall_now - subj.first_arrived < self.stall_s)
         ):
             return []  # a new subject: give its other streams time to connect
         frontier = min(sp.last_ts + (1.0 / sp.rate if sp.rate > 0 else 0.0) for sp in live.values())
@@ -158,12 +178,12 @@ class WindowScheduler:
         # A subject that was silent (all streams stalled) resumes at its newest data: the
         # windows in the silence were never due, so they do not count as skips.
         if newest_live - subj.next_end > self.window_s + self.stall_s:
-            subj.next_end = self._grid_floor(frontier)
+            subj.next_end = self._grid_floor(frontier, subj.origin)
         out: list[Cut] = []
         while True:
             t_end = subj.next_end
-            ready = all(sp.reached(t_end) for sp in live.values())
-            led = any(sp.reached(t_end) for sp in live.values())
+            ready = all(sp.reached(t_end, self.data_clock) for sp in live.values())
+            led = any(sp.reached(t_end, self.data_clock) for sp in live.values())
             if led and math.isnan(subj.lead_since):
                 subj.lead_since = now
             # a live stream that is still behind stall_s after another one completed the
@@ -173,14 +193,14 @@ class WindowScheduler:
                 break
             skipped = 0
             if self.catch_up:
-                newest = self._grid_floor(frontier + 1e-6)
+                newest = self._grid_floor(frontier + 1e-6, subj.origin)
                 if overdue and not ready:  # the newest window the leading stream completed
                     lead = max(sp.last_ts + (1.0 / sp.rate if sp.rate > 0 else 0.0) for sp in live.values())
-                    newest = max(newest, self._grid_floor(lead + 1e-6))
+                    newest = max(newest, self._grid_floor(lead + 1e-6, subj.origin))
                 if newest > t_end:
                     skipped = int(round((newest - t_end) / self.hop_s))
                     t_end = newest
-            waited = tuple(sorted(m for m, sp in live.items() if sp.reached(t_end)))
+            waited = tuple(sorted(m for m, sp in live.items() if sp.reached(t_end, self.data_clock)))
             out.append(Cut(name, t_end, waited, skipped))
             subj.next_end = t_end + self.hop_s
             subj.lead_since = math.nan
@@ -189,8 +209,8 @@ class WindowScheduler:
         return out
 
     # --- grid ------------------------------------------------------------------------
-    def _grid_ceil(self, t: float) -> float:
-        return math.ceil(t / self.hop_s - 1e-9) * self.hop_s
+    def _grid_ceil(self, t: float, origin: float = 0.0) -> float:
+        return origin + math.ceil((t - origin) / self.hop_s - 1e-9) * self.hop_s
 
-    def _grid_floor(self, t: float) -> float:
-        return math.floor(t / self.hop_s + 1e-9) * self.hop_s
+    def _grid_floor(self, t: float, origin: float = 0.0) -> float:
+        return origin + math.floor((t - origin) / self.hop_s + 1e-9) * self.hop_s
