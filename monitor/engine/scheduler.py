@@ -20,9 +20,9 @@ data on single-stream files). On the data clock the same file is always cut the 
 way, however fast the machine; and its windows end on a grid from the subject's first
 sample (live: the shared clock's grid, so subjects line up), so a replayed file is cut at
 the same places whenever it is replayed (the replay maps the file onto ``now()``, which
-would otherwise shift every window by a random fraction of the hop); and a window is cut
-only once the first sample after it has arrived, so its content does not depend on how far
-ahead the data were (the last window of a file, with no sample after it, is not cut).
+would otherwise shift every window by a random fraction of the hop). Offline a stream
+counts as stopped only when it is both behind on the data's clock and silent by the wall
+clock (a producer may push one stream's history before the next one's).
 """
 
 from __future__ import annotations
@@ -41,19 +41,17 @@ class StreamProgress:
     last_ts: float = math.nan
     """Newest sample timestamp (shared clock)."""
     last_received: float = math.nan
-    """Shared-clock time the newest chunk arrived (to notice a stalled stream)."""
+    """Shared-clock time the newest chunk arrived (to notice a stalled stream); offline
+    (data clock) the newest sample's timestamp."""
+    last_arrived: float = math.nan
+    """Wall-clock (shared clock) time the newest chunk arrived, in either mode."""
 
-    def reached(self, t_end: float, past: bool = False) -> bool:
-        """Has the last sample inside a window ending at ``t_end`` arrived? With ``past``
-        (offline), has the first sample *after* it arrived: the processed signal then
-        covers the whole window, so what is cut does not depend on how far ahead the data
-        happened to be when it was cut (no newest-sample hold at the window's end)."""
+    def reached(self, t_end: float) -> bool:
+        """Has the last sample inside a window ending at ``t_end`` arrived?"""
         if math.isnan(self.last_ts):
             return False
         slack = 1.0 / self.rate if self.rate > 0 else 0.0
         # a small tolerance absorbs float jitter of timestamps on the nominal grid
-        if past:
-            return self.last_ts >= t_end + slack - 1e-6
         return self.last_ts >= t_end - slack - 1e-6
 
     def live(self, now: float, stall_s: float) -> bool:
@@ -140,6 +138,7 @@ class WindowScheduler:
         elif math.isnan(sp.last_ts) or last_ts > sp.last_ts:
             sp.last_ts = last_ts
         sp.last_received = received
+        sp.last_arrived = arrived
         if math.isnan(subj.next_end):
             if self.data_clock:
                 subj.origin = first_ts
@@ -164,7 +163,11 @@ class WindowScheduler:
         wall_now = now
         if self.data_clock:  # "now" is the subject's newest sample
             now = max((sp.last_received for sp in subj.streams.values()), default=math.nan)
-        live = {m: sp for m, sp in subj.streams.items() if sp.live(now, self.stall_s)}
+        live = {
+            m: sp for m, sp in subj.streams.items()
+            if sp.live(now, self.stall_s)
+            or (self.data_clock and not math.isnan(sp.last_arrived) and wall_now - sp.last_arrived <= self.stall_s)
+        }
         if not live or math.isnan(subj.next_end):
             return []  # nothing is arriving: no windows, resume on the grid when data returns
         if (
@@ -182,8 +185,8 @@ class WindowScheduler:
         out: list[Cut] = []
         while True:
             t_end = subj.next_end
-            ready = all(sp.reached(t_end, self.data_clock) for sp in live.values())
-            led = any(sp.reached(t_end, self.data_clock) for sp in live.values())
+            ready = all(sp.reached(t_end) for sp in live.values())
+            led = any(sp.reached(t_end) for sp in live.values())
             if led and math.isnan(subj.lead_since):
                 subj.lead_since = now
             # a live stream that is still behind stall_s after another one completed the
@@ -200,7 +203,7 @@ class WindowScheduler:
                 if newest > t_end:
                     skipped = int(round((newest - t_end) / self.hop_s))
                     t_end = newest
-            waited = tuple(sorted(m for m, sp in live.items() if sp.reached(t_end, self.data_clock)))
+            waited = tuple(sorted(m for m, sp in live.items() if sp.reached(t_end)))
             out.append(Cut(name, t_end, waited, skipped))
             subj.next_end = t_end + self.hop_s
             subj.lead_since = math.nan

@@ -95,10 +95,9 @@ def test_offline_engine_cuts_every_aligned_window_of_each_subject(estimator):
         t0 = t1 - 4.0
         push_history(hub, "a", t0, t1)
         push_history(hub, "b", t0 + 1.0, t1)
-        # windows end on the 0.5 s grid from the first full window to the last one that a
-        # later sample of every stream follows (offline: the window's content is then final)
-        want_a = list(np.arange(t0 + 2.0, t1 - 0.5 + 1e-9, 0.5))
-        want_b = list(np.arange(t0 + 3.0, t1 - 0.5 + 1e-9, 0.5))
+        # windows end on the 0.5 s grid from the first full window to the end of the data
+        want_a = list(np.arange(t0 + 2.0, t1 + 1e-9, 0.5))
+        want_b = list(np.arange(t0 + 3.0, t1 + 1e-9, 0.5))
         assert wait_until(lambda: len(got.snapshot()) >= len(want_a) + len(want_b), 60)
         time.sleep(1.3)  # the streams go stale: no further (empty) windows may follow
     finally:
