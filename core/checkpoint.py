@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from core.errors import PainMonError
 from core.estimate import CLASS_NAMES
 from core.fusion import FusionConfigError, FusionHead
 from core.safeload import UnsafeOrUnreadableFile, load_weights_only
@@ -38,8 +39,15 @@ NOT_CLINICAL = (
 )
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(PainMonError, RuntimeError):
     """A model file that cannot be used, with the reason spelled out for the user."""
+
+
+def non_finite_weights(state_dict: Mapping[str, Any]) -> list[str]:
+    """Names of the floating-point tensors holding NaN or infinity (a model that cannot
+    give a finite output; training that diverged, or a damaged file)."""
+    return [k for k, v in state_dict.items()
+            if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
 
 
 def _painmon_version() -> str:
@@ -230,6 +238,10 @@ def load_model(
         head = FusionHead.from_config(meta.fusion)
     except (FusionConfigError, KeyError, TypeError) as exc:
         raise ModelLoadError(f"{path}: cannot rebuild the fusion head from its metadata: {exc}") from exc
+    bad = non_finite_weights(blob["head"])
+    if bad:
+        raise ModelLoadError(f"{path}: refused: the fusion head's weights are not finite ({', '.join(bad[:3])}"
+                             f"{', ...' if len(bad) > 3 else ''}); retrain or restore the model file")
     try:
         head.load_state_dict(blob["head"], strict=True)
     except RuntimeError as exc:

@@ -75,6 +75,9 @@ class Estimate:
     hop_s: float = float("nan")
     """Seconds between this subject's estimates when it was made (lengthens, for every
     subject alike, when the machine cannot keep up)."""
+    silent_s: float = float("nan")
+    """On a ``stale`` estimate: seconds (wall clock) since the subject's newest sample
+    arrived, so a display can say why ("no signal for 7 s"); NaN otherwise."""
 
     @property
     def quality_overall(self) -> float:

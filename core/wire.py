@@ -14,7 +14,9 @@ Where the first version disagreed with itself, the name chosen here wins:
 
 from __future__ import annotations
 
-from core.estimate import CLASS_NAMES
+import math
+
+from core.estimate import CLASS_NAMES, MODES, STATES, Estimate
 from core.streams import MARKERS, SELF_REPORT
 
 # --- identity ------------------------------------------------------------------------
@@ -31,9 +33,40 @@ ESTIMATE_CHANNELS: tuple[tuple[str, str], ...] = (
     ("smoothed", "percent"),
     *((f"p_{name}", "probability") for name in CLASS_NAMES),
     ("quality", "fraction"),
+    ("state", "code"),
+    ("mode", "code"),
 )
-"""(label, unit) of each channel of an estimate stream, in order."""
+"""(label, unit) of each channel of an estimate stream, in order. LSL and XDF estimate
+streams are numeric, so ``state`` and ``mode`` travel as codes: the position of the name
+in :data:`STATE_CODES` / :data:`MODE_CODES` (every sample carries them, so a reader that
+starts anywhere knows what the numbers may be trusted for)."""
 ESTIMATE_CHANNEL_LABELS: tuple[str, ...] = tuple(label for label, _ in ESTIMATE_CHANNELS)
+STATE_CODES: tuple[str, ...] = STATES
+"""``state`` channel value k means ``STATE_CODES[k]``."""
+MODE_CODES: tuple[str, ...] = MODES
+"""``mode`` channel value k means ``MODE_CODES[k]``."""
+
+
+def estimate_values(est: Estimate) -> list[float]:
+    """The channel values of an estimate, in :data:`ESTIMATE_CHANNELS` order: the one row
+    builder of LSL outlets and recordings (NaN where nothing was measured)."""
+    quality = est.quality_overall if est.quality else math.nan
+    return [
+        float(est.index),
+        float(est.smoothed),
+        *(float(p) for p in est.probs),
+        float(quality),
+        float(STATE_CODES.index(est.state)) if est.state in STATE_CODES else math.nan,
+        float(MODE_CODES.index(est.mode)) if est.mode in MODE_CODES else math.nan,
+    ]
+
+
+# --- offline scoring (painmon replay --csv) -------------------------------------------
+CSV_COLUMNS: tuple[str, ...] = (
+    "t_s", "wall_time", "subject", "state", "mode", "index", "smoothed",
+    *(f"p_{name}" for name in CLASS_NAMES), "quality", "missing",
+)
+"""Columns of an estimate CSV, in order (:mod:`monitor.estimate_csv`)."""
 
 
 def estimate_stream_name(subject: str) -> str:

@@ -11,7 +11,12 @@ Every name they put on the wire comes from :mod:`core.wire`:
   each sample stamped with the window end ``t_end`` on the shared clock, so LabRecorder
   stores estimates aligned with the signals they came from;
 * MQTT: JSON (:func:`estimate_to_json`, the one builder of the estimate payload) on
-  :func:`core.wire.estimate_topic` (NaN becomes ``null``: JSON has no NaN).
+  :func:`core.wire.estimate_topic` (NaN becomes ``null``: JSON has no NaN), with the
+  estimate's ``state`` and ``mode`` as words (and ``silent_s`` on a ``stale`` status).
+
+A subject whose streams stopped keeps getting a ``stale`` estimate once per hop (every
+number NaN/null, see :mod:`monitor.engine.states`), so consumers of either output see the
+silence instead of the last number frozen.
 """
 
 from __future__ import annotations
@@ -29,8 +34,11 @@ from core.wire import (
     ESTIMATE_CHANNELS,
     ESTIMATE_SOURCE_KIND,
     ESTIMATE_STREAM_TYPE,
+    MODE_CODES,
+    STATE_CODES,
     estimate_stream_name,
     estimate_topic,
+    estimate_values,
     stream_source_id,
 )
 
@@ -38,14 +46,8 @@ log = logging.getLogger(__name__)
 
 
 def estimate_row(est: Estimate) -> list[float]:
-    """The LSL channel values of an estimate, in :data:`core.wire.ESTIMATE_CHANNELS` order
-    (NaN where invalid)."""
-    return [
-        float(est.index),
-        float(est.smoothed),
-        *(float(p) for p in est.probs),
-        float(est.quality_overall),
-    ]
+    """The LSL channel values of an estimate (:func:`core.wire.estimate_values`)."""
+    return estimate_values(est)
 
 
 DEFAULT_OUTLET_IDLE_S = 300.0
@@ -112,6 +114,8 @@ class LSLEstimateOutlets:
             desc.append_child_value("subject", subject)
             desc.append_child_value("model", model_name or self.model_name)
             desc.append_child_value("timestamps", "window end (LSL local clock)")
+            desc.append_child_value("state_codes", ",".join(STATE_CODES))
+            desc.append_child_value("mode_codes", ",".join(MODE_CODES))
             chans = desc.append_child("channels")
             for label, unit in ESTIMATE_CHANNELS:
                 ch = chans.append_child("channel")
@@ -178,6 +182,8 @@ def estimate_to_dict(est: Estimate, origin: str | None = None) -> dict[str, Any]
     d: dict[str, Any] = {
         "subject": est.subject,
         "t_end": est.t_end,
+        "state": est.state,
+        "mode": est.mode,
         "index": _finite(est.index),
         "smoothed": _finite(est.smoothed),
         "smoothed_long": _finite(est.smoothed_long),
@@ -188,7 +194,11 @@ def estimate_to_dict(est: Estimate, origin: str | None = None) -> dict[str, Any]
         "model": est.model,
         "latency": {k: _finite(v) for k, v in est.latency.items()},
         "created": _finite(est.created),
+        "calibration": _finite(est.calibration),
+        "ood_score": _finite(est.ood_score),
     }
+    if est.state == "stale":
+        d["silent_s"] = _finite(est.silent_s)
     if origin:
         d["origin"] = origin
     return d

@@ -9,6 +9,7 @@ are dropped with a log line. Nothing here is fatal except a file that is not XDF
 
 from __future__ import annotations
 
+import datetime as _dt
 import logging
 import mmap
 import os
@@ -78,6 +79,9 @@ class Session:
     skipped: list[str] = field(default_factory=list)
     """Names of streams left out (empty), for the user to see why."""
     writer: str = ""
+    recorded_at: _dt.datetime | None = None
+    """Wall-clock time (timezone-aware) the file says recording began (its header's
+    ``<datetime>``, written by LabRecorder and PainMon); None when it does not say."""
     t_start: float = 0.0
     """Earliest timestamp of any stream or marker."""
     duration: float = 0.0
@@ -227,6 +231,20 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def _file_datetime(header: dict | None) -> _dt.datetime | None:
+    """The header's ``<datetime>`` as an aware datetime (naive ones are taken as UTC)."""
+    info = header.get("info") if isinstance(header, dict) else None
+    text = _text(info, "datetime")
+    if not text:
+        return None
+    try:
+        when = _dt.datetime.fromisoformat(text)
+    except ValueError:
+        log.info("unreadable recording datetime %r", text)
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=_dt.UTC)
+
+
 def _file_writer(header: dict | None) -> str:
     info = header.get("info") if isinstance(header, dict) else None
     return _text(info, "writer")
@@ -276,7 +294,7 @@ def load_session(path: str | os.PathLike, dejitter: bool | None = None) -> Sessi
         dejitter = _header_writer(path) != PRODUCT
     raw_streams, header = _read_xdf(path, dejitter)
     writer = _file_writer(header)
-    session = Session(path=path, streams=[], writer=writer)
+    session = Session(path=path, streams=[], writer=writer, recorded_at=_file_datetime(header))
     taken: set[tuple[str, str]] = set()
     for raw in raw_streams:
         info = raw.get("info", {})

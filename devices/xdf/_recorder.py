@@ -39,8 +39,11 @@ from core.wire import (
     ESTIMATE_CHANNEL_LABELS,
     ESTIMATE_SOURCE_KIND,
     ESTIMATE_STREAM_TYPE,
+    MODE_CODES,
     PRODUCT,
+    STATE_CODES,
     estimate_stream_name,
+    estimate_values,
     stream_source_id,
 )
 from core.worker import BackgroundWorker, WorkerStateError
@@ -251,9 +254,7 @@ class SessionRecorder:
         if not math.isfinite(est.t_end):
             self._reject("non-finite timestamps", f"estimate of {est.subject}")
             return
-        row = np.array(
-            [[est.index, est.smoothed, *est.probs, est.quality_overall]], dtype=np.float64
-        )
+        row = np.array([estimate_values(est)], dtype=np.float64)
         if row.shape[1] != len(ESTIMATE_CHANNEL_LABELS):
             self._reject("estimate with wrong number of probabilities", f"estimate of {est.subject}")
             return
@@ -396,6 +397,8 @@ class SessionRecorder:
                 "subject": subject,
                 "modality": ESTIMATE_STREAM_TYPE,
                 "channels": {"channel": [{"label": c} for c in ESTIMATE_CHANNEL_LABELS]},
+                "state_codes": ",".join(STATE_CODES),
+                "mode_codes": ",".join(MODE_CODES),
                 "acquisition": {"manufacturer": PRODUCT},
             },
             created_at=clock.now(),

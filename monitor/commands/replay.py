@@ -5,7 +5,11 @@ or onto LSL for other tools.
 * default: open the dashboard on the file (its replay bar pauses, seeks, changes speed);
   without a display, run headless;
 * ``--headless``: run the engine on the replayed data and print each estimate (and the
-  file's markers as they pass); without a usable model, print replay progress instead.
+  file's markers as they pass); without a usable model, print replay progress instead;
+* ``--headless --speed 0 --csv OUT.csv``: score the file offline as fast as the CPU
+  allows (:mod:`monitor.scoring`) and write every estimate to a CSV
+  (:mod:`monitor.estimate_csv`), with one progress line every 10 % or 5 s. A file with no
+  stream the model uses is refused with one line and exit status 1.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import threading
 import time
 
 from core.streams import SELF_REPORT
+from core.wire import CSV_COLUMNS
 from monitor.options import add_model_options, add_record_option, model_options, startup_error
 
 log = logging.getLogger("painmon.replay")
@@ -40,6 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--duration", type=float, default=None, metavar="SEC",
                    help="stop after this many seconds of wall time")
     p.add_argument("--start", type=float, default=0.0, metavar="SEC", help="begin this far into the file")
+    p.add_argument("--csv", default=None, metavar="OUT.csv",
+                   help="write every estimate to this CSV (headless; columns: " + ",".join(CSV_COLUMNS) + ")")
     add_model_options(p)
     add_record_option(p, help="record the replayed streams, markers and estimates to this new XDF file "
                       "(dashboard or --headless)")
@@ -89,6 +96,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     for line in describe_session(session):
         _say(line)
+    if args.csv is not None and (args.lsl or not args.headless):
+        _say("painmon replay: --csv needs --headless")
+        return 2
     if args.lsl:
         if args.record is not None:
             _say("painmon replay: --record works with the dashboard or --headless, not --lsl "
@@ -165,12 +175,7 @@ def _run_lsl(session, args: argparse.Namespace) -> int:
 
 
 def _print_estimate(source, est) -> None:
-    t = source.from_clock(est.t_end)
-    probs = " ".join(f"{name} {p:.2f}" for name, p in zip(("no", "low", "high"), est.probs, strict=True))
-    flag = "" if est.valid else "  (low quality)"
-    missing = f"  missing {','.join(est.missing)}" if est.missing else ""
-    _say(f"{t:8.1f} s  {est.subject:<10} index {est.index:5.1f}  smoothed {est.smoothed:5.1f}  "
-         f"[{probs}]  quality {est.quality_overall:.2f}{missing}{flag}")
+    _print_estimate_at(source.from_clock(est.t_end), est)
 
 
 class ModelRequired(Exception):
@@ -270,15 +275,83 @@ def _drain(engine, quiet_s: float = 1.5, limit_s: float = 120.0) -> None:
 def _unusable(session, engine) -> str | None:
     """Why no estimate can come from ``session`` (no stream of a modality the model
     uses), or None."""
-    needed = set(engine.modalities)
-    if any(s.spec.modality in needed for s in session.streams):
-        return None
-    found = sorted({s.spec.modality for s in session.streams}) or ["no signal streams"]
-    return (f"no stream of {session.path.name} is usable: the model needs {', '.join(sorted(needed))}; "
-            f"the file has {', '.join(found)}")
+    from monitor.scoring import NothingToScoreError, check_scorable
+
+    try:
+        check_scorable(session, engine.modalities)
+    except NothingToScoreError as exc:
+        return str(exc)
+    return None
+
+
+def _score_offline(session, args: argparse.Namespace) -> int | None:
+    """Speed 0: every window of the file through the offline engine, in order. None when
+    no model can be loaded and no CSV was asked for: the caller replays the data alone."""
+    from monitor.engine import Engine
+    from monitor.estimate_csv import EstimateCSV
+    from monitor.scoring import NothingToScoreError, check_scorable, score_session
+
+    try:
+        model = model_options(args)
+        loaded = model.load()
+    except Exception as exc:
+        if not args.csv:
+            return None
+        _say(f"painmon replay: cannot score {session.path.name}: cannot load the model: {exc}")
+        return 1
+    try:
+        check_scorable(session, loaded.estimator.modalities)
+    except NothingToScoreError as exc:
+        _say(f"painmon replay: {exc}")
+        return 1
+
+    def factory(hub):
+        return Engine(hub, loaded.estimator, realtime=False, threads=model.threads)
+
+    out = EstimateCSV(args.csv, session.recorded_at) if args.csv else None
+    lock = threading.Lock()
+
+    def on_estimate(est, t_s: float) -> None:
+        if out is not None:
+            out.write(est, t_s)
+        else:
+            with lock:
+                _print_estimate_at(t_s, est)
+
+    def on_marker(m, t_s: float) -> None:
+        if out is None:
+            with lock:
+                _say(f"{t_s:8.1f} s  {m.subject:<10} event {m.label!r}")
+
+    try:
+        final = score_session(session, factory, on_estimate=on_estimate, on_marker=on_marker,
+                              on_progress=lambda p: _say(p.line()), start_s=args.start)
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return 130
+    finally:
+        if out is not None:
+            out.close()
+    if out is not None:
+        _say(f"wrote {out.rows} estimates to {args.csv}")
+    if not final.estimates:
+        _say("painmon replay: no estimate (the file holds less than one window of usable signal)")
+        return 1
+    return 0
+
+
+def _print_estimate_at(t: float, est) -> None:
+    probs = " ".join(f"{name} {p:.2f}" for name, p in zip(("no", "low", "high"), est.probs, strict=True))
+    missing = f"  missing {','.join(est.missing)}" if est.missing else ""
+    _say(f"{t:8.1f} s  {est.subject:<10} {est.state:<11} {est.mode:<8} index {est.index:5.1f}  "
+         f"smoothed {est.smoothed:5.1f}  [{probs}]  quality {est.quality_overall:.2f}{missing}")
 
 
 def _run_headless(session, args: argparse.Namespace) -> int:
+    if (args.speed == 0 or math.isinf(args.speed)) and args.record is None:  # --record: through the pipeline
+        rc = _score_offline(session, args)
+        if rc is not None:
+            return rc
     from devices.replay import ReplaySource
     from monitor.pipeline import Pipeline
 

@@ -6,7 +6,13 @@ Two threads (:class:`core.worker.BackgroundWorker`), both joined by :meth:`Engin
   a stalled stream is noticed), preprocesses the new samples, cuts every window that is
   due and offers it to a bounded queue that keeps only the newest window per subject;
 * the **worker** takes all queued windows — of all subjects — and runs them through the
-  estimator in one batched pass, smooths each subject's index and calls the callbacks.
+  estimator in one batched pass, smooths each subject's index, gives each estimate its
+  state and mode (:mod:`monitor.engine.states`) and calls the callbacks.
+
+Live (``realtime=True``) the scheduler thread also watches each subject's time of arrival
+by the wall clock: a subject silent for more than ``stale_after_s`` gets a state-only
+``stale`` estimate once per hop until its data return (see :mod:`monitor.engine.states`).
+Offline the data's own clock rules and nothing is ever stale.
 
 A thread (not a process) runs the model: torch releases the GIL inside its kernels, so
 the GUI thread keeps running while the encoder computes (``painmon bench realtime``
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import threading
 import time
@@ -36,6 +43,7 @@ from monitor.engine.ingest import StreamIngest, SubjectFilter
 from monitor.engine.queue import LatestPerKeyQueue
 from monitor.engine.scheduler import WindowScheduler
 from monitor.engine.smoothing import LONG_TAU_S, SHORT_TAU_S, IndexSmoother
+from monitor.engine.states import STALE_AFTER_S, SubjectState
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +61,7 @@ class EngineStats:
     subjects: int
     windows_cut: int
     estimates: int
+    """Estimates of windows delivered (stale statuses not included)."""
     skipped: int
     """Windows passed over to stay real-time (scheduler catch-up + queue replacement)."""
     queue_depth: int
@@ -61,6 +70,8 @@ class EngineStats:
     last_latency: dict[str, float] = field(default_factory=dict)
     mean_total_latency: float = float("nan")
     """Mean of ``latency['total']`` over the recent estimates (seconds)."""
+    stale_statuses: int = 0
+    """State-only ``stale`` estimates emitted for silent subjects."""
 
 
 def default_torch_threads() -> int:
@@ -85,12 +96,13 @@ class Engine:
         subjects: restricts the subjects served (e.g. a shard).
         max_queue: subjects held waiting for the worker at most.
         realtime: False processes every window in order and blocks instead of skipping
-            (offline replay).
+            (offline replay); up to ``max_queue`` windows wait, batched in order.
         stall_s: a stream silent this long is not waited for.
         threads: torch CPU threads for the model (default: all cores, see
             :func:`default_torch_threads`).
         short_tau_s, long_tau_s: time constants of the smoothed trends.
         max_batch: windows per inference pass at most (default: all that are ready).
+        stale_after_s: a subject silent this long (wall clock) reads ``stale`` (live only).
     """
 
     def __init__(
@@ -108,6 +120,7 @@ class Engine:
         short_tau_s: float = SHORT_TAU_S,
         long_tau_s: float = LONG_TAU_S,
         max_batch: int | None = None,
+        stale_after_s: float = STALE_AFTER_S,
     ):
         self.estimator = estimator
         self.hub = hub
@@ -126,7 +139,8 @@ class Engine:
         self._wake = threading.Event()
         self._sched_lock = threading.Lock()
         self.scheduler = WindowScheduler(
-            self.window_s, self.hop_s, stall_s=stall_s, catch_up=realtime, modalities=estimator.modalities
+            self.window_s, self.hop_s, stall_s=stall_s, catch_up=realtime, modalities=estimator.modalities,
+            data_clock=not realtime,
         )
         self.ingest = StreamIngest(
             estimator.modalities,
@@ -140,13 +154,17 @@ class Engine:
         self._callbacks: list[Callback] = []
         self._cb_lock = threading.Lock()
         self._smoothers: dict[str, IndexSmoother] = {}
+        self.stale_after_s = float(stale_after_s)
+        self._states: dict[str, SubjectState] = {}
+        self._states_lock = threading.Lock()
+        self._deliver_lock = threading.Lock()
         self._latest: dict[str, Estimate] = {}
         self._warmup_first = True
         self._worker = BackgroundWorker(self._worker_loop, name="painmon-worker")
         self._scheduler = BackgroundWorker(self._scheduler_loop, name="painmon-scheduler")
         self._started = False
         self._warm = threading.Event()
-        self._counts = {"cut": 0, "estimates": 0, "sched_skipped": 0, "errors": 0}
+        self._counts = {"cut": 0, "estimates": 0, "sched_skipped": 0, "errors": 0, "stale": 0}
         self._recent_total: list[float] = []
         self._last_latency: dict[str, float] = {}
         self._stats_lock = threading.Lock()
@@ -226,6 +244,8 @@ class Engine:
             self.ingest.forget_subject(subject)
         with self._stats_lock:
             self._latest.pop(subject, None)
+        with self._states_lock:
+            self._states.pop(subject, None)
         self._smoothers.pop(subject, None)
 
     def latest(self, subject: str) -> Estimate | None:
@@ -249,11 +269,30 @@ class Engine:
                 rejected_chunks=self.ingest.rejected,
                 last_latency=dict(self._last_latency),
                 mean_total_latency=float(np.mean(recent)) if recent else float("nan"),
+                stale_statuses=self._counts["stale"],
             )
 
     # --- scheduler thread ------------------------------------------------------------
     def _on_chunk(self, spec: StreamSpec, first_ts: float, last_ts: float, received: float) -> None:
         self.scheduler.observe(spec.subject, spec.modality, spec.nominal_rate, first_ts, last_ts, received)
+        self._state_of(spec.subject).arrived(received)
+
+    def _state_of(self, subject: str) -> SubjectState:
+        with self._states_lock:
+            st = self._states.get(subject)
+            if st is None:
+                st = self._states[subject] = SubjectState(stale_after_s=self.stale_after_s)
+            return st
+
+    def _check_stale(self) -> None:
+        """Emit a stale status for every subject silent too long (live only)."""
+        t = now()
+        with self._states_lock:
+            states = list(self._states.values())
+        for st in states:
+            est = st.check_stale(t, every_s=self.hop_s)
+            if est is not None:
+                self._deliver(est)
 
     def _scheduler_loop(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -263,6 +302,8 @@ class Engine:
                 break
             try:
                 self._schedule_once(stop)
+                if self.realtime:
+                    self._check_stale()
             except Exception:
                 log.exception("window scheduling failed")
                 with self._stats_lock:
@@ -287,7 +328,11 @@ class Engine:
                 self._counts["sched_skipped"] += cut.skipped
             if cut.skipped:
                 log.debug("%s: skipped %d stale window(s) to stay real-time", cut.subject, cut.skipped)
-            while not self.queue.put(cut.subject, window, timeout=0.2):
+            # live: one window per subject (a newer one replaces it); offline: every window
+            # is its own entry, so one subject's consecutive windows share a batch (the
+            # encoder runs several windows per pass much faster than one at a time)
+            key = cut.subject if self.realtime else (cut.subject, cut.t_end)
+            while not self.queue.put(key, window, timeout=0.2):
                 if stop.is_set():
                     return
 
@@ -315,22 +360,34 @@ class Engine:
                     self._counts["errors"] += 1
                 continue
             for est in estimates:
-                self._deliver(self._smooth(est))
+                self._deliver(self._state_of(est.subject).on_window(self._smooth(est)))
 
     def _smooth(self, est: Estimate) -> Estimate:
         sm = self._smoothers.get(est.subject)
         if sm is None:
             sm = self._smoothers[est.subject] = IndexSmoother(self._short_tau, self._long_tau)
-        short, long = sm.update(est.t_end, est.index if est.valid else float("nan"))
+        measured = est.valid and math.isfinite(est.index)
+        short, long = sm.update(est.t_end, est.index if measured else math.nan)
+        if not measured:  # no number this window: no headline either (the trend keeps its memory)
+            short = long = math.nan
         return dataclasses.replace(est, smoothed=short, smoothed_long=long)
 
     def _deliver(self, est: Estimate) -> None:
+        # window estimates (worker thread) and stale status (scheduler thread) reach the
+        # callbacks one at a time, so a consumer never sees them interleaved
+        with self._deliver_lock:
+            self._deliver_locked(est)
+
+    def _deliver_locked(self, est: Estimate) -> None:
         with self._stats_lock:
             self._latest[est.subject] = est
-            self._counts["estimates"] += 1
-            self._last_latency = dict(est.latency)
-            self._recent_total.append(est.latency.get("total", float("nan")))
-            del self._recent_total[:-100]
+            if est.state == "stale":  # a status, not an estimate of a window
+                self._counts["stale"] += 1
+            else:
+                self._counts["estimates"] += 1
+                self._last_latency = dict(est.latency)
+                self._recent_total.append(est.latency.get("total", float("nan")))
+                del self._recent_total[:-100]
         with self._cb_lock:
             callbacks = list(self._callbacks)
         for fn in callbacks:

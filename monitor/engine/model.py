@@ -105,8 +105,41 @@ def load_estimator(
         window_s=meta.window_s,
         render_config=render_config,
     )
+    probe_output(est, path)
     log.info("model %s (%s x %s) on %s", meta.name, meta.modalities, meta.representations, dev)
     return LoadedEstimator(est, float(meta.window_s), float(meta.working_rate), meta.name, path)
+
+
+PROBE_WINDOWS = 2
+
+
+def probe_output(estimator: Estimator, path: Path | str = "model") -> None:
+    """Refuse (:class:`core.checkpoint.ModelLoadError`, one line) a model whose output is not
+    finite on a probe batch of well-formed windows.
+
+    A model with NaN or infinite weights (diverged training, a damaged file), or one whose
+    encoder overflows, would otherwise load silently and mark every estimate valid with NaN
+    numbers. The probe is a batch of seeded noise windows of every modality at the working
+    rate (valid, full quality) through the whole estimator, encoder included: the same
+    work as the engine's warm-up, so loading costs little more."""
+    import numpy as np
+
+    from core.checkpoint import ModelLoadError
+    from core.inference import ModalityWindow, SubjectWindow
+
+    n = int(round(estimator.window_s * estimator.working_rate))
+    rng = np.random.default_rng(0)
+    windows = [
+        SubjectWindow(subject=f"probe-{b}", t_end=0.0,
+                      modalities={m: ModalityWindow(rng.standard_normal(n).astype(np.float32))
+                                  for m in estimator.modalities})
+        for b in range(PROBE_WINDOWS)
+    ]
+    for est in estimator.estimate(windows):
+        numbers = [est.index, *est.probs]
+        if not all(np.isfinite(numbers)):
+            raise ModelLoadError(f"{path}: refused: the model's output is not finite on a probe batch "
+                                 f"(index {est.index}, probabilities {est.probs}); retrain or restore the model file")
 
 
 def check_encoder_identity(meta, info, path: Path) -> bool:

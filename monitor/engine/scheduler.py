@@ -9,6 +9,20 @@ window end), so the estimate is not held back by waiting for the next sample. A 
 that has stopped delivering (nothing received for ``stall_s``) is not waited for: the
 window is cut without it and the estimate says what it lacked. The scheduler holds no
 data and no threads; it is told what arrived and asked what to cut.
+
+Live, "stopped delivering" is judged by the wall clock (time of arrival). Offline
+(``data_clock=True``: fast replay, scoring a file) it is judged by the *data's* clock: a
+stream has stalled when it is ``stall_s`` behind the subject's newest sample. An offline
+producer holds its data back until the engine has caught up, so nothing arrives while it
+waits; a wall-clock judgement would then declare every stream stalled, cut nothing, and
+the replay would wait for estimates that never come (it stalled for good after ~14 s of
+data on single-stream files). On the data clock the same file is always cut the same
+way, however fast the machine; and its windows end on a grid from the subject's first
+sample (live: the shared clock's grid, so subjects line up), so a replayed file is cut at
+the same places whenever it is replayed (the replay maps the file onto ``now()``, which
+would otherwise shift every window by a random fraction of the hop). Offline a stream
+counts as stopped only when it is both behind on the data's clock and silent by the wall
+clock (a producer may push one stream's history before the next one's).
 """
 
 from __future__ import annotations
@@ -27,7 +41,10 @@ class StreamProgress:
     last_ts: float = math.nan
     """Newest sample timestamp (shared clock)."""
     last_received: float = math.nan
-    """Shared-clock time the newest chunk arrived (to notice a stalled stream)."""
+    """Shared-clock time the newest chunk arrived (to notice a stalled stream); offline
+    (data clock) the newest sample's timestamp."""
+    last_arrived: float = math.nan
+    """Wall-clock (shared clock) time the newest chunk arrived, in either mode."""
 
     def reached(self, t_end: float) -> bool:
         """Has the last sample inside a window ending at ``t_end`` arrived?"""
@@ -60,6 +77,12 @@ class _Subject:
     first_seen: float = math.nan
     """When the subject's first chunk arrived (its other streams may still be connecting)."""
     lead_since: float = math.nan
+    first_arrived: float = math.nan
+    """Wall-clock time of the subject's first chunk: its other streams get ``stall_s`` of
+    wall time to connect, also offline (a producer may push one stream's history first)."""
+    origin: float = 0.0
+    """A point of the subject's window grid: 0 live (grid of the shared clock); offline the
+    subject's first sample, so a file is cut the same way whenever it is replayed."""
     """When the first stream reached ``next_end`` (laggards are waited for ``stall_s`` from then)."""
 
 
@@ -78,6 +101,7 @@ class WindowScheduler:
         stall_s: float = 2.0,
         catch_up: bool = True,
         modalities: tuple[str, ...] | None = None,
+        data_clock: bool = False,
     ):
         if window_s <= 0 or hop_s <= 0:
             raise ValueError(f"window ({window_s}) and hop ({hop_s}) must be positive")
@@ -89,6 +113,8 @@ class WindowScheduler:
         self.catch_up = catch_up
         self.modalities = modalities
         """Only these modalities are waited for (None: all)."""
+        self.data_clock = data_clock
+        """Judge stalls on the data's clock (offline) instead of by time of arrival."""
         self._subjects: dict[str, _Subject] = {}
 
     # --- input ------------------------------------------------------------------------
@@ -98,7 +124,10 @@ class WindowScheduler:
         """Record that a chunk spanning ``first_ts..last_ts`` of a stream arrived at ``received``."""
         if self.modalities is not None and modality not in self.modalities:
             return
-        subj = self._subjects.setdefault(subject, _Subject(first_seen=received))
+        arrived = received
+        if self.data_clock:
+            received = last_ts
+        subj = self._subjects.setdefault(subject, _Subject(first_seen=received, first_arrived=arrived))
         sp = subj.streams.get(modality)
         if sp is None:
             sp = subj.streams[modality] = StreamProgress(rate=rate, first_ts=first_ts)
@@ -107,13 +136,16 @@ class WindowScheduler:
             # the stream's clock went back (device restart, replay from the start): its
             # timeline starts afresh, and the subject's next window with it
             sp.last_ts = last_ts
-            subj.next_end = min(subj.next_end, self._grid_ceil(first_ts + self.window_s))
+            subj.next_end = min(subj.next_end, self._grid_ceil(first_ts + self.window_s, subj.origin))
         elif math.isnan(sp.last_ts) or last_ts > sp.last_ts:
             sp.last_ts = last_ts
         sp.last_received = received
+        sp.last_arrived = arrived
         if math.isnan(subj.next_end):
+            if self.data_clock:
+                subj.origin = first_ts
             # first window: the first grid point that leaves a full window of data
-            subj.next_end = self._grid_ceil(first_ts + self.window_s)
+            subj.next_end = self._grid_ceil(first_ts + self.window_s, subj.origin)
 
     def forget(self, subject: str) -> None:
         self._subjects.pop(subject, None)
@@ -130,13 +162,20 @@ class WindowScheduler:
         return cuts
 
     def _due_subject(self, name: str, subj: _Subject, now: float) -> list[Cut]:
-        live = {m: sp for m, sp in subj.streams.items() if sp.live(now, self.stall_s)}
+        wall_now = now
+        if self.data_clock:  # "now" is the subject's newest sample
+            now = max((sp.last_received for sp in subj.streams.values()), default=math.nan)
+        live = {
+            m: sp for m, sp in subj.streams.items()
+            if sp.live(now, self.stall_s)
+            or (self.data_clock and not math.isnan(sp.last_arrived) and wall_now - sp.last_arrived <= self.stall_s)
+        }
         if not live or math.isnan(subj.next_end):
             return []  # nothing is arriving: no windows, resume on the grid when data returns
         if (
             self.modalities is not None
             and len(subj.streams) < len(self.modalities)
-            and now - subj.first_seen < self.stall_s
+            and (now - subj.first_seen < self.stall_s or wall_now - subj.first_arrived < self.stall_s)
         ):
             return []  # a new subject: give its other streams time to connect
         frontier = min(sp.last_ts + (1.0 / sp.rate if sp.rate > 0 else 0.0) for sp in live.values())
@@ -144,7 +183,7 @@ class WindowScheduler:
         # A subject that was silent (all streams stalled) resumes at its newest data: the
         # windows in the silence were never due, so they do not count as skips.
         if newest_live - subj.next_end > self.window_s + self.stall_s:
-            subj.next_end = self._grid_floor(frontier)
+            subj.next_end = self._grid_floor(frontier, subj.origin)
         out: list[Cut] = []
         while True:
             t_end = subj.next_end
@@ -159,10 +198,10 @@ class WindowScheduler:
                 break
             skipped = 0
             if self.catch_up:
-                newest = self._grid_floor(frontier + 1e-6)
+                newest = self._grid_floor(frontier + 1e-6, subj.origin)
                 if overdue and not ready:  # the newest window the leading stream completed
                     lead = max(sp.last_ts + (1.0 / sp.rate if sp.rate > 0 else 0.0) for sp in live.values())
-                    newest = max(newest, self._grid_floor(lead + 1e-6))
+                    newest = max(newest, self._grid_floor(lead + 1e-6, subj.origin))
                 if newest > t_end:
                     skipped = int(round((newest - t_end) / self.hop_s))
                     t_end = newest
@@ -175,8 +214,8 @@ class WindowScheduler:
         return out
 
     # --- grid ------------------------------------------------------------------------
-    def _grid_ceil(self, t: float) -> float:
-        return math.ceil(t / self.hop_s - 1e-9) * self.hop_s
+    def _grid_ceil(self, t: float, origin: float = 0.0) -> float:
+        return origin + math.ceil((t - origin) / self.hop_s - 1e-9) * self.hop_s
 
-    def _grid_floor(self, t: float) -> float:
-        return math.floor(t / self.hop_s + 1e-9) * self.hop_s
+    def _grid_floor(self, t: float, origin: float = 0.0) -> float:
+        return origin + math.floor((t - origin) / self.hop_s + 1e-9) * self.hop_s

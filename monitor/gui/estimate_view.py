@@ -1,23 +1,50 @@
-"""The current pain estimate: a large index on its colour band, the class probabilities,
-and the state behind it (warming up, greyed for low quality, stale).
+"""The current pain estimate: the headline on its colour band, the class probabilities, the
+mode, and the state behind it (warming up, calibrating, low quality, uncertain, stale).
 
-An estimate the engine flags invalid (too little usable signal) is still shown, greyed
-and labelled, because hiding it would look like a frozen monitor; a clinician sees both
-the number and that it is not to be trusted.
+The big number is the **headline**: the engine's causal smoothed index (``smoothed``; see
+:mod:`monitor.engine.smoothing`), falling back to the raw index only before a trend
+exists. The class word and the colour band both come from that number through
+:func:`core.estimate.band_of` (fixed bands no < 33.3 <= low < 66.7 <= high), so word and
+colour can never disagree; the three probabilities of the raw window are still shown.
+
+What each state of the engine (:mod:`monitor.engine.states`) looks like:
+
+* ``ok`` — headline on its band colour, "raw 42" beside it;
+* ``calibrating`` — the headline greyed, "learning the baseline 40 %";
+* ``uncertain`` — the headline greyed, "uncertain: signals unlike the training data";
+* ``low_quality`` — no number ("--"), greyed, "signal quality too low — not reliable";
+* ``stale`` — the last number kept but greyed, "no signal for 7 s".
+
+No NaN ever reaches a widget: a number that was not measured is shown as "--" and a
+probability that was not measured as an empty bar. The view also greys itself when no
+estimate of any kind has arrived for :data:`NO_ESTIMATE_AFTER_S` (an engine that stopped
+delivering), whatever the data timestamps say.
 """
 
 from __future__ import annotations
 
 import math
+import time
 
 from PySide6 import QtCore, QtWidgets
 
-from core.estimate import CLASS_NAMES, Estimate
+from core.estimate import CLASS_NAMES, Estimate, band_of
 from monitor.gui.probability_bar import ProbabilityBar
 from monitor.gui.theme import BAND_COLOURS, GREYED, band_colour
 
-STALE_AFTER_S = 5.0
-"""An estimate older than this (relative to the newest data) is marked stale."""
+NO_ESTIMATE_AFTER_S = 6.0
+"""Grey the view when no estimate (not even a stale status) arrived for this long (wall clock)."""
+MODE_TEXT = {"relative": "relative to this person's baseline", "absolute": "population model (no baseline)"}
+
+def headline_of(est: Estimate) -> float:
+    """The number the dashboard shows big: the smoothed index, else the raw one, else NaN."""
+    if math.isfinite(est.smoothed):
+        return float(est.smoothed)
+    return float(est.index) if math.isfinite(est.index) else math.nan
+
+
+def _percent(p: float) -> int:
+    return int(round(100 * p)) if isinstance(p, (int, float)) and math.isfinite(p) else 0
 
 
 class EstimateView(QtWidgets.QFrame):
@@ -27,7 +54,12 @@ class EstimateView(QtWidgets.QFrame):
         super().__init__(parent)
         self.setFrameShape(QtWidgets.QFrame.Shape.StyledPanel)
         self.state = "waiting"
-        """"waiting", "warmup", "unavailable", "valid", "invalid" or "stale" (read by tests)."""
+        """"waiting", "warmup", "unavailable", "valid", "invalid", "calibrating", "uncertain"
+        or "stale" (read by tests)."""
+        self.engine_state = ""
+        """The newest estimate's state (:data:`core.estimate.STATES`), empty before one."""
+        self.received_at = math.nan
+        """Monotonic wall time the newest estimate (of any state) arrived."""
         self.index_label = QtWidgets.QLabel("--")
         self.index_label.setObjectName("painIndex")
         self.index_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
@@ -45,6 +77,9 @@ class EstimateView(QtWidgets.QFrame):
         self.state_label = QtWidgets.QLabel("waiting for signals")
         self.state_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         self.state_label.setWordWrap(True)
+        self.mode_label = QtWidgets.QLabel("")
+        self.mode_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.mode_label.setObjectName("estimateMode")
 
         self.bars: dict[str, QtWidgets.QProgressBar] = {}
         grid = QtWidgets.QGridLayout()
@@ -62,8 +97,10 @@ class EstimateView(QtWidgets.QFrame):
         layout.addWidget(self.class_label)
         layout.addLayout(grid)
         layout.addWidget(self.state_label)
+        layout.addWidget(self.mode_label)
         self._paint_band(GREYED)
         self.last: Estimate | None = None
+        """The newest estimate that was computed from a window (not a stale status)."""
 
     def _paint_band(self, colour: str) -> None:
         self.index_label.setStyleSheet(
@@ -90,32 +127,62 @@ class EstimateView(QtWidgets.QFrame):
         self.state_label.setText(reason)
 
     def show_estimate(self, est: Estimate) -> None:
+        """Show an estimate of any state (see the module docstring)."""
+        self.received_at = time.monotonic()
+        self.engine_state = est.state
+        self.mode_label.setText(f"mode: {est.mode} — {MODE_TEXT.get(est.mode, est.mode)}")
+        if est.state == "stale":
+            self._show_stale(est.silent_s)
+            return
         self.last = est
-        self.index_label.setText(f"{est.index:.0f}" if math.isfinite(est.index) else "--")
+        headline = headline_of(est)
         for name, p in zip(CLASS_NAMES, est.probs, strict=True):
-            self.bars[name].setValue(int(round(100 * p)))
-        top = CLASS_NAMES[max(range(len(est.probs)), key=lambda i: est.probs[i])]
-        self.class_label.setText(f"{top} pain")
-        if est.valid:
-            self.state = "valid"
-            self._paint_band(band_colour(est.index))
-            smoothed = f"trend {est.smoothed:.0f}" if math.isfinite(est.smoothed) else ""
-            self.state_label.setText(smoothed)
-        else:
+            self.bars[name].setValue(_percent(p))
+        measured = est.valid and est.state != "low_quality" and math.isfinite(headline)
+        self.index_label.setText(f"{headline:.0f}" if measured else "--")
+        band = band_of(headline) if measured else None
+        self.class_label.setText(f"{band} pain" if band else "")
+        raw = f"raw {est.index:.0f}" if math.isfinite(est.index) else ""
+        if not measured:
             self.state = "invalid"
             self._paint_band(GREYED)
             missing = f" (missing: {', '.join(est.missing)})" if est.missing else ""
             self.state_label.setText(f"signal quality too low — not reliable{missing}")
+        elif est.state == "calibrating":
+            self.state = "calibrating"
+            self._paint_band(GREYED)
+            learnt = f" {100 * est.calibration:.0f} %" if math.isfinite(est.calibration) else ""
+            self.state_label.setText(f"learning the baseline{learnt} — {raw}")
+        elif est.state == "uncertain":
+            self.state = "uncertain"
+            self._paint_band(GREYED)
+            self.state_label.setText(f"uncertain: signals unlike the training data — {raw}")
+        else:
+            self.state = "valid"
+            self._paint_band(band_colour(headline))
+            self.state_label.setText(raw)
+        self.class_label.setStyleSheet("" if self.state == "valid" else f"color: {GREYED};")
         self.setToolTip(self._tooltip(est))
 
-    def check_stale(self, t_ref: float) -> None:
-        """Grey the display when no estimate arrived for a while (engine stalled, data gone)."""
-        if self.last is None or math.isnan(t_ref):
+    def _show_stale(self, silent_s: float) -> None:
+        """Keep the last number, greyed, and say for how long nothing came."""
+        self.state = "stale"
+        self._paint_band(GREYED)
+        self.class_label.setStyleSheet(f"color: {GREYED};")
+        how_long = f" for {silent_s:.0f} s" if math.isfinite(silent_s) else ""
+        self.state_label.setText(f"no signal{how_long} — last value greyed")
+
+    def check_stale(self, _t_ref: float = math.nan) -> None:
+        """Grey the display when no estimate of any kind arrived for
+        :data:`NO_ESTIMATE_AFTER_S` by the wall clock (an engine that stopped delivering;
+        a subject whose signals stopped gets ``stale`` estimates from the engine instead)."""
+        if self.last is None or not math.isfinite(self.received_at):
             return
-        age = t_ref - self.last.t_end
-        if age > STALE_AFTER_S and self.state != "stale":
+        age = time.monotonic() - self.received_at
+        if age > NO_ESTIMATE_AFTER_S:
             self.state = "stale"
             self._paint_band(GREYED)
+            self.class_label.setStyleSheet(f"color: {GREYED};")
             self.state_label.setText(f"no new estimate for {age:.0f} s")
 
     @staticmethod

@@ -7,6 +7,7 @@ The panel only draws; it never reads sources or runs models. :class:`MainWindow`
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from PySide6 import QtCore, QtWidgets
@@ -20,6 +21,7 @@ from monitor.gui.estimate_log import EstimateLog
 from monitor.gui.estimate_view import EstimateView
 from monitor.gui.quality import classify
 from monitor.gui.signal_plot import SignalRow
+from monitor.gui.theme import GREYED
 from monitor.gui.trend_plot import TrendPlot
 
 EVENT_PAIN = "user:pain-reported"
@@ -150,7 +152,11 @@ class SubjectPanel(QtWidgets.QWidget):
             sig_q = latest.quality.get(modality) if latest is not None else None
             row.set_quality(classify(age, spec.nominal_rate, h.connected if h else True, eff, sig_q))
             data, times = buf.latest(HISTORY_OF_MODALITY.get(modality, 10.0))
-            row.set_vital(vital_for(modality, data, times, now=t_ref))
+            vital = vital_for(modality, data, times, now=t_ref)
+            if vital is not None and self.estimate_view.state == "stale":
+                # the subject's signals stopped (by the wall clock): no vital is current
+                vital = dataclasses.replace(vital, reliable=False, reason=self.estimate_view.state_label.text())
+            row.set_vital(vital)
             if math.isfinite(last):
                 have_s = max(have_s, last - buf.first_timestamp)
         if latest is None:
@@ -161,7 +167,7 @@ class SubjectPanel(QtWidgets.QWidget):
             elif self.rows:
                 self.estimate_view.show_warmup(have_s, window_s)
         else:
-            self.estimate_view.check_stale(t_ref)
+            self.estimate_view.check_stale()
         self.refresh_trend(hub, log, t_ref)
 
     def refresh_trend(self, hub: BufferHub, log: EstimateLog, t_ref: float) -> None:
@@ -176,4 +182,9 @@ class SubjectPanel(QtWidgets.QWidget):
         self.trend.update_trend(log.trend(self.subject, since), markers, t_ref)
 
     def show_estimate(self, est: Estimate) -> None:
+        """Show an estimate of any state; a ``stale`` status also greys the vitals at once."""
         self.estimate_view.show_estimate(est)
+        if est.state == "stale":
+            for row in self.rows.values():
+                row.vital_label.setStyleSheet(f"color: {GREYED};")
+                row.vital_label.setToolTip(f"unreliable: {self.estimate_view.state_label.text()}")

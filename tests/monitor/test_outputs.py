@@ -15,7 +15,14 @@ from helpers import open_lsl_inlet, wait_until
 
 from core.clock import now
 from core.estimate import Estimate
-from core.wire import DEFAULT_TOPIC_PREFIX, ESTIMATE_CHANNELS, estimate_stream_name, estimate_topic
+from core.wire import (
+    DEFAULT_TOPIC_PREFIX,
+    ESTIMATE_CHANNELS,
+    MODE_CODES,
+    STATE_CODES,
+    estimate_stream_name,
+    estimate_topic,
+)
 from monitor.outputs import LSLEstimateOutlets, estimate_to_json
 
 
@@ -43,7 +50,7 @@ def test_lsl_outlet_per_subject_carries_channels_model_and_window_end_time():
         outlets.outlet(subject)  # open first so the inlet connects before samples flow
         inlet = open_lsl_inlet(estimate_stream_name(subject), max_buflen=10, open_timeout=5.0)
         info = inlet.info(timeout=5.0)
-        assert info.type() == "PainIndex" and info.channel_count() == 6
+        assert info.type() == "PainIndex" and info.channel_count() == len(ESTIMATE_CHANNELS) == 8
         assert info.channel_format() == pylsl.cf_float32
         assert info.desc().child_value("subject") == subject
         assert info.desc().child_value("model") == "unit-model"
@@ -68,7 +75,9 @@ def test_lsl_outlet_per_subject_carries_channels_model_and_window_end_time():
                 stamps.append(ts)
         assert len(rows) == 2
         assert stamps == pytest.approx([t0 - 0.5, t0 + 0.5], abs=1e-6)
-        assert rows[0] == pytest.approx([42.0, 40.0, 0.3, 0.56, 0.14, 0.75], abs=1e-5)
+        # state/mode travel as codes into core.wire.STATE_CODES / MODE_CODES
+        ok, absolute = STATE_CODES.index("ok"), MODE_CODES.index("absolute")
+        assert rows[0] == pytest.approx([42.0, 40.0, 0.3, 0.56, 0.14, 0.75, ok, absolute], abs=1e-5)
         assert rows[1][0] == pytest.approx(77.0)
         assert outlets.sent == 2 and outlets.subjects() == [subject]
     finally:
@@ -85,6 +94,24 @@ def test_json_has_no_nan_and_names_classes():
     assert estimate_topic(DEFAULT_TOPIC_PREFIX, "sim-1") == "painmon/sim-1/estimate"
     assert estimate_topic("ward", "bed 4") == "ward/bed 4/estimate"
     assert not any(isinstance(v, float) and math.isnan(v) for v in d.values())
+
+
+def test_json_and_lsl_row_carry_state_and_mode_and_a_stale_status_has_no_numbers():
+    import dataclasses
+
+    from core.wire import estimate_values
+    from monitor.engine.states import stale_estimate
+
+    live = dataclasses.replace(make_estimate("sim-1", 10.0, index=20.0), state="calibrating", mode="relative")
+    d = json.loads(estimate_to_json(live))
+    assert d["state"] == "calibrating" and d["mode"] == "relative" and "silent_s" not in d
+    stale = stale_estimate(live, t_end=17.0, silent_s=7.0, created=17.0)
+    d = json.loads(estimate_to_json(stale))
+    assert d["state"] == "stale" and d["mode"] == "relative" and d["silent_s"] == 7.0
+    assert d["index"] is None and d["smoothed"] is None and set(d["probs"].values()) == {None}
+    row = estimate_values(stale)
+    assert all(math.isnan(v) for v in row[:6])
+    assert row[6:] == [STATE_CODES.index("stale"), MODE_CODES.index("relative")]
 
 
 def test_mqtt_estimate_json_received_by_a_real_subscriber(mosquitto_broker):

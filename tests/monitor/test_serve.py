@@ -19,6 +19,7 @@ import pytest
 import torch
 from helpers import REPO_ROOT, wait_until
 
+from core.wire import MODE_CODES, STATE_CODES
 from monitor.engine.sharding import Shard, shard_of
 
 REPO = REPO_ROOT
@@ -97,8 +98,9 @@ def test_serve_lsl_in_lsl_out_and_clean_sigterm(small_model):
             if sample is not None:
                 rows.append((ts, sample))
         assert len(rows) == 2, out.text
-        for ts, (index, _smoothed, p_no, p_low, p_high, quality) in rows:
+        for ts, (index, _smoothed, p_no, p_low, p_high, quality, state, mode) in rows:
             assert 0 <= index <= 100 and p_no + p_low + p_high == pytest.approx(1.0, abs=1e-4)
+            assert STATE_CODES[int(state)] in ("ok", "low_quality") and MODE_CODES[int(mode)] == "absolute"
             assert ts == pytest.approx(round(ts), abs=1e-6)  # window ends on the 1 s hop grid
             assert quality > 0.9
         wait_until(lambda: "health:" in out.text, 10, step=0.2)

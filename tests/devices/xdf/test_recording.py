@@ -19,7 +19,7 @@ from helpers import REPO_ROOT
 from core.buffers import BufferHub
 from core.estimate import Estimate
 from core.streams import StreamSpec
-from core.wire import ESTIMATE_CHANNEL_LABELS, ESTIMATE_STREAM_TYPE
+from core.wire import ESTIMATE_CHANNEL_LABELS, ESTIMATE_STREAM_TYPE, MODE_CODES, STATE_CODES
 from devices.replay import ReplaySource
 from devices.xdf import (
     SessionRecorder,
@@ -156,7 +156,9 @@ def test_round_trip_record_load_replay(tmp_path):
     assert est_stream["info"]["type"] == [ESTIMATE_STREAM_TYPE]
     est = truth["est"]
     np.testing.assert_array_equal(
-        est_stream["time_series"][0], [est.index, est.smoothed, *est.probs, est.quality_overall]
+        est_stream["time_series"][0],
+        [est.index, est.smoothed, *est.probs, est.quality_overall,
+         STATE_CODES.index("ok"), MODE_CODES.index("absolute")],
     )
     assert len(ESTIMATE_CHANNEL_LABELS) == est_stream["time_series"].shape[1]
 

@@ -189,3 +189,20 @@ def test_smoother_short_reacts_faster_than_long():
     for t in range(1, 21):
         short, long = sm.update(float(t), 100.0)
     assert 80.0 < short < 100.0 and 20.0 < long < 35.0
+
+
+def test_offline_data_clock_cuts_however_long_the_producer_held_and_from_the_first_sample():
+    """Offline (fast replay) the producer holds its data until the engine caught up: by the
+    wall clock every stream would look stalled and nothing would be cut for ever (fast
+    replay stopped after ~14 s of data). On the data's clock the windows are cut, on a grid
+    from the subject's first sample, so a file is cut the same way in every replay."""
+    s = WindowScheduler(window_s=4.0, hop_s=1.0, stall_s=2.0, catch_up=False, modalities=("EDA", "BVP"),
+                        data_clock=True)
+    s.observe("a", "BVP", 10.0, 100.37, 102.37, received=5.0)
+    assert s.due(now=1e9) == []  # a new subject's other stream is waited for stall_s *of data*
+    s.observe("a", "BVP", 10.0, 102.47, 106.37, received=5.0)  # 4 s of data later: EDA never came
+    cuts = s.due(now=1e9)  # the wall clock says "silent for ages": irrelevant offline
+    assert [c.t_end for c in cuts] == pytest.approx([104.37, 105.37, 106.37])
+    assert all(c.waited_for == ("BVP",) for c in cuts)
+    s.observe("a", "BVP", 10.0, 106.47, 108.37, received=5.0)
+    assert [c.t_end for c in s.due(now=1e9)] == pytest.approx([107.37, 108.37])

@@ -15,7 +15,7 @@ from core.streams import StreamSpec
 from monitor.gui.main_window import MainWindow
 from monitor.gui.session import Session
 from monitor.gui.settings import GuiSettings, load_settings
-from monitor.gui.theme import GREYED
+from monitor.gui.theme import BAND_COLOURS, GREYED
 
 RATES = {"EDA": 4.0, "BVP": 64.0, "RESP": 25.0, "SpO2": 1.0}
 
@@ -131,7 +131,8 @@ def test_estimates_from_a_worker_thread_are_shown_on_the_gui_thread(qtbot, windo
     view = window.panels["sim-1"].estimate_view
     assert view.state == "valid" and view.index_label.text() == "67"
     assert view.bars["high"].value() == 67 and view.bars["no"].value() == 33
-    assert "#d43a2f" in view.index_label.styleSheet()  # 67 is in the high band (>= 66.7)
+    # 67 is past 66.7: word and colour both say high (core.estimate.band_of), not amber
+    assert BAND_COLOURS[2] in view.index_label.styleSheet() and view.class_label.text() == "high pain"
     window._on_slow()
     assert window.panels["sim-1"].trend.drawn_points() == 20
 
@@ -146,12 +147,20 @@ def test_invalid_estimate_is_greyed_and_explained(qtbot, window):
     assert "not reliable" in view.state_label.text() and "BVP" not in view.state_label.text()
 
 
-def test_stale_estimate_is_greyed(qtbot, window):
+def test_a_view_without_estimates_for_6_s_greys_itself(qtbot, window, monkeypatch):
+    import monitor.gui.estimate_view as ev
+
     push_signals(window.session)
     window.session._on_estimate(estimate("sim-1", clock.now() - 30, 50.0))
     qtbot.waitUntil(lambda: len(window.log) == 1, timeout=3000)
     window._on_slow()
-    assert window.panels["sim-1"].estimate_view.state == "stale"
+    view = window.panels["sim-1"].estimate_view
+    assert view.state == "valid"  # old data timestamps alone do not make it stale
+    monkeypatch.setattr(ev, "NO_ESTIMATE_AFTER_S", 0.2)  # the engine stopped delivering
+    qtbot.wait(300)
+    window._on_slow()
+    assert view.state == "stale" and "no new estimate" in view.state_label.text()
+    assert GREYED in view.index_label.styleSheet()
 
 
 def test_event_shortcuts_and_buttons_store_markers(qtbot, window):
