@@ -53,7 +53,7 @@ class LSLSimulator:
         return [spec.name for spec in self.wearable.specs()]
 
     def uids(self) -> set[str]:
-        """uids of this simulator's outlets (after :meth:`start`): lets a consumer follow
+        """Uids of this simulator's outlets (after :meth:`start`): lets a consumer follow
         exactly these, not a same-named simulation elsewhere on the network
         (``LSLSource(predicate=lambda s: s.uid in sim.uids())``)."""
         return {outlet.get_info().uid() for outlet in self._outlets.values()}
