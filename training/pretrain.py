@@ -240,7 +240,8 @@ def _pretrain(opts: PretrainOptions, info: DistInfo, device: torch.device) -> Pr
         first_epoch, skip, spent_min = int(st["epoch"]), int(st["batch_in_epoch"]), float(st["minutes"])
         start_desc = str(st["start"])
         rng.bit_generator.state = json.loads(str(st["epoch_rng"]))
-        torch.set_rng_state(st["torch_rng"])
+        if "torch_rng" in st:  # states written before it was kept resume without it
+            torch.set_rng_state(st["torch_rng"])
         log.info("resuming pretraining at step %d (epoch %d, %.1f min spent)", steps, first_epoch, spent_min)
     elif opts.resume:
         log.info("no %s in %s: starting afresh", STATE_FILE, out)

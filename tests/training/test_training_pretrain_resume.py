@@ -11,7 +11,8 @@ torch.set_num_threads(1)
 
 def _opts(out, data, steps: int, resume: bool) -> PretrainOptions:
     return PretrainOptions(out=out, data=data, subjects=1, duration_s=30.0, stride_s=10.0, batch=2,
-                           modalities=("EDA", "BVP"), representations=("waveform",), max_steps=steps, save_every=1, epochs=3,
+                           modalities=("EDA", "BVP"), representations=("waveform",), max_steps=steps,
+                           save_every=1, epochs=3,
                            progress=False, variant="varied", resume=resume)
 
 
