@@ -39,6 +39,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sim-subjects", type=int, default=12)
     p.add_argument("--sim-test-subjects", type=int, default=4)
     p.add_argument("--sim-duration", type=float, default=240.0, help="seconds per simulated subject")
+    p.add_argument("--sim-variant", choices=("plain", "varied"), default="plain",
+                   help="simulator variant: plain (narrow ranges, ideal device) or varied (wide physiology, "
+                   "random device gains, offsets, rates, noise colours, drifts; 70-100 s no-pain start)")
+    p.add_argument("--baseline", type=float, default=60.0, metavar="SEC",
+                   help="seconds of each subject's no-pain start its baseline is learnt from (relative head)")
+    p.add_argument("--no-relative", action="store_true", help="train the absolute (population) head only")
+    p.add_argument("--relative-input", choices=("concat", "z"), default="concat",
+                   help="relative head input: the embedding beside its distance from the baseline (concat), "
+                   "or the distance alone (z)")
+    p.add_argument("--ood-percentile", type=float, default=99.0,
+                   help="percentile of held-out windows' distance from the training data where 'uncertain' starts")
     p.add_argument("--cache", type=Path, default=None, help="embedding cache folder (default OUT/cache)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--export", type=Path, default=None, help="also copy the model here (e.g. assets/models/painmon-default.pt)")
@@ -77,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
         evaluation=args.evaluation, test_fraction=args.test_fraction, test_subjects=_csv(args.test_subjects),
         ablations=not args.no_ablations, cache_dir=args.cache, device=args.device, export=args.export, name=args.name,
         rest=args.rest, sim_subjects=args.sim_subjects, sim_test_subjects=args.sim_test_subjects,
-        sim_duration_s=args.sim_duration, progress=not args.quiet,
+        sim_duration_s=args.sim_duration, progress=not args.quiet, sim_variant=args.sim_variant,
+        relative=not args.no_relative, baseline_s=args.baseline, relative_input=args.relative_input, ood_percentile=args.ood_percentile,
     )
     try:
         result = run_training(opts)
@@ -87,6 +99,12 @@ def run(args: argparse.Namespace) -> int:
     m = result.evaluation.metrics
     print(f"Evaluation ({result.evaluation.scheme}): accuracy {m['accuracy']:.3f}, macro-F1 {m['macro_f1']:.3f}, "
           f"index-level correlation {m['index_corr']:.3f} on {m['n']} windows")
+    rel = m.get("relative", {}).get("relative_head")
+    same = m.get("relative", {}).get("absolute_head_same_windows")
+    if rel and same:
+        print(f"After each held-out subject's baseline ({rel['n']} windows): relative head accuracy "
+              f"{rel['accuracy']:.3f}, index correlation {rel['index_corr']:.3f}; absolute head "
+              f"{same['accuracy']:.3f}, {same['index_corr']:.3f}")
     for name, a in result.ablations.items():
         print(f"  {name:<36} accuracy {a['accuracy']:.3f}  macro-F1 {a['macro_f1']:.3f}")
     print(f"Model:  {result.model_path}")
