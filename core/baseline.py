@@ -377,6 +377,7 @@ class BaselineBook:
         self.duration_s, self.window_s, self.history_s, self.auto = float(duration_s), float(window_s), history_s, auto
         self._listeners: list[Callable[[str, BaselineStats], None]] = [on_baseline] if on_baseline else []
         self.loader = loader
+        self._scheduled: dict[str, tuple[float, BaselineStats]] = {}
         self._learners: dict[str, BaselineLearner] = {}
         self._lock = threading.Lock()
 
@@ -403,10 +404,19 @@ class BaselineBook:
         if fn in self._listeners:
             self._listeners.remove(fn)
 
-    def current(self, subject: str) -> tuple[BaselineStats | None, float]:
-        """(the baseline in force or None, calibration 0-1) of ``subject``."""
+    def current(self, subject: str, t_end: float | None = None) -> tuple[BaselineStats | None, float]:
+        """(the baseline in force or None, calibration 0-1) of ``subject`` for a window ending at
+        ``t_end`` (a recorded baseline takes effect for windows ending after its marker)."""
         with self._lock:
             lr = self._learner(subject)
+            due = self._scheduled.get(subject)
+            if due is not None and (t_end is None or t_end > due[0]):
+                del self._scheduled[subject]
+                if lr.stats is None or lr.stats.encode() != due[1].encode():
+                    try:
+                        lr.install(due[1])
+                    except BaselineError as exc:
+                        log.warning("%s: recorded baseline ignored: %s", subject, exc)
             return lr.stats, lr.calibration
 
     def observe(self, subject: str, t_end: float, emb: np.ndarray, present: np.ndarray, good: bool = True) -> None:
@@ -455,14 +465,15 @@ class BaselineBook:
         elif label == BASELINE_END:
             self.mark_end(subject, t)
         elif label.startswith(BASELINE_SET + ":"):
+            # a recorded baseline: in force for the windows ending after the marker, as it was live
             try:
-                stats = BaselineStats.decode(label[len(BASELINE_SET) + 1:])
-                with self._lock:
-                    lr = self._learner(subject)
-                    if lr.stats is None or lr.stats.encode() != stats.encode():
-                        lr.install(stats)
+                stats = BaselineStats.decode(label[len(BASELINE_SET) + 1:]).with_source("recorded")
+                stats.check_fits(self.modalities, self.representations, self.encoder)
             except BaselineError as exc:
                 log.warning("%s: recorded baseline ignored: %s", subject, exc)
+            else:
+                with self._lock:
+                    self._scheduled[subject] = (float(t), stats)
         else:
             return False
         return True
@@ -470,6 +481,7 @@ class BaselineBook:
     def forget(self, subject: str) -> None:
         with self._lock:
             self._learners.pop(subject, None)
+            self._scheduled.pop(subject, None)
 
     def subjects(self) -> list[str]:
         with self._lock:

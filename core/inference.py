@@ -260,7 +260,7 @@ class Estimator:
         assert book is not None
         chosen: list[tuple[int, object]] = []
         for b, w in enumerate(windows):
-            stats, cal = book.current(w.subject)
+            stats, cal = book.current(w.subject, float(w.t_end))
             calibration[b] = cal if self.relative_head is not None else np.nan
             if stats is not None and self.relative_head is not None and usable[b] and emb is not None:
                 chosen.append((b, stats))

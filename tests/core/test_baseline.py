@@ -128,7 +128,9 @@ def test_book_markers_and_recorded_baselines():
     assert book.current("b") == (None, 0.0)
     # a recorded baseline installs as is; a broken one is ignored with a warning
     assert book.on_marker("b", f"{BASELINE_SET}:{stats.encode()}", 5.0)
-    np.testing.assert_array_equal(book.current("b")[0].mean, stats.mean)
+    assert book.current("b", 5.0)[0] is None  # in force for windows ending after the marker only
+    np.testing.assert_array_equal(book.current("b", 6.0)[0].mean, stats.mean)
+    assert book.current("b")[0].source == "recorded"
     assert book.on_marker("c", f"{BASELINE_SET}:garbage", 5.0) and book.current("c")[0] is None
     assert not book.on_marker("c", "pain:high", 5.0)
     # a marked interval replaces the automatic baseline once windows reach its end

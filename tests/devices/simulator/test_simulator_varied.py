@@ -48,7 +48,8 @@ def test_a_device_applies_its_gain_offset_rate_and_drift():
     assert rec.extra["sensor"]["gain"]["BVP"] == -5.0
     fast = simulate(SubjectProfile(), SCHED, 60, seed=4,
                     sensor=SensorSettings(rates={"EDA": 32.0, "BVP": 128.0, "RESP": 10.0, "SpO2": 1.0}))
-    assert fast.signals["BVP"][1] == 128.0 and fast.signals["EDA"][0].size == 60 * 32 and fast.signals["RESP"][0].size == 600
+    assert fast.signals["BVP"][1] == 128.0
+    assert fast.signals["EDA"][0].size == 60 * 32 and fast.signals["RESP"][0].size == 600
 
 
 def test_breathing_pauses_and_sighs_shape_the_respiration():
