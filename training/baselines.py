@@ -101,7 +101,7 @@ def relative_set(ds: EmbeddedDataset, layout: dict[str, tuple[str, float]], pop_
         learner = BaselineLearner(duration_s, window_s, history_s=max(duration_s, 300.0) * 10,
                                   modalities=ds.modalities, representations=ds.representations)
         stats, fed = None, []
-        for i in idx:
+        for i in idx.tolist():
             if ds.labels[i] != NO_PAIN or ds.level_end[i] != NO_PAIN:
                 break  # the baseline period (the session's no-pain start) is over
             fed.append(i)
@@ -116,7 +116,7 @@ def relative_set(ds: EmbeddedDataset, layout: dict[str, tuple[str, float]], pop_
         stats = stats.with_source("training")
         baselines[key] = stats
         used[key] = np.array([i for i in fed if order[i] <= stats.t_end and ds.present[i].any()])
-        after = [i for i in idx if order[i] > stats.t_end and ds.present[i].any()]
+        after = [i for i in idx.tolist() if order[i] > stats.t_end and ds.present[i].any()]
         rows += after
         chosen += [stats] * len(after)
     rows_a = np.asarray(rows, dtype=np.int64)

@@ -21,7 +21,7 @@ import torch
 from core.baseline import PRIOR_WINDOWS, Z_CLIP
 from core.checkpoint import NOT_CLINICAL, ModelMetadata, save_model
 from core.distribution import EmbeddingStatistics
-from core.fusion import FusionConfig, FusionHead
+from core.fusion import FusionConfig, FusionHead, predict
 from training.baselines import session_layout
 from training.cache import EmbeddingCache
 from training.dataset import EmbeddedDataset
@@ -84,6 +84,8 @@ class TrainOptions:
     """Relative head input: ``concat`` (embedding beside its distance from the baseline) or ``z`` (distance only)."""
     ood_percentile: float = 99.0
     """Percentile of held-out windows' distance from the training distribution at which ``uncertain`` starts."""
+    compare: tuple[Path, ...] = ()
+    """Other model files (e.g. the bundled one) evaluated on the same held-out windows, with their own encoders."""
 
 
 @dataclass
@@ -236,13 +238,18 @@ def run_training(opts: TrainOptions) -> TrainResult:
     statistics = training_statistics(abl_train, abl_test, train_ds, opts.ood_percentile)
     metrics["ood"] = {"percentile": statistics.percentile, "threshold": statistics.threshold,
                       "calibration_windows": statistics.calibration_windows}
-    relative_head, baseline_meta = None, {}
+    relative_head: FusionHead | None = None
+    baseline_meta: dict[str, Any] = {}
     if opts.relative:
         layout = session_layout([*train_recs, *test_recs])
         relative_head, rel_metrics, baseline_meta = train_relative(
             train_ds, abl_train, abl_test, evaluation, report_ds, layout, statistics, config, fit, opts)
         metrics["relative"] = rel_metrics
         evaluation.metrics["relative"] = rel_metrics
+    if opts.compare:
+        metrics["compare"] = compare_models(opts.compare, test_recs if test_recs else [], abl_test, settings,
+                                            cache_root, opts)
+        evaluation.metrics["compare"] = metrics["compare"]
     meta = ModelMetadata(
         name=opts.name,
         modalities=list(opts.modalities),
@@ -296,6 +303,11 @@ def run_training(opts: TrainOptions) -> TrainResult:
             f"(all windows {r.get('index_corr_all_windows', float('nan')):.3f}); absolute head accuracy "
             f"{a['accuracy']:.3f}, macro-F1 {a['macro_f1']:.3f}, index correlation {a['index_corr']:.3f} "
             f"(all windows {a.get('index_corr_all_windows', float('nan')):.3f})")
+    for path, c in metrics.get("compare", {}).items():
+        summary[f"compared: {c['model']}"] = (
+            f"{path} on the same held-out windows (n={c['n']}): accuracy {c['accuracy']:.3f}, macro-F1 "
+            f"{c['macro_f1']:.3f}, index correlation {c['index_corr']:.3f} (all windows "
+            f"{c.get('index_corr_all_windows', float('nan')):.3f})")
     summary["uncertain"] = (f"distance from the training distribution above the {statistics.percentile:g}th "
                             f"percentile of {statistics.calibration_windows} held-out windows "
                             f"({statistics.threshold:.3g})")
@@ -331,9 +343,12 @@ def train_relative(final_ds: EmbeddedDataset, train_ds: EmbeddedDataset, test_ds
     from training.evaluate import classification_metrics
 
     rel_config = dataclasses.replace(config, embed_dim=config.embed_dim * (2 if opts.relative_input == "concat" else 1))
-    kw = {"duration_s": opts.baseline_s, "window_s": opts.window_s, "kind": opts.relative_input}
-    rel_train = relative_set(train_ds, layout, statistics.std, **kw)
-    rel_test = relative_set(test_ds, layout, statistics.std, **kw)
+    def rel(ds: EmbeddedDataset):
+        return relative_set(ds, layout, statistics.std, duration_s=opts.baseline_s, window_s=opts.window_s,
+                            kind=opts.relative_input)
+
+    rel_train = rel(train_ds)
+    rel_test = rel(test_ds)
     if len(trainable(rel_train.ds)) == 0:
         raise ValueError("no training subject has a no-pain start to learn a baseline from; use --no-relative")
     metrics: dict[str, Any] = {
@@ -355,7 +370,7 @@ def train_relative(final_ds: EmbeddedDataset, train_ds: EmbeddedDataset, test_ds
             m["index_corr_all_windows"] = float(np.corrcoef(50 * probs[:, 1] + 100 * probs[:, 2],
                                                             rel_test.ds.level_end)[0, 1])
             metrics["absolute_head_same_windows"] = m
-    rel_final = relative_set(final_ds, layout, statistics.std, **kw)
+    rel_final = rel(final_ds)
     head = fit_head(rel_final.ds, rel_config, fit)
     baseline_meta = {
         "duration_s": opts.baseline_s,
@@ -369,6 +384,35 @@ def train_relative(final_ds: EmbeddedDataset, train_ds: EmbeddedDataset, test_ds
         "train_relative_windows": int((rel_final.ds.labels >= 0).sum()),
     }
     return head, metrics, baseline_meta
+
+
+def compare_models(paths: Sequence[Path], test_recs: Sequence[Recording], test_ds: EmbeddedDataset,
+                   settings: WindowSettings, cache_root: Path, opts: TrainOptions) -> dict[str, dict[str, Any]]:
+    """Held-out metrics of other model files (their absolute heads, their own encoders) on the
+    windows ``test_ds`` holds, so a new model can be compared with, e.g., the bundled one."""
+    from core.checkpoint import load_model
+    from training.evaluate import _pearson, classification_metrics
+
+    if not test_recs:
+        raise ValueError("--compare needs held-out recordings (a simulated dataset with --sim-test-subjects)")
+    out: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        loaded = load_model(path)
+        if list(loaded.metadata.modalities) != list(opts.modalities) or list(
+                loaded.metadata.representations) != list(opts.representations):
+            raise ValueError(f"{path}: modalities/representations differ from this run's; cannot compare")
+        enc = resolve_encoder(str(path), opts.device)
+        ds = embed_recordings(test_recs, settings, opts.representations, enc, cache_root, opts.device,
+                              opts.batch_windows, opts.progress)
+        idx = np.flatnonzero(ds.present.any(axis=1))
+        probs, _ = predict(loaded.head, torch.from_numpy(ds.emb[idx]), torch.from_numpy(ds.present[idx]))
+        p = probs.numpy()
+        lab = ds.labels[idx] >= 0
+        m = classification_metrics(ds.labels[idx][lab], p[lab], ds.level_end[idx][lab])
+        m["index_corr_all_windows"] = _pearson(50 * p[:, 1] + 100 * p[:, 2], ds.level_end[idx])
+        m["model"] = loaded.metadata.name
+        out[str(path)] = m
+    return out
 
 
 def _rows_in(report_ds: EmbeddedDataset, test_ds: EmbeddedDataset, rows: np.ndarray) -> list[int]:

@@ -45,6 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--baseline", type=float, default=60.0, metavar="SEC",
                    help="seconds of each subject's no-pain start its baseline is learnt from (relative head)")
     p.add_argument("--no-relative", action="store_true", help="train the absolute (population) head only")
+    p.add_argument("--compare", type=Path, action="append", default=[], metavar="MODEL",
+                   help="also evaluate this model file (e.g. the bundled one) on the same held-out subjects")
     p.add_argument("--relative-input", choices=("concat", "z"), default="concat",
                    help="relative head input: the embedding beside its distance from the baseline (concat), "
                    "or the distance alone (z)")
@@ -89,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         ablations=not args.no_ablations, cache_dir=args.cache, device=args.device, export=args.export, name=args.name,
         rest=args.rest, sim_subjects=args.sim_subjects, sim_test_subjects=args.sim_test_subjects,
         sim_duration_s=args.sim_duration, progress=not args.quiet, sim_variant=args.sim_variant,
-        relative=not args.no_relative, baseline_s=args.baseline, relative_input=args.relative_input, ood_percentile=args.ood_percentile,
+        relative=not args.no_relative, compare=tuple(args.compare), baseline_s=args.baseline, relative_input=args.relative_input, ood_percentile=args.ood_percentile,
     )
     try:
         result = run_training(opts)
@@ -105,6 +107,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"After each held-out subject's baseline ({rel['n']} windows): relative head accuracy "
               f"{rel['accuracy']:.3f}, index correlation {rel['index_corr']:.3f}; absolute head "
               f"{same['accuracy']:.3f}, {same['index_corr']:.3f}")
+    for path, c in m.get("compare", {}).items():
+        print(f"Compared: {path} on the same held-out windows: accuracy {c['accuracy']:.3f}, "
+              f"macro-F1 {c['macro_f1']:.3f}, index correlation {c['index_corr']:.3f}")
     for name, a in result.ablations.items():
         print(f"  {name:<36} accuracy {a['accuracy']:.3f}  macro-F1 {a['macro_f1']:.3f}")
     print(f"Model:  {result.model_path}")
