@@ -269,6 +269,11 @@ class BaselineLearner:
             raise BaselineError(f"baseline duration ({self.duration_s} s) and window ({self.window_s} s) must be > 0")
 
     @property
+    def newest(self) -> float:
+        """End of the newest good window seen (-inf before any)."""
+        return float(self._history[-1][0]) if self._history else -math.inf
+
+    @property
     def windows(self) -> int:
         """Good windows kept (for :meth:`use_last`)."""
         return len(self._history)
@@ -349,6 +354,10 @@ class BaselineLearner:
         return stats
 
 
+Listener = Callable[[str, "BaselineStats", float], None]
+"""``fn(subject, stats, t)``: ``stats`` is in force for the subject's windows ending after ``t``."""
+
+
 class BaselineBook:
     """The baselines of every subject an engine serves (thread-safe: the worker observes,
     the GUI or a marker listener marks and installs).
@@ -358,9 +367,9 @@ class BaselineBook:
         duration_s: seconds of good signal learnt automatically (``auto``).
         window_s: the model's window; history_s: seconds kept for :meth:`use_last`.
         auto: learn automatically; False waits for a marked interval, "use last" or a profile.
-        on_baseline: ``fn(subject, stats)`` called (under no lock) when a subject's baseline
-            takes effect, e.g. to write it into the recording and the subject's profile
-            (more with :meth:`add_listener`).
+        on_baseline: ``fn(subject, stats, t)`` called (under no lock) when a subject's baseline
+            takes effect for the windows ending after ``t``, e.g. to write it into the recording
+            and the subject's profile (more with :meth:`add_listener`).
         loader: ``fn(subject) -> BaselineStats | None`` asked once when a subject is first
             seen (a saved profile); a baseline that does not fit the model is ignored.
     """
@@ -368,20 +377,23 @@ class BaselineBook:
     def __init__(self, modalities: Sequence[str], representations: Sequence[str], *, encoder: str = "",
                  duration_s: float = DEFAULT_BASELINE_S, window_s: float = 10.0,
                  history_s: float = DEFAULT_HISTORY_S, auto: bool = True,
-                 on_baseline: Callable[[str, BaselineStats], None] | None = None,
+                 on_baseline: Listener | None = None,
                  loader: Callable[[str], BaselineStats | None] | None = None):
         if duration_s > history_s:
             history_s = duration_s
         self.modalities, self.representations = tuple(modalities), tuple(representations)
         self.encoder = encoder
         self.duration_s, self.window_s, self.history_s, self.auto = float(duration_s), float(window_s), history_s, auto
-        self._listeners: list[Callable[[str, BaselineStats], None]] = [on_baseline] if on_baseline else []
+        self._listeners: list[Listener] = [on_baseline] if on_baseline else []
+        self._loaded: list[tuple[str, BaselineStats, float]] = []
         self.loader = loader
         self._scheduled: dict[str, tuple[float, BaselineStats]] = {}
         self._learners: dict[str, BaselineLearner] = {}
         self._lock = threading.Lock()
 
-    def _learner(self, subject: str) -> BaselineLearner:
+    def _learner(self, subject: str, t: float = float("nan")) -> BaselineLearner:
+        """The subject's learner (under the lock); a new one starts from a saved profile if any,
+        announced (by :meth:`_flush_loaded`) as in force from just before ``t``."""
         lr = self._learners.get(subject)
         if lr is None:
             lr = self._learners[subject] = BaselineLearner(
@@ -391,16 +403,17 @@ class BaselineBook:
             if stats is not None:
                 try:
                     lr.install(stats)
+                    self._loaded.append((subject, stats, t - 1e-3))
                     log.info("%s: baseline from its saved profile (%.0f s)", subject, stats.seconds)
                 except BaselineError as exc:
                     log.warning("%s: saved baseline not used: %s", subject, exc)
         return lr
 
-    def add_listener(self, fn: Callable[[str, BaselineStats], None]) -> None:
-        """Also call ``fn(subject, stats)`` whenever a baseline takes effect."""
+    def add_listener(self, fn: Listener) -> None:
+        """Also call ``fn(subject, stats, t)`` whenever a baseline takes effect."""
         self._listeners.append(fn)
 
-    def remove_listener(self, fn: Callable[[str, BaselineStats], None]) -> None:
+    def remove_listener(self, fn: Listener) -> None:
         if fn in self._listeners:
             self._listeners.remove(fn)
 
@@ -408,7 +421,7 @@ class BaselineBook:
         """(the baseline in force or None, calibration 0-1) of ``subject`` for a window ending at
         ``t_end`` (a recorded baseline takes effect for windows ending after its marker)."""
         with self._lock:
-            lr = self._learner(subject)
+            lr = self._learner(subject, float("nan") if t_end is None else float(t_end))
             due = self._scheduled.get(subject)
             if due is not None and (t_end is None or t_end > due[0]):
                 del self._scheduled[subject]
@@ -417,7 +430,9 @@ class BaselineBook:
                         lr.install(due[1])
                     except BaselineError as exc:
                         log.warning("%s: recorded baseline ignored: %s", subject, exc)
-            return lr.stats, lr.calibration
+            out = lr.stats, lr.calibration
+        self._flush_loaded()
+        return out
 
     def observe(self, subject: str, t_end: float, emb: np.ndarray, present: np.ndarray, good: bool = True) -> None:
         with self._lock:
@@ -426,7 +441,8 @@ class BaselineBook:
             except BaselineError as exc:  # e.g. a marked interval without a good window
                 log.warning("%s: baseline not learnt: %s", subject, exc)
                 stats = None
-        self._announce(subject, stats)
+        self._flush_loaded()
+        self._announce(subject, stats, t_end)
 
     def mark_start(self, subject: str, t: float) -> None:
         with self._lock:
@@ -434,26 +450,33 @@ class BaselineBook:
 
     def mark_end(self, subject: str, t: float) -> None:
         with self._lock:
+            lr = self._learner(subject)
             try:
-                stats = self._learner(subject).mark_end(t)
+                stats = lr.mark_end(t)
             except BaselineError as exc:
                 log.warning("%s: %s", subject, exc)
                 stats = None
-        self._announce(subject, stats)
+            newest = lr.newest
+        self._flush_loaded()
+        self._announce(subject, stats, newest)
 
     def use_last(self, subject: str, seconds: float, now_t: float | None = None) -> BaselineStats:
         """Baseline of ``subject`` from its last ``seconds`` of good windows (raises :class:`BaselineError`)."""
         with self._lock:
             stats = self._learner(subject).use_last(seconds, now_t)
-        self._announce(subject, stats)
+        self._flush_loaded()
+        self._announce(subject, stats, stats.t_end)
         return stats
 
     def install(self, subject: str, stats: BaselineStats, announce: bool = False) -> None:
         """Use ``stats`` for ``subject`` from now on (raises :class:`BaselineError` if it does not fit)."""
         with self._lock:
-            self._learner(subject).install(stats)
+            lr = self._learner(subject)
+            lr.install(stats)
+            newest = lr.newest
+        self._flush_loaded()
         if announce:
-            self._announce(subject, stats)
+            self._announce(subject, stats, newest)
 
     def on_marker(self, subject: str, label: str, t: float) -> bool:
         """Apply a baseline marker (start, end, or a recorded baseline); False for other labels."""
@@ -487,11 +510,17 @@ class BaselineBook:
         with self._lock:
             return sorted(s for s, lr in self._learners.items() if lr.stats is not None)
 
-    def _announce(self, subject: str, stats: BaselineStats | None) -> None:
+    def _flush_loaded(self) -> None:
+        with self._lock:
+            loaded, self._loaded = self._loaded, []
+        for subject, stats, t in loaded:
+            self._announce(subject, stats, t)
+
+    def _announce(self, subject: str, stats: BaselineStats | None, t: float) -> None:
         if stats is None:
             return
         for fn in list(self._listeners):
             try:
-                fn(subject, stats)
+                fn(subject, stats, t)
             except Exception:
                 log.exception("baseline callback failed for %s", subject)

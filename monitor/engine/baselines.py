@@ -108,7 +108,7 @@ def attach_baselines(estimator: Estimator, options: BaselineOptions | None = Non
         return None
     store = BaselineProfiles(options.folder) if options.profiles != "off" else None
 
-    def saved(subject: str, stats: BaselineStats) -> None:
+    def saved(subject: str, stats: BaselineStats, t: float) -> None:
         if store is not None and stats.source not in ("profile", "recorded"):
             try:
                 store.save(subject, stats)

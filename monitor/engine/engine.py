@@ -201,11 +201,11 @@ class Engine:
         if book is not None and marker.source != BASELINE_MARKER_SOURCE:
             book.on_marker(marker.subject, marker.label, marker.timestamp)
 
-    def _publish_baseline(self, subject: str, stats: BaselineStats) -> None:
-        if stats.source == "recorded":
+    def _publish_baseline(self, subject: str, stats: BaselineStats, t: float) -> None:
+        """Put a baseline that took effect for the windows after ``t`` on the hub (and so into recordings)."""
+        if stats.source == "recorded" or not np.isfinite(t):
             return
-        self.hub.push_markers(subject, [f"{BASELINE_SET}:{stats.encode()}"], [stats.t_end],
-                              source=BASELINE_MARKER_SOURCE)
+        self.hub.push_markers(subject, [f"{BASELINE_SET}:{stats.encode()}"], [t], source=BASELINE_MARKER_SOURCE)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Detach from the hub, stop and join both threads. Safe to call twice. The batch

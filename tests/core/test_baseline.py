@@ -120,11 +120,11 @@ def test_relative_input_standardises_and_shrinks_towards_the_population():
 def test_book_markers_and_recorded_baselines():
     rng = np.random.default_rng(4)
     seen = []
-    book = BaselineBook(MODS, REPS, duration_s=20.0, window_s=10.0, on_baseline=lambda s, b: seen.append((s, b)))
+    book = BaselineBook(MODS, REPS, duration_s=20.0, window_s=10.0, on_baseline=lambda s, b, t: seen.append((s, b, t)))
     for k in range(15):
         book.observe("a", 10.0 + k, _emb(rng, 1)[0], np.ones(M, bool))
     stats, cal = book.current("a")
-    assert stats is not None and cal == 1.0 and seen[0][0] == "a"
+    assert stats is not None and cal == 1.0 and seen[0][0] == "a" and seen[0][2] == stats.t_end
     assert book.current("b") == (None, 0.0)
     # a recorded baseline installs as is; a broken one is ignored with a warning
     assert book.on_marker("b", f"{BASELINE_SET}:{stats.encode()}", 5.0)

@@ -144,3 +144,31 @@ def test_a_recording_keeps_the_baselines_and_replay_reproduces_the_estimates(mod
     assert [e.t_end for e in again] == [e.t_end for e in live]
     assert [e.mode for e in again] == modes
     np.testing.assert_allclose([e.index for e in again], [e.index for e in live], atol=1e-3)
+
+
+def test_a_saved_profile_makes_the_first_window_relative_and_is_recorded(model_path):
+    rng = np.random.default_rng(5)
+    stats = BaselineStats.from_embeddings(rng.standard_normal((8, 2, 1, EMBED_DIM)), np.ones((8, 2), bool),
+                                          np.arange(8.0) + 4.0, window_s=4.0, modalities=MODS, representations=REPS)
+    BaselineProfiles().save(SUBJECT, stats)  # the test's own profile folder ($PAINMON_BASELINES)
+    hub = BufferHub()
+    est = load_estimator(model_path, device="cpu", precision="fp32",
+                         baseline=BaselineOptions(duration_s=60.0, profiles="load")).estimator
+    engine = Engine(hub, est, hop_s=1.0, realtime=False, threads=1)
+    got: list = []
+    engine.add_callback(got.append)
+    engine.start(warmup=False)
+    sim = SimulatedWearable(1, seed=6)
+    specs = {s.modality: s for s in sim.specs(markers=False) if s.modality in MODS}
+    t0 = float(np.floor(now())) - 50.0
+    try:
+        for ch in sim.advance(7.0):
+            if ch.modality in specs:
+                hub.push(specs[ch.modality], ch.values, t0 + ch.times)
+        _wait(got, t0 + 6.0)
+    finally:
+        engine.stop()
+    assert all(e.mode == "relative" and e.calibration == 1.0 for e in got)
+    marks = [m for m in hub.markers(SUBJECT) if m.label.startswith(BASELINE_SET)]
+    assert len(marks) == 1 and marks[0].timestamp < got[0].t_end
+    assert BaselineStats.decode(marks[0].label[len(BASELINE_SET) + 1:]).source == "profile"
