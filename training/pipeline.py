@@ -84,6 +84,8 @@ class TrainOptions:
     """Relative head input: ``concat`` (embedding beside its distance from the baseline) or ``z`` (distance only)."""
     ood_percentile: float = 99.0
     """Percentile of held-out windows' distance from the training distribution at which ``uncertain`` starts."""
+    half_heads: bool = True
+    """Store the heads in float16 (with a relative head the bundled model stays < 16 MB)."""
     compare: tuple[Path, ...] = ()
     """Other model files (e.g. the bundled one) evaluated on the same held-out windows, with their own encoders."""
 
@@ -278,7 +280,7 @@ def run_training(opts: TrainOptions) -> TrainResult:
     )
     meta.baseline = baseline_meta
     model_path = save_model(out / "model.pt", head, meta, encoder_state_dict=encoder.state_dict,
-                            relative_head=relative_head, statistics=statistics)
+                            relative_head=relative_head, statistics=statistics, head_half=opts.half_heads)
     (out / "metrics.json").write_text(json.dumps(meta.to_dict()["metrics"], indent=1))
     summary = {
         "name": opts.name,

@@ -108,3 +108,18 @@ def test_model_file_v2_round_trip_and_v1_still_loads(tmp_path):
     torch.save(blob, tmp_path / "badstats.pt")
     with pytest.raises(ModelLoadError, match="statistics"):
         load_model(tmp_path / "badstats.pt")
+
+
+def test_heads_stored_in_float16_load_as_float32(tmp_path):
+    head = FusionHead(MODS, REPS)
+    rel = FusionHead(MODS, REPS, embed_dim=EMBED_DIM)
+    meta = ModelMetadata(name="m", modalities=list(MODS), representations=list(REPS))
+    full = save_model(tmp_path / "full.pt", head, meta, relative_head=rel)
+    half = save_model(tmp_path / "half.pt", head, meta, relative_head=rel, head_half=True)
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    loaded = load_model(half)
+    for mine, back in ((head, loaded.head), (rel, loaded.relative_head)):
+        for k, v in mine.state_dict().items():
+            got = back.state_dict()[k]
+            assert got.dtype == v.dtype
+            torch.testing.assert_close(got, v.half().to(v.dtype) if v.is_floating_point() else v)
