@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from rest_recordings import load_rest_recordings, run_engine
 
 from core.estimate import band_of
 from monitor.engine import BaselineOptions, load_estimator
-from rest_recordings import load_rest_recordings, run_engine
 
 torch.set_num_threads(2)
 MAX_HIGH_SHARE = 0.10
