@@ -91,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
         ablations=not args.no_ablations, cache_dir=args.cache, device=args.device, export=args.export, name=args.name,
         rest=args.rest, sim_subjects=args.sim_subjects, sim_test_subjects=args.sim_test_subjects,
         sim_duration_s=args.sim_duration, progress=not args.quiet, sim_variant=args.sim_variant,
-        relative=not args.no_relative, compare=tuple(args.compare), baseline_s=args.baseline, relative_input=args.relative_input, ood_percentile=args.ood_percentile,
+        relative=not args.no_relative, compare=tuple(args.compare), baseline_s=args.baseline,
+        relative_input=args.relative_input, ood_percentile=args.ood_percentile,
     )
     try:
         result = run_training(opts)
