@@ -3,8 +3,16 @@
 Format (a ``torch.save``'d dict, read only with ``torch.load(weights_only=True)`` so a
 checkpoint can never run code)::
 
-    {"format": "painmon-model", "version": 1,
-     "head": state_dict, "encoder": state_dict | None, "metadata": {...plain types...}}
+    {"format": "painmon-model", "version": 2,
+     "head": state_dict, "encoder": state_dict | None, "metadata": {...plain types...},
+     "relative_head": state_dict | None, "statistics": {...tensors and numbers...} | None}
+
+``head`` is the population (``absolute``) head; ``relative_head``, when present, the head
+that sees each window beside its subject's baseline (:mod:`core.baseline`; its
+configuration is ``metadata.relative_fusion``, with ``embed_dim`` twice the encoder's);
+``statistics`` the training distribution behind the ``uncertain`` state
+(:class:`core.distribution.EmbeddingStatistics`). Version-1 files (absolute head only)
+still load.
 
 The metadata says what the model expects (modalities, representations, window length,
 working rate, preprocessing) so that loading can refuse, with a list of every mismatch, a
@@ -24,6 +32,7 @@ from typing import Any
 
 import torch
 
+from core.distribution import EmbeddingStatistics
 from core.errors import PainMonError
 from core.estimate import CLASS_NAMES
 from core.fusion import FusionConfigError, FusionHead
@@ -32,7 +41,8 @@ from core.safeload import UnsafeOrUnreadableFile, load_weights_only
 log = logging.getLogger(__name__)
 
 FORMAT = "painmon-model"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 NOT_CLINICAL = (
     "Research tool, not a medical device: do not use this model's output for clinical decisions."
@@ -82,6 +92,16 @@ class ModelMetadata:
     created: str = field(default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
     painmon_version: str = field(default_factory=_painmon_version)
     extra: dict[str, Any] = field(default_factory=dict)
+    relative_fusion: dict[str, Any] = field(default_factory=dict)
+    """:meth:`core.fusion.FusionConfig.to_dict` of the relative head (empty: absolute only)."""
+    baseline: dict[str, Any] = field(default_factory=dict)
+    """How the relative head's training baselines were made (``duration_s``, ``rule``, ...):
+    live baselines should be learnt the same way."""
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        """The modes this model offers (:data:`core.estimate.MODES`)."""
+        return ("relative", "absolute") if self.relative_fusion else ("absolute",)
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(asdict(self))
@@ -107,6 +127,10 @@ class LoadedModel:
     metadata: ModelMetadata
     encoder_state_dict: dict[str, torch.Tensor] | None
     path: Path | None = None
+    relative_head: FusionHead | None = None
+    """The head for windows relative to a subject's baseline (None: absolute only)."""
+    statistics: EmbeddingStatistics | None = None
+    """Training-distribution statistics (None: the model cannot say ``uncertain``)."""
 
 
 def _plain(obj: Any) -> Any:
@@ -128,11 +152,16 @@ def save_model(
     metadata: ModelMetadata,
     encoder_state_dict: Mapping[str, torch.Tensor] | None = None,
     encoder_half: bool = True,
+    *,
+    relative_head: FusionHead | None = None,
+    statistics: EmbeddingStatistics | None = None,
+    head_half: bool = False,
 ) -> Path:
     """Write a checkpoint atomically (temp file + rename: a crash never leaves half a model).
 
     ``encoder_half`` stores floating encoder tensors as float16, halving the file (the
-    bundled model stays < 25 MB); :func:`load_model` returns them as float32.
+    bundled model stays < 16 MB); ``head_half`` does the same for the heads (a relative
+    head doubles their size); :func:`load_model` returns both as float32.
     """
     path = Path(path)
     cfg = head.config.to_dict()
@@ -146,6 +175,13 @@ def save_model(
             f"metadata modalities/representations {metadata.modalities}/{metadata.representations} "
             f"differ from the head's {list(head.modalities)}/{list(head.representations)}"
         )
+    if relative_head is not None:
+        metadata.relative_fusion = relative_head.config.to_dict()
+        if tuple(relative_head.modalities) != tuple(head.modalities) or tuple(relative_head.representations) != tuple(
+                head.representations):
+            raise ValueError("the relative head's modalities/representations differ from the absolute head's")
+    else:
+        metadata.relative_fusion = {}
     enc = None
     if encoder_state_dict is not None:
         enc = {}
@@ -157,9 +193,11 @@ def save_model(
     blob = {
         "format": FORMAT,
         "version": VERSION,
-        "head": {k: v.detach().cpu().clone() for k, v in head.state_dict().items()},
+        "head": _head_state(head, head_half),
         "encoder": enc,
         "metadata": metadata.to_dict(),
+        "relative_head": None if relative_head is None else _head_state(relative_head, head_half),
+        "statistics": None if statistics is None else statistics.to_state(),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -167,6 +205,18 @@ def save_model(
     os.replace(tmp, path)
     log.info("saved model %s to %s", metadata.name, path)
     return path
+
+
+def _head_state(head: FusionHead, half: bool) -> dict[str, torch.Tensor]:
+    out = {}
+    for k, v in head.state_dict().items():
+        v = v.detach().cpu()
+        out[k] = (v.half() if half and v.is_floating_point() else v).clone()
+    return out
+
+
+def _float32(sd: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: (v.float() if isinstance(v, torch.Tensor) and v.is_floating_point() else v) for k, v in sd.items()}
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -182,9 +232,10 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         if isinstance(blob, dict) and ("model_state_dict" in blob or blob.get("format") == "painmon-encoder"):
             hint = " — this looks like encoder weights; pass it as the encoder (--encoder), not as the model"
         raise ModelLoadError(f"{path} is not a PainMon model: format {found!r}, expected {FORMAT!r}{hint}")
-    if blob.get("version") != VERSION:
+    if blob.get("version") not in READABLE_VERSIONS:
         raise ModelLoadError(
-            f"{path} is PainMon model format version {blob.get('version')!r}; this PainMon reads version {VERSION}"
+            f"{path} is PainMon model format version {blob.get('version')!r}; this PainMon reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}"
         )
     for key in ("head", "metadata"):
         if not isinstance(blob.get(key), dict):
@@ -243,11 +294,28 @@ def load_model(
         raise ModelLoadError(f"{path}: refused: the fusion head's weights are not finite ({', '.join(bad[:3])}"
                              f"{', ...' if len(bad) > 3 else ''}); retrain or restore the model file")
     try:
-        head.load_state_dict(blob["head"], strict=True)
+        head.load_state_dict(_float32(blob["head"]), strict=True)
     except RuntimeError as exc:
         raise ModelLoadError(f"{path}: head weights do not fit its own configuration: {exc}") from exc
     head.to(device).eval()
+    relative = None
+    if meta.relative_fusion:
+        if not isinstance(blob.get("relative_head"), dict):
+            raise ModelLoadError(f"{path}: metadata names a relative head but the file holds none")
+        try:
+            relative = FusionHead.from_config(meta.relative_fusion)
+            relative.load_state_dict(_float32(blob["relative_head"]), strict=True)
+        except (FusionConfigError, KeyError, TypeError, RuntimeError) as exc:
+            raise ModelLoadError(f"{path}: cannot rebuild the relative head: {exc}") from exc
+        relative.to(device).eval()
+    stats = None
+    if isinstance(blob.get("statistics"), dict):
+        try:
+            stats = EmbeddingStatistics.from_state(blob["statistics"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ModelLoadError(f"{path}: unusable training-distribution statistics: {exc}") from exc
     enc = blob.get("encoder")
     if enc is not None:
         enc = {k: (v.float() if v.is_floating_point() else v) for k, v in enc.items()}
-    return LoadedModel(head=head, metadata=meta, encoder_state_dict=enc, path=path)
+    return LoadedModel(head=head, metadata=meta, encoder_state_dict=enc, path=path, relative_head=relative,
+                       statistics=stats)

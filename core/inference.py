@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from core.baseline import BaselineBook, relative_input, stack_baselines
 from core.clock import now
+from core.distribution import EmbeddingStatistics
 from core.errors import PainMonError
 from core.estimate import CLASS_NAMES, Estimate
 from core.fusion import pain_index
@@ -74,6 +76,13 @@ class Estimator:
     head's order. ``render`` defaults to :func:`core.representations.render`. Everything
     after the four model parts is keyword-only (the options are many and easily swapped).
 
+    Modes: with a ``relative_head`` and a ``baselines`` book, a window of a subject whose
+    baseline is in force goes through the relative head (``mode="relative"``), every other
+    window through ``head`` (``"absolute"``); ``calibration`` says how much of the subject's
+    baseline is learnt. Every window is then handed to the book (in order, after it was
+    estimated), which is how baselines are learnt. With ``statistics`` each estimate carries
+    its ``ood_score`` (:mod:`core.distribution`).
+
     (This module holds the batched inference pass; the record it produces,
     :class:`core.estimate.Estimate`, lives in :mod:`core.estimate`.)
     """
@@ -93,6 +102,11 @@ class Estimator:
         encoder_batch: int = DEFAULT_ENCODER_BATCH,
         min_modalities: int = 1,
         render_config: object | None = None,
+        relative_head: torch.nn.Module | None = None,
+        statistics: EmbeddingStatistics | None = None,
+        baselines: BaselineBook | None = None,
+        encoder_fingerprint: str = "",
+        relative_kind: str = "concat",
     ):
         if not modalities:
             raise EstimatorError("the model names no modalities")
@@ -116,6 +130,21 @@ class Estimator:
         """:class:`core.representations.RepresentationConfig` the model was trained with (None: defaults)."""
         self.encoder_batch = max(1, int(encoder_batch))
         self.min_modalities = max(1, int(min_modalities))
+        self.relative_head = relative_head.eval() if relative_head is not None else None
+        self.statistics = statistics
+        self.encoder_fingerprint = encoder_fingerprint
+        """Identity of the encoder (baselines learnt with another encoder are refused)."""
+        self.relative_kind = relative_kind
+        """What the relative head sees (:data:`core.baseline.RELATIVE_INPUTS`; the model's ``baseline.input``)."""
+        self.baselines = baselines
+        """Per-subject baselines (:class:`core.baseline.BaselineBook`); None: absolute mode only."""
+
+    def new_baseline_book(self, **options) -> BaselineBook:
+        """A :class:`core.baseline.BaselineBook` for this model's layout and encoder (``options``:
+        ``duration_s``, ``auto``, ``history_s``, ``on_baseline``, ``loader``), installed as :attr:`baselines`."""
+        self.baselines = BaselineBook(self.modalities, self.representations, encoder=self.encoder_fingerprint,
+                                      window_s=self.window_s, **options)
+        return self.baselines
 
     # ------------------------------------------------------------------------------------
     def estimate(self, windows: Sequence[SubjectWindow]) -> list[Estimate]:
@@ -129,16 +158,26 @@ class Estimator:
         present &= usable[:, None]
         probs = np.full((len(windows), len(CLASS_NAMES)), np.nan)
         index = np.full(len(windows), np.nan)
+        ood = np.full(len(windows), np.nan)
+        modes = ["absolute"] * len(windows)
+        calibration = np.full(len(windows), np.nan)
         stages = {"represent": 0.0, "encode": 0.0, "fuse": 0.0}
+        emb = None
         if present.any():
             with torch.inference_mode():
                 pairs = np.argwhere(present)  # (K, 2): (window, modality) to render and encode
                 z = self._embed(self._stack_signals(windows, pairs), stages)
                 t3 = time.perf_counter()
+                emb = self._scatter(z, pairs, len(windows))
                 rows = np.flatnonzero(usable)
-                p = self._fuse(z, pairs, present, rows, len(windows))
+                p = self._fuse(emb, present, rows)
                 probs[rows], index[rows] = p, pain_index(torch.from_numpy(p)).numpy()
+                if self.statistics is not None:
+                    ood[rows] = self.statistics.ood_score(emb[rows], present[rows])
                 stages["fuse"] = time.perf_counter() - t3
+        if self.baselines is not None:
+            emb_np = emb.cpu().numpy() if emb is not None else None
+            self._relative(windows, emb_np, present, usable, probs, index, modes, calibration)
         created = now()
         batch_s = time.perf_counter() - t0
         return [
@@ -151,6 +190,9 @@ class Estimator:
                 missing=missing[b],
                 valid=bool(usable[b]),
                 model=self.model_name,
+                mode=modes[b],
+                calibration=float(calibration[b]),
+                ood_score=float(ood[b]),
                 latency={
                     "preprocess": float(w.preprocess_s),
                     **stages,
@@ -190,16 +232,52 @@ class Estimator:
         )  # (K, 1, R, 3, 224, 224)
         return images.reshape(-1, *images.shape[-3:])
 
-    def _fuse(self, z: torch.Tensor, pairs: np.ndarray, present: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
-        """Scatter the (K, R, D) embeddings into (B, M, R, D), run the head on the usable
-        rows with the presence mask; returns their (len(rows), 3) probabilities."""
+    def _scatter(self, z: torch.Tensor, pairs: np.ndarray, n: int) -> torch.Tensor:
+        """The (K, R, D) embeddings of the encoded (window, modality) pairs as (B, M, R, D), zeros elsewhere."""
         emb = torch.zeros(n, len(self.modalities), z.shape[1], z.shape[2], dtype=z.dtype, device=z.device)
         idx = torch.from_numpy(pairs).to(z.device)
         emb[idx[:, 0], idx[:, 1]] = z
-        sel = torch.from_numpy(rows).to(z.device)
-        mask = torch.from_numpy(present).to(z.device)
-        logits = self.head(emb[sel], mask[sel])
+        return emb
+
+    def _fuse(self, emb: torch.Tensor, present: np.ndarray, rows: np.ndarray, head: torch.nn.Module | None = None
+              ) -> np.ndarray:
+        """Run ``head`` (default: the absolute one) on ``rows`` of ``emb`` with the presence mask;
+        returns their (len(rows), 3) probabilities."""
+        sel = torch.from_numpy(rows).to(emb.device)
+        mask = torch.from_numpy(present).to(emb.device)
+        logits = (head or self.head)(emb[sel], mask[sel])
         return torch.softmax(logits.float(), dim=1).cpu().numpy()
+
+    def _relative(self, windows: Sequence[SubjectWindow], emb: np.ndarray | None, present: np.ndarray,
+                  usable: np.ndarray, probs: np.ndarray, index: np.ndarray, modes: list[str],
+                  calibration: np.ndarray) -> None:
+        """Relative-head estimates for windows whose subject has a baseline, then every window to the book.
+
+        Windows are taken in order, each seeing the baselines as they stood before it (a
+        batch with two windows of one subject gives the same results as two batches).
+        """
+        book = self.baselines
+        assert book is not None
+        chosen: list[tuple[int, object]] = []
+        for b, w in enumerate(windows):
+            stats, cal = book.current(w.subject, float(w.t_end))
+            calibration[b] = cal if self.relative_head is not None else np.nan
+            if stats is not None and self.relative_head is not None and usable[b] and emb is not None:
+                chosen.append((b, stats))
+            if emb is not None and usable[b]:
+                book.observe(w.subject, float(w.t_end), emb[b], present[b], good=True)
+        if not chosen or emb is None or self.relative_head is None:
+            return
+        rows = np.array([b for b, _ in chosen])
+        mean, std, count = stack_baselines([s for _, s in chosen])  # type: ignore[misc]
+        pop = self.statistics.std if self.statistics is not None else np.zeros(mean.shape[1:], np.float32)
+        x = relative_input(emb[rows], present[rows], mean, std, count, pop, kind=self.relative_kind)
+        with torch.inference_mode():
+            p = self._fuse(torch.from_numpy(x).to(self.device), present[rows], np.arange(len(rows)),
+                           self.relative_head)
+        probs[rows], index[rows] = p, pain_index(torch.from_numpy(p)).numpy()
+        for b in rows:
+            modes[b] = "relative"
 
     # ------------------------------------------------------------------------------------
     def _presence(self, windows: Sequence[SubjectWindow]) -> tuple[np.ndarray, list[tuple[str, ...]]]:

@@ -113,6 +113,24 @@ ALARM_LEAF = "alarm"
 """MQTT leaf of alarm transitions (JSON with :data:`ALARM_FIELDS`)."""
 
 
+# --- baseline markers (event labels in a subject's marker stream and in recordings) -------
+BASELINE_START = "baseline:start"
+"""Marker: the subject's baseline interval starts here (e.g. resting, before a procedure)."""
+BASELINE_END = "baseline:end"
+"""Marker: the baseline interval that :data:`BASELINE_START` opened ends here; the baseline is
+learnt from the windows that end inside the interval."""
+BASELINE_SET = "baseline:set"
+"""Prefix of the marker the engine writes when a subject's baseline takes effect:
+``baseline:set:<payload>`` (:meth:`core.baseline.BaselineStats.encode`). A recording keeps it,
+and replay installs it, so replayed estimates use the very baseline the live ones did."""
+
+
+def shown_label(label: str) -> str:
+    """A marker label as people see it (trend, console): a recorded baseline
+    (``baseline:set:<statistics>``, some kilobytes) reads as just ``baseline:set``."""
+    return BASELINE_SET if label.startswith(BASELINE_SET + ":") else label
+
+
 def check_prefix(prefix: str) -> str:
     """Refuse prefixes that would break subscription or parsing (wildcards, empty levels)."""
     if not prefix or any(ch in prefix for ch in "+#\0") or prefix.startswith("/") or prefix.endswith("/"):

@@ -5,7 +5,8 @@ wherever the concept appears, and one function turns the parsed options into the
 the library takes:
 
 * :func:`add_model_options` / :func:`model_options`: ``--model``, ``--encoder``,
-  ``--device``, ``--threads``, ``--precision`` -> :class:`monitor.engine.ModelOptions`;
+  ``--device``, ``--threads``, ``--precision`` and the subject-baseline options
+  ``--baseline SEC``, ``--baseline-profiles``, ``--baseline-dir`` -> :class:`monitor.engine.ModelOptions`;
 * :func:`add_broker_options` / :func:`broker_config`: ``--mqtt URL``, ``--mqtt-prefix``,
   ``--mqtt-user``, ``--mqtt-password-file``, ``--mqtt-tls``, ``--mqtt-ca``, ``--mqtt-cert``,
   ``--mqtt-key``, ``--mqtt-qos``, ``--mqtt-client-id``, ``--mqtt-retries`` ->
@@ -54,14 +55,27 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                        "for the GUI)")
     group.add_argument("--precision", default=None, choices=PRECISIONS,
                        help="encoder precision (default: auto)")
+    group.add_argument("--baseline", type=float, default=60.0, metavar="SEC",
+                       help="learn each subject's baseline from its first SEC s of good signal, then estimate "
+                       "relative to it (default 60; 0: only from baseline:start/end markers or a profile)")
+    group.add_argument("--baseline-profiles", default="save", choices=("off", "save", "load"),
+                       help="subject baseline files: save learnt ones (default), also load saved ones at a "
+                       "subject's start, or off")
+    group.add_argument("--baseline-dir", default=None, metavar="DIR",
+                       help="folder of the baseline profiles (default $PAINMON_BASELINES or "
+                       "$XDG_DATA_HOME/painmon/baselines)")
 
 
 def model_options(args: argparse.Namespace) -> ModelOptions:
     """The parsed model options as the record the engine and the dashboard take."""
-    from monitor.engine import ModelOptions
+    from monitor.engine import BaselineOptions, ModelOptions
 
+    try:
+        baseline = BaselineOptions(duration_s=args.baseline, profiles=args.baseline_profiles, folder=args.baseline_dir)
+    except ValueError as exc:
+        raise SystemExit(f"painmon: {exc}") from None
     return ModelOptions(model_path=args.model, encoder_path=args.encoder, device=args.device,
-                        precision=args.precision, threads=args.threads)
+                        precision=args.precision, threads=args.threads, baseline=baseline)
 
 
 # --- recording --------------------------------------------------------------------------

@@ -142,3 +142,10 @@ def window(qtbot, tmp_path, monkeypatch):
     w.show()
     yield w
     w.close()
+
+
+@pytest.fixture(autouse=True)
+def isolated_baseline_profiles(tmp_path_factory, monkeypatch):
+    """Subject baselines are saved per subject id in the user's data folder: keep every test's
+    in a folder of its own, so no test reads another's (or the developer's) profiles."""
+    monkeypatch.setenv("PAINMON_BASELINES", str(tmp_path_factory.mktemp("baselines")))

@@ -18,14 +18,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from core.baseline import PRIOR_WINDOWS, Z_CLIP
 from core.checkpoint import NOT_CLINICAL, ModelMetadata, save_model
-from core.fusion import FusionConfig
+from core.distribution import EmbeddingStatistics
+from core.fusion import FusionConfig, FusionHead, predict
+from training.baselines import session_layout
 from training.cache import EmbeddingCache
 from training.dataset import EmbeddedDataset
 from training.embedding import embed_windows
 from training.encoders import ResolvedEncoder, resolve_encoder
 from training.evaluate import Evaluation, ablations, evaluate_split, evaluate_subjects
-from training.fit import FitSettings, fit_head
+from training.fit import FitSettings, fit_head, trainable
 from training.progress import Progress
 from training.recording_windows import WindowSettings, cut_recording, window_ends
 from training.records import Recording, window_ratings
@@ -75,8 +78,22 @@ class TrainOptions:
     sim_subjects: int = 12
     sim_test_subjects: int = 4
     sim_duration_s: float = 240.0
+    sim_variant: str = "plain"
+    """Simulator variant (:data:`training.sim_data.VARIANTS`)."""
     batch_windows: int = 4
     progress: bool = True
+    relative: bool = True
+    """Also train the relative head (windows beside their subject's baseline, :mod:`training.baselines`)."""
+    baseline_s: float = 60.0
+    """Seconds of each subject's no-pain start its training baseline is learnt from (the engine's default)."""
+    relative_input: str = "concat"
+    """Relative head input: ``concat`` (embedding beside its distance from the baseline) or ``z`` (distance only)."""
+    ood_percentile: float = 99.0
+    """Percentile of held-out windows' distance from the training distribution at which ``uncertain`` starts."""
+    half_heads: bool = True
+    """Store the heads in float16 (with a relative head the bundled model stays < 16 MB)."""
+    compare: tuple[Path, ...] = ()
+    """Other model files (e.g. the bundled one) evaluated on the same held-out windows, with their own encoders."""
 
 
 @dataclass
@@ -117,16 +134,16 @@ def load_recordings(opts: TrainOptions) -> tuple[list[Recording], list[Recording
             recs = load_ai4pain(path, rest=opts.rest, modalities=opts.modalities)
             return recs, [], f"simulated dataset (AI4PAIN layout) at {path}"
         train = sim_dataset(path / "train", opts.sim_subjects, opts.sim_duration_s, opts.seed, first=1,
-                            show_progress=opts.progress)
+                            show_progress=opts.progress, variant=opts.sim_variant)
         test = []
         if opts.sim_test_subjects:
             test = sim_dataset(path / "test", opts.sim_test_subjects, opts.sim_duration_s, opts.seed,
-                               first=opts.sim_subjects + 1, show_progress=opts.progress)
+                               first=opts.sim_subjects + 1, show_progress=opts.progress, variant=opts.sim_variant)
         desc = (
             f"simulated subjects from the PainMon simulator (physiological model, not real people): "
             f"{opts.sim_subjects} training subjects sim-1..sim-{opts.sim_subjects}, "
             f"{opts.sim_duration_s:.0f} s each at "
-            f"device rates, random no/low/high pain protocols, seed {opts.seed}; "
+            f"device rates, random no/low/high pain protocols, seed {opts.seed}, {opts.sim_variant} simulator; "
             f"{opts.sim_test_subjects} held-out subjects with different seeds for evaluation"
         )
         return train, test, desc
@@ -232,6 +249,21 @@ def run_training(opts: TrainOptions) -> TrainResult:
     metrics = {k: v for k, v in evaluation.metrics.items()}
     metrics["evaluation"] = evaluation.scheme
     metrics["ablations"] = abl
+    statistics = training_statistics(abl_train, abl_test, train_ds, opts.ood_percentile)
+    metrics["ood"] = {"percentile": statistics.percentile, "threshold": statistics.threshold,
+                      "calibration_windows": statistics.calibration_windows}
+    relative_head: FusionHead | None = None
+    baseline_meta: dict[str, Any] = {}
+    if opts.relative:
+        layout = session_layout([*train_recs, *test_recs])
+        relative_head, rel_metrics, baseline_meta = train_relative(
+            train_ds, abl_train, abl_test, evaluation, report_ds, layout, statistics, config, fit, opts)
+        metrics["relative"] = rel_metrics
+        evaluation.metrics["relative"] = rel_metrics
+    if opts.compare:
+        metrics["compare"] = compare_models(opts.compare, test_recs if test_recs else [], abl_test, settings,
+                                            cache_root, opts)
+        evaluation.metrics["compare"] = metrics["compare"]
     meta = ModelMetadata(
         name=opts.name,
         modalities=list(opts.modalities),
@@ -259,7 +291,9 @@ def run_training(opts: TrainOptions) -> TrainResult:
             "train_subjects": train_ds.subject_ids,
         },
     )
-    model_path = save_model(out / "model.pt", head, meta, encoder_state_dict=encoder.state_dict)
+    meta.baseline = baseline_meta
+    model_path = save_model(out / "model.pt", head, meta, encoder_state_dict=encoder.state_dict,
+                            relative_head=relative_head, statistics=statistics, head_half=opts.half_heads)
     (out / "metrics.json").write_text(json.dumps(meta.to_dict()["metrics"], indent=1))
     summary = {
         "name": opts.name,
@@ -275,6 +309,23 @@ def run_training(opts: TrainOptions) -> TrainResult:
         "seed / epochs": f"{opts.seed} / {opts.epochs}",
         "model file": str(model_path),
     }
+    rel = metrics.get("relative", {})
+    if rel.get("relative_head") and rel.get("absolute_head_same_windows"):
+        r, a = rel["relative_head"], rel["absolute_head_same_windows"]
+        summary["relative vs absolute"] = (
+            f"held-out windows after each subject's {opts.baseline_s:g}-s baseline (n={r['n']}): relative head "
+            f"accuracy {r['accuracy']:.3f}, macro-F1 {r['macro_f1']:.3f}, index correlation {r['index_corr']:.3f} "
+            f"(all windows {r.get('index_corr_all_windows', float('nan')):.3f}); absolute head accuracy "
+            f"{a['accuracy']:.3f}, macro-F1 {a['macro_f1']:.3f}, index correlation {a['index_corr']:.3f} "
+            f"(all windows {a.get('index_corr_all_windows', float('nan')):.3f})")
+    for path, c in metrics.get("compare", {}).items():
+        summary[f"compared: {c['model']}"] = (
+            f"{path} on the same held-out windows (n={c['n']}): accuracy {c['accuracy']:.3f}, macro-F1 "
+            f"{c['macro_f1']:.3f}, index correlation {c['index_corr']:.3f} (all windows "
+            f"{c.get('index_corr_all_windows', float('nan')):.3f})")
+    summary["uncertain"] = (f"distance from the training distribution above the {statistics.percentile:g}th "
+                            f"percentile of {statistics.calibration_windows} held-out windows "
+                            f"({statistics.threshold:.3g})")
     report = write_report(out, summary, evaluation, report_ds, abl)
     export = None
     if opts.export:
@@ -282,6 +333,108 @@ def run_training(opts: TrainOptions) -> TrainResult:
         export.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(model_path, export)
     return TrainResult(model_path, report, evaluation, abl, export)
+
+
+def training_statistics(fit_ds: EmbeddedDataset, heldout_ds: EmbeddedDataset, final_ds: EmbeddedDataset,
+                        percentile: float) -> EmbeddingStatistics:
+    """Training-distribution statistics of ``final_ds`` with the ``uncertain`` threshold at
+    ``percentile`` of held-out windows' distance (measured against statistics of ``fit_ds``,
+    which never saw the held-out subjects)."""
+    probe = EmbeddingStatistics.fit(fit_ds.emb, fit_ds.present)
+    keep = heldout_ds.present.any(axis=1)
+    threshold = probe.calibrated(heldout_ds.emb[keep], heldout_ds.present[keep], percentile)
+    final = EmbeddingStatistics.fit(final_ds.emb, final_ds.present)
+    return EmbeddingStatistics(final.mean, final.std, threshold.threshold, percentile, final.windows,
+                               threshold.calibration_windows)
+
+
+def train_relative(final_ds: EmbeddedDataset, train_ds: EmbeddedDataset, test_ds: EmbeddedDataset,
+                   absolute: Evaluation, report_ds: EmbeddedDataset, layout: dict[str, tuple[str, float]],
+                   statistics: EmbeddingStatistics, config: FusionConfig, fit: FitSettings,
+                   opts: TrainOptions) -> tuple[FusionHead, dict[str, Any], dict[str, Any]]:
+    """The relative head (every training subject) and its held-out metrics beside the absolute
+    head's on the very same windows (those that come after a held-out subject's baseline)."""
+    from training.baselines import relative_set
+    from training.evaluate import classification_metrics
+
+    rel_config = dataclasses.replace(config, embed_dim=config.embed_dim * (2 if opts.relative_input == "concat" else 1))
+    def rel(ds: EmbeddedDataset):
+        return relative_set(ds, layout, statistics.std, duration_s=opts.baseline_s, window_s=opts.window_s,
+                            kind=opts.relative_input)
+
+    rel_train = rel(train_ds)
+    rel_test = rel(test_ds)
+    if len(trainable(rel_train.ds)) == 0:
+        raise ValueError("no training subject has a no-pain start to learn a baseline from; use --no-relative")
+    metrics: dict[str, Any] = {
+        "baseline_s": opts.baseline_s,
+        "train_sessions_with_baseline": len(rel_train.baselines),
+        "test_sessions_with_baseline": len(rel_test.baselines),
+    }
+    if len(rel_test.ds) and (rel_test.ds.labels >= 0).any():
+        ev = evaluate_split(rel_train.ds, rel_test.ds, rel_config, fit, scheme=absolute.scheme)
+        metrics["relative_head"] = {k: v for k, v in ev.metrics.items() if k not in ("train_subjects",)}
+        # the absolute head's held-out predictions on the same windows
+        pos = {int(i): j for j, i in enumerate(absolute.test_index.tolist())}
+        src = rel_test.rows if test_ds is report_ds else _rows_in(report_ds, test_ds, rel_test.rows)
+        have = [pos.get(int(i)) for i in src]
+        if all(h is not None for h in have) and have:
+            probs = absolute.probs[np.array(have)]
+            lab = rel_test.ds.labels >= 0
+            m = classification_metrics(rel_test.ds.labels[lab], probs[lab], rel_test.ds.level_end[lab])
+            m["index_corr_all_windows"] = float(np.corrcoef(50 * probs[:, 1] + 100 * probs[:, 2],
+                                                            rel_test.ds.level_end)[0, 1])
+            metrics["absolute_head_same_windows"] = m
+    rel_final = rel(final_ds)
+    head = fit_head(rel_final.ds, rel_config, fit)
+    baseline_meta = {
+        "duration_s": opts.baseline_s,
+        "input": opts.relative_input,
+        "prior_windows": PRIOR_WINDOWS,
+        "z_clip": Z_CLIP,
+        "rule": "per session, the learner of core.baseline fed the session's windows in live order while they "
+        "are no-pain windows at its start (AI4PAIN baseline segments, a simulated subject's initial rest); "
+        "relative examples are the windows ending after the baseline was complete",
+        "train_sessions_with_baseline": len(rel_final.baselines),
+        "train_relative_windows": int((rel_final.ds.labels >= 0).sum()),
+    }
+    return head, metrics, baseline_meta
+
+
+def compare_models(paths: Sequence[Path], test_recs: Sequence[Recording], test_ds: EmbeddedDataset,
+                   settings: WindowSettings, cache_root: Path, opts: TrainOptions) -> dict[str, dict[str, Any]]:
+    """Held-out metrics of other model files (their absolute heads, their own encoders) on the
+    windows ``test_ds`` holds, so a new model can be compared with, e.g., the bundled one."""
+    from core.checkpoint import load_model
+    from training.evaluate import _pearson, classification_metrics
+
+    if not test_recs:
+        raise ValueError("--compare needs held-out recordings (a simulated dataset with --sim-test-subjects)")
+    out: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        loaded = load_model(path)
+        if list(loaded.metadata.modalities) != list(opts.modalities) or list(
+                loaded.metadata.representations) != list(opts.representations):
+            raise ValueError(f"{path}: modalities/representations differ from this run's; cannot compare")
+        enc = resolve_encoder(str(path), opts.device)
+        ds = embed_recordings(test_recs, settings, opts.representations, enc, cache_root, opts.device,
+                              opts.batch_windows, opts.progress)
+        idx = np.flatnonzero(ds.present.any(axis=1))
+        probs, _ = predict(loaded.head, torch.from_numpy(ds.emb[idx]), torch.from_numpy(ds.present[idx]))
+        p = probs.numpy()
+        lab = ds.labels[idx] >= 0
+        m = classification_metrics(ds.labels[idx][lab], p[lab], ds.level_end[idx][lab])
+        m["index_corr_all_windows"] = _pearson(50 * p[:, 1] + 100 * p[:, 2], ds.level_end[idx])
+        m["model"] = loaded.metadata.name
+        out[str(path)] = m
+    return out
+
+
+def _rows_in(report_ds: EmbeddedDataset, test_ds: EmbeddedDataset, rows: np.ndarray) -> list[int]:
+    """Positions in ``report_ds`` of windows ``rows`` of ``test_ds`` (matched by recording and end time)."""
+    key = {(r, float(t)): i for i, (r, t) in enumerate(zip(report_ds.recordings.tolist(), report_ds.t_end.tolist(),
+                                                           strict=True))}
+    return [key.get((str(test_ds.recordings[i]), float(test_ds.t_end[i])), -1) for i in rows]
 
 
 def _rep_config() -> dict[str, Any]:

@@ -13,6 +13,12 @@ BatchNorm layers stay in eval mode: batches of a few images give statistics too 
 learn from, and freezing them keeps training and inference identical (and keeps every
 rank's buffers equal under DistributedDataParallel without synchronising them).
 Works on one process or under ``torchrun`` (see :mod:`training.distributed`).
+
+Resumable: every ``save_every`` steps rank 0 also writes ``OUT/pretrain-state.pt`` (encoder
+and task heads, optimiser, step, losses, elapsed minutes, the data order's random state);
+``resume=True`` continues from it exactly where it stopped, and the ``max_minutes`` budget
+counts the minutes already spent, so a run killed by the end of a session is continued by
+re-running the same command with ``--resume``.
 """
 
 from __future__ import annotations
@@ -62,6 +68,10 @@ class PretrainOptions:
     save_every: int = 50
     device: str = "cpu"
     progress: bool = True
+    variant: str = "plain"
+    """Simulator variant of the pretraining subjects (:data:`training.sim_data.VARIANTS`)."""
+    resume: bool = False
+    """Continue from ``OUT/pretrain-state.pt`` when it exists."""
 
 
 @dataclass
@@ -199,12 +209,16 @@ def _pretrain(opts: PretrainOptions, info: DistInfo, device: torch.device) -> Pr
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
     data_dir = Path(opts.data)
+    def load() -> list[Recording]:
+        return sim_dataset(data_dir, opts.subjects, opts.duration_s, opts.seed, first=1001,
+                           show_progress=opts.progress, variant=opts.variant)
+
     if info.is_main:  # one rank simulates and stores; the others read the same files
-        recs = sim_dataset(data_dir, opts.subjects, opts.duration_s, opts.seed, first=1001, show_progress=opts.progress)
+        recs = load()
     if info.distributed:
         torch.distributed.barrier()
     if not info.is_main:
-        recs = sim_dataset(data_dir, opts.subjects, opts.duration_s, opts.seed, first=1001, show_progress=opts.progress)
+        recs = load()
     settings = WindowSettings(tuple(opts.modalities), 10.0, opts.stride_s, 100.0)
     items = build_items(recs, settings, len(opts.representations))
     encoder, start_desc = initial_encoder(opts.encoder, seed=opts.seed)
@@ -214,15 +228,31 @@ def _pretrain(opts: PretrainOptions, info: DistInfo, device: torch.device) -> Pr
         model = nn.parallel.DistributedDataParallel(net, broadcast_buffers=False)
     opt = torch.optim.AdamW(net.parameters(), lr=opts.lr, weight_decay=0.01)
     rng = np.random.default_rng(opts.seed)  # same order on every rank; each takes its shard
-    t0 = time.monotonic()
     steps, images, losses = 0, 0, []
-    stop = False
     per_epoch = len(shard(rng.permutation(len(items)), info, opts.batch)) // opts.batch
+    first_epoch, skip, spent_min = 0, 0, 0.0
+    state_path = out / STATE_FILE
+    if opts.resume and state_path.is_file():
+        st = torch.load(state_path, map_location="cpu", weights_only=True)
+        net.load_state_dict(st["net"])
+        opt.load_state_dict(st["optimizer"])
+        steps, images, losses = int(st["steps"]), int(st["images"]), [float(x) for x in st["losses"]]
+        first_epoch, skip, spent_min = int(st["epoch"]), int(st["batch_in_epoch"]), float(st["minutes"])
+        start_desc = str(st["start"])
+        rng.bit_generator.state = json.loads(str(st["epoch_rng"]))
+        if "torch_rng" in st:  # states written before it was kept resume without it
+            torch.set_rng_state(st["torch_rng"])
+        log.info("resuming pretraining at step %d (epoch %d, %.1f min spent)", steps, first_epoch, spent_min)
+    elif opts.resume:
+        log.info("no %s in %s: starting afresh", STATE_FILE, out)
+    t0 = time.monotonic() - spent_min * 60.0  # the budget includes the minutes of earlier runs
+    stop = False
     total = per_epoch * opts.epochs if opts.max_steps is None else min(opts.max_steps, per_epoch * opts.epochs)
-    bar = Progress(total, f"pretraining (rank {info.rank})", enabled=opts.progress and info.is_main)
-    for _epoch in range(opts.epochs):
+    bar = Progress(max(0, total - steps), f"pretraining (rank {info.rank})", enabled=opts.progress and info.is_main)
+    for epoch in range(first_epoch, opts.epochs):
+        epoch_rng = json.dumps(rng.bit_generator.state)
         mine = shard(rng.permutation(len(items)), info, opts.batch)
-        for s in range(0, len(mine) - opts.batch + 1, opts.batch):
+        for s in range(skip * opts.batch, len(mine) - opts.batch + 1, opts.batch):
             idx = mine[s : s + opts.batch]
             model.train()
             _freeze_batchnorm(model)
@@ -240,6 +270,9 @@ def _pretrain(opts: PretrainOptions, info: DistInfo, device: torch.device) -> Pr
                 save_pretrained(
                     out / "encoder.pt", net.encoder, _meta(opts, start_desc, steps, images, t0, losses, info)
                 )
+                _save_state(state_path, net, opt, steps=steps, images=images, losses=losses, epoch=epoch,
+                            batch_in_epoch=s // opts.batch + 1, minutes=(time.monotonic() - t0) / 60,
+                            start=start_desc, epoch_rng=epoch_rng, torch_rng=torch.get_rng_state())
             limit = (opts.max_steps is not None and steps >= opts.max_steps) or (
                 opts.max_minutes is not None and (time.monotonic() - t0) / 60 >= opts.max_minutes)
             flag = torch.tensor([1.0 if limit else 0.0])
@@ -250,6 +283,7 @@ def _pretrain(opts: PretrainOptions, info: DistInfo, device: torch.device) -> Pr
                 break
         if stop:
             break
+        skip = 0
     bar.close()
     digest = weights_digest(net.encoder)
     (out / f"weights-rank{info.rank}.sha1").write_text(digest + "\n")
@@ -272,6 +306,17 @@ def _pretrain(opts: PretrainOptions, info: DistInfo, device: torch.device) -> Pr
     return PretrainResult(path, steps, images, minutes, digest, losses)
 
 
+STATE_FILE = "pretrain-state.pt"
+"""Resume state of a pretraining run (in its output folder)."""
+
+
+def _save_state(path: Path, net: nn.Module, opt: torch.optim.Optimizer, **fields: Any) -> None:
+    """Everything a resumed run needs, written atomically (read back with ``weights_only=True``)."""
+    tmp = path.with_suffix(".tmp")
+    torch.save({"net": net.state_dict(), "optimizer": opt.state_dict(), **fields}, tmp)
+    tmp.replace(path)
+
+
 def _meta(
     opts, start_desc: str, steps: int, images: int, t0: float, losses: list[float], info: DistInfo
 ) -> dict[str, Any]:
@@ -280,7 +325,8 @@ def _meta(
     return {
         "description": (
             f"Tiny-BioMoE pretrained by `painmon pretrain` (multi-task: pain level, modality, representation, "
-            f"rhythm) on {opts.subjects} simulated subjects x {opts.duration_s:.0f} s, started from {start_desc}; "
+            f"rhythm) on {opts.subjects} simulated subjects x {opts.duration_s:.0f} s ({opts.variant} simulator), "
+            f"started from {start_desc}; "
             f"{steps} steps of {opts.batch} images x {info.world_size} process(es), {images} images, "
             f"{minutes:.1f} min on {opts.device}. A short budget: longer pretraining gives better embeddings."
         ),
@@ -295,5 +341,6 @@ def _meta(
         "world_size": info.world_size,
         "start": start_desc,
         "training_data": f"{opts.subjects} simulated subjects "
-        f"(PainMon simulator, seed {opts.seed}, subjects sim-1001..)",
+        f"(PainMon simulator, {opts.variant} variant, seed {opts.seed}, subjects sim-1001..)",
+        "variant": opts.variant,
     }

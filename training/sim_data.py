@@ -38,14 +38,34 @@ def subject_seed(seed: int, k: int) -> int:
     return TRAINING_SEED_BASE + int(seed) * 10_000 + int(k)
 
 
-def simulate_subject(k: int, duration_s: float, seed: int) -> Recording:
+VARIANTS = ("plain", "varied")
+"""``plain``: :meth:`SubjectProfile.random` on an ideal device at the default rates (the
+first bundled models); ``varied``: :meth:`SubjectProfile.varied` (wide physiology, pulse
+and breath shapes) measured by :meth:`SensorSettings.random` (gains, offsets, rates,
+coloured noise, drift), with a first rest of 70-100 s from which the subject's baseline is learnt."""
+
+
+def first_rest_s(seed: int) -> float:
+    """Length of a varied subject's initial no-pain period (70-100 s, from its seed)."""
+    return float(70 + np.random.default_rng([seed, 0xBA5E]).integers(0, 31))
+
+
+def simulate_subject(k: int, duration_s: float, seed: int, variant: str = "plain") -> Recording:
     """One simulated subject ``sim-k`` with a random profile and a random pain protocol."""
-    from devices.simulator import PainSchedule, SubjectProfile, simulate
+    from devices.simulator import PainSchedule, SensorSettings, SubjectProfile, simulate
 
     s = subject_seed(seed, k)
     subject = f"sim-{k}"
-    rec = simulate(SubjectProfile.random(s), PainSchedule.random(duration_s, s), duration_s, seed=s, subject=subject)
-    return recording_from_simulation(rec, f"sim:{seed}:{k}")
+    if variant == "plain":
+        rec = simulate(SubjectProfile.random(s), PainSchedule.random(duration_s, s), duration_s, seed=s,
+                       subject=subject)
+    elif variant == "varied":
+        sched = PainSchedule.random(duration_s, s, first_rest_s=min(first_rest_s(s), duration_s))
+        rec = simulate(SubjectProfile.varied(s), sched, duration_s, seed=s, subject=subject,
+                       sensor=SensorSettings.random(s))
+    else:
+        raise ValueError(f"unknown simulator variant {variant!r}; use one of {', '.join(VARIANTS)}")
+    return recording_from_simulation(rec, f"sim:{seed}:{k}" if variant == "plain" else f"sim-{variant}:{seed}:{k}")
 
 
 def recording_from_simulation(sim, rec_id: str) -> Recording:
@@ -87,21 +107,22 @@ def load_recordings(folder: Path) -> tuple[list[Recording], dict]:
 
 
 def sim_dataset(folder: str | Path, n_subjects: int = 12, duration_s: float = 240.0, seed: int = 0,
-                first: int = 1, show_progress: bool = True) -> list[Recording]:
+                first: int = 1, show_progress: bool = True, variant: str = "plain") -> list[Recording]:
     """Subjects ``sim-first`` .. of a simulated dataset, generated once and stored in ``folder``.
 
     If ``folder`` already holds a dataset with the same parameters it is read back; if it
     holds one with other parameters, that is an error rather than a silent mix.
     """
     folder = Path(folder)
-    meta = {"n_subjects": int(n_subjects), "duration_s": float(duration_s), "seed": int(seed), "first": int(first)}
+    meta = {"n_subjects": int(n_subjects), "duration_s": float(duration_s), "seed": int(seed), "first": int(first),
+            "variant": variant}
     if (folder / MANIFEST).is_file():
         recs, manifest = load_recordings(folder)
-        stored = {k: manifest.get(k) for k in meta}
+        stored = {k: manifest.get(k, "plain" if k == "variant" else None) for k in meta}
         if stored != meta:
             raise ValueError(f"{folder} holds a simulated dataset made with {stored}, not {meta}; use another folder")
         return recs
-    recs = [simulate_subject(k, duration_s, seed)
+    recs = [simulate_subject(k, duration_s, seed, variant)
             for k in progress(range(first, first + n_subjects), n_subjects, f"simulating {n_subjects} subjects",
                              enabled=show_progress)]
     save_recordings(folder, recs, meta)

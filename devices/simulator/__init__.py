@@ -9,7 +9,9 @@ Library use::
 What this package offers:
 
 * offline — :func:`simulate` (one subject's whole labelled :class:`SimulatedRecording`),
-  :class:`SubjectProfile` (who), :class:`PainSchedule` (when which pain :data:`LEVELS`;
+  :class:`SubjectProfile` (who; :meth:`SubjectProfile.varied` for wide training ranges),
+  :class:`SensorSettings` (the measuring device: gains, offsets, rates, coloured noise,
+  drift; :meth:`SensorSettings.random`), :class:`PainSchedule` (when which pain :data:`LEVELS`;
   :class:`ScheduleError` for a bad schedule), :data:`DEFAULT_RATES`, :data:`CHANNEL_LABELS`
   and :data:`UNITS` of each modality;
 * live — :class:`SimulatedWearable` (subjects ``sim-1`` ... producing :class:`SimChunk`
@@ -26,6 +28,7 @@ from devices.simulator._offline import SimulatedRecording, simulate
 from devices.simulator._physiology import CHANNEL_LABELS, DEFAULT_RATES, UNITS
 from devices.simulator._profile import SubjectProfile
 from devices.simulator._schedule import LEVELS, PainSchedule, ScheduleError
+from devices.simulator._sensor import SensorSettings
 from devices.simulator._source import SimulatorSource
 from devices.simulator._wearable import (
     SimChunk,
@@ -43,6 +46,7 @@ __all__ = [
     "MQTTSimulator",
     "PainSchedule",
     "ScheduleError",
+    "SensorSettings",
     "SimChunk",
     "SimulatedRecording",
     "SimulatedWearable",

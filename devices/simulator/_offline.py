@@ -9,6 +9,7 @@ import numpy as np
 from devices.simulator._physiology import BLOCK_S, SubjectGenerator
 from devices.simulator._profile import SubjectProfile
 from devices.simulator._schedule import PainSchedule
+from devices.simulator._sensor import SensorSettings
 
 
 @dataclass
@@ -48,15 +49,19 @@ def simulate(
     seed: int = 0,
     rates: dict[str, float] | None = None,
     subject: str = "sim-1",
+    *,
+    sensor: SensorSettings | None = None,
 ) -> SimulatedRecording:
     """Simulate ``duration_s`` seconds of EDA, BVP, RESP and SpO2 for one subject.
 
     Deterministic for a given (profile, schedule, seed, rates): the values equal what
     :class:`devices.simulator.SimulatedWearable` streams for the same arguments.
+    ``sensor`` describes the measuring device (default: ideal); its ``rates`` apply when
+    ``rates`` is None.
     """
     if not duration_s > 0:
         raise ValueError(f"duration_s must be positive, got {duration_s!r}")
-    gen = SubjectGenerator(profile, schedule, seed, rates)
+    gen = SubjectGenerator(profile, schedule, seed, rates, sensor=sensor)
     n_blocks = int(np.ceil(duration_s / BLOCK_S - 1e-9))
     parts: dict[str, list[np.ndarray]] = {m: [] for m in gen.rates}
     for _ in range(n_blocks):
@@ -71,4 +76,5 @@ def simulate(
     markers = [(t, f"pain:{lvl}") for t, lvl in schedule.changes(0.0, duration_s)]
     return SimulatedRecording(signals=signals, levels_per_second=levels, markers=markers,
                               duration_s=float(duration_s), profile=profile, schedule=schedule,
-                              subject=subject, seed=seed)
+                              subject=subject, seed=seed,
+                              extra={"sensor": gen.sensor.to_dict()} if not gen.sensor.is_ideal else {})

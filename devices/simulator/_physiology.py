@@ -22,7 +22,12 @@ Physiology (pain drives the sympathetic nervous system):
 * SpO2 barely moves (a wrist oximeter at 1 Hz with 0.1 % resolution);
 * sensor noise everywhere and occasional motion artefacts (0.5-3 s bursts that hit all four
   sensors of the wrist at once: pulse-wave distortion, electrode contact change, false
-  desaturation).
+  desaturation);
+* the pulse-wave and breath shapes, end-expiratory pauses and sighs come from the
+  :class:`SubjectProfile`; the measuring device (gain, offset, rate, coloured noise, drift)
+  from an optional :class:`devices.simulator.SensorSettings`. Both draw from their own
+  random streams, so a subject with the default shape and an ideal device produces exactly
+  the signals it always did.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from scipy.signal import lfilter
 
 from devices.simulator._profile import SubjectProfile
 from devices.simulator._schedule import PainSchedule
+from devices.simulator._sensor import SensorChannel, SensorSettings
 
 DEFAULT_RATES: dict[str, float] = {"EDA": 4.0, "BVP": 64.0, "RESP": 25.0, "SpO2": 1.0}
 """Realistic wrist/chest device rates (Hz) used unless a caller asks for others."""
@@ -77,16 +83,22 @@ def _lag(x: np.ndarray, prev: float, tau_s: float, fs: float) -> np.ndarray:
     return lfilter([1 - a], [1.0, -a], x, zi=[a * prev])[0]
 
 
-def _pulse_shape(phase: np.ndarray) -> np.ndarray:
+def _pulse_shape(phase: np.ndarray, width: float = 0.07, ratio: float = 0.4, delay: float = 0.27) -> np.ndarray:
     """One PPG beat per unit phase: systolic peak and a smaller diastolic (reflected) wave."""
     p = np.mod(phase, 1.0)
-    return np.exp(-(((p - 0.18) / 0.07) ** 2)) + 0.4 * np.exp(-(((p - 0.45) / 0.10) ** 2)) - 0.3
+    return np.exp(-(((p - 0.18) / width) ** 2)) + ratio * np.exp(-(((p - 0.18 - delay) / 0.10) ** 2)) - 0.3
 
 
-def _breath_shape(phase: np.ndarray) -> np.ndarray:
-    """Chest expansion per unit phase: quicker inhalation than exhalation."""
+def _breath_shape(phase: np.ndarray, asymmetry: float = 0.18, pause: float = 0.0) -> np.ndarray:
+    """Chest expansion per unit phase: quicker inhalation than exhalation, and an optional
+    end-expiratory pause (the chest rests at its lowest point for ``pause`` of each breath)."""
+    if pause > 0:
+        p = np.mod(phase, 1.0)
+        active = 1.0 - pause
+        low = 0.75 * active  # the sine's trough: end of exhalation
+        phase = np.where(p < low, p / active, np.where(p < low + pause, 0.75, (p - pause) / active))
     w = 2 * np.pi * phase
-    return np.sin(w) + 0.18 * np.sin(2 * w + 0.6)
+    return np.sin(w) + asymmetry * np.sin(2 * w + 0.6)
 
 
 @dataclass
@@ -118,11 +130,16 @@ class SubjectGenerator:
     }
 
     def __init__(self, profile: SubjectProfile, schedule: PainSchedule, seed: int,
-                 rates: dict[str, float] | None = None):
+                 rates: dict[str, float] | None = None, *, sensor: SensorSettings | None = None):
         self.profile = profile
         self.schedule = schedule
-        self.rates = validate_rates(rates)
+        self.sensor = sensor or SensorSettings.ideal()
+        self.rates = validate_rates(rates if rates is not None else self.sensor.rates)
         self._rng = np.random.default_rng(seed)
+        # device noise and sighs draw from their own stream: the body's signals stay the same
+        self._xrng = np.random.default_rng([seed, 0xC0105])
+        self._channels = {m: SensorChannel(self.sensor, m, fs, self._xrng) for m, fs in self.rates.items()}
+        self._sighs = np.zeros(0)
         self._block = 0
         self._counts = {m: 0 for m in self.rates}
         # state at the end of the previous block (= control point j = 0 of the next)
@@ -213,6 +230,15 @@ class SubjectGenerator:
         k = int(r.poisson(p.artefact_rate / 60.0 * BLOCK_S))
         self._art.add(t0 + r.random(k) * BLOCK_S, r.uniform(0.5, 3.0, k), r.lognormal(0.0, 0.5, k),
                       np.column_stack([r.uniform(0.5, 4.0, (k, 3)), r.uniform(0, 2 * np.pi, (k, 3))]))
+        if p.sigh_rate > 0:
+            k = int(self._xrng.poisson(p.sigh_rate / 60.0 * BLOCK_S))
+            self._sighs = np.concatenate([self._sighs, t0 + self._xrng.random(k) * BLOCK_S])
+
+    def _sigh_gain(self, t: np.ndarray) -> np.ndarray:
+        """Breath-depth multiplier of the sighs around ``t`` (about twice as deep for one breath)."""
+        if self._sighs.size == 0:
+            return np.ones_like(t)
+        return 1.0 + (np.exp(-(((t[None, :] - self._sighs[:, None]) / 1.5) ** 2))).sum(axis=0)
 
     def _scr_at(self, t: np.ndarray) -> np.ndarray:
         """Sum of skin-conductance responses (bi-exponential, peak = amplitude)."""
@@ -258,18 +284,24 @@ class SubjectGenerator:
             at = {name: np.interp(t, ct, cv[name]) for name in _NEEDS[m]}
             env, osc = self._artefacts_at(t)
             noise = r.standard_normal(t.size) * p.noise
+            dev = self._channels[m]
             if m == "BVP":
-                v = at["amp"] * (_pulse_shape(at["bvp_phase"]) + 0.08 * np.sin(2 * np.pi * at["resp_phase"]))
+                pulse = _pulse_shape(at["bvp_phase"], p.systolic_width, p.diastolic_ratio, p.diastolic_delay)
+                v = at["amp"] * (pulse + 0.08 * np.sin(2 * np.pi * at["resp_phase"]))
                 v += 0.02 * p.ppg_amplitude * noise + 1.2 * p.ppg_amplitude * osc
+                v = dev.apply(v, p.ppg_amplitude)
             elif m == "RESP":
-                v = at["depth"] * _breath_shape(at["resp_phase"]) + 0.03 * noise + 0.8 * osc
+                depth = at["depth"] * self._sigh_gain(t) if p.sigh_rate > 0 else at["depth"]
+                v = depth * _breath_shape(at["resp_phase"], p.breath_asymmetry, p.breath_pause)
+                v = dev.apply(v + 0.03 * noise + 0.8 * osc)
             elif m == "EDA":
                 v = at["scl"] + self._scr_at(t) + 0.004 * noise + p.scl * (0.02 * osc - 0.1 * env)
-                v = np.maximum(v, 0.01)
+                v = np.maximum(dev.apply(v), 0.01)
             else:  # SpO2: 0.1 % resolution, false desaturation under motion
-                v = np.round(np.minimum(100.0, at["spo2"] + 0.15 * noise - 3.0 * env), 1)
+                v = np.round(np.minimum(100.0, dev.apply(at["spo2"] + 0.15 * noise - 3.0 * env)), 1)
             out[m] = (t, v.astype(np.float32))
         self._block += 1
         self._scr.keep(self._scr.onset > t1 - 40.0)
         self._art.keep(self._art.onset + self._art.length > t1)
+        self._sighs = self._sighs[self._sighs > t1 - 10.0]
         return out

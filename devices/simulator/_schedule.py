@@ -125,11 +125,13 @@ class PainSchedule:
         ])
 
     @classmethod
-    def random(cls, duration_s: float, seed: int = 0, min_s: float = 15.0, max_s: float = 35.0) -> PainSchedule:
+    def random(cls, duration_s: float, seed: int = 0, min_s: float = 15.0, max_s: float = 35.0,
+               *, first_rest_s: float | None = None) -> PainSchedule:
         """A random protocol covering ``duration_s``: rest episodes alternating with low or high pain.
 
         Like a stimulation protocol, every pain episode is followed by a rest, and the first
-        episode is a rest (a baseline to compare against).
+        episode is a rest (a baseline to compare against); ``first_rest_s`` fixes its length
+        (e.g. long enough for a subject's baseline to be learnt before the first pain).
         """
         if not duration_s > 0:
             raise ScheduleError(f"duration must be positive, got {duration_s}")
@@ -139,6 +141,8 @@ class PainSchedule:
         while t < duration_s:
             level = str(rng.choice(["low", "high"])) if pain_next else "no"
             dur = float(np.round(rng.uniform(min_s, max_s)))
+            if t == 0.0 and first_rest_s is not None:
+                dur = float(first_rest_s)
             dur = min(dur, duration_s - t)
             items.append((level, dur))
             t += dur

@@ -37,6 +37,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-minutes", type=float, default=None, help="stop after this much wall time")
     p.add_argument("--device", default="cpu", help="compute device: cpu|cuda|mps|auto (default cpu)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads per process (0: torch default)")
+    p.add_argument("--sim-variant", choices=("plain", "varied"), default="plain",
+                   help="simulator variant of the pretraining subjects (varied: wide physiology and random devices)")
+    p.add_argument("--save-every", type=int, default=50, help="steps between checkpoints (encoder + resume state)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUT/pretrain-state.pt (the minutes already spent count towards --max-minutes)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=run)
 
@@ -60,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
         out=args.out, data=data, seed=args.seed, encoder=args.encoder, subjects=args.subjects, duration_s=args.duration,
         stride_s=args.stride, representations=tuple(s.strip() for s in args.representations.split(",") if s.strip()),
         batch=args.batch, lr=args.lr, epochs=args.epochs, max_steps=args.max_steps, max_minutes=args.max_minutes,
-        device=args.device, progress=not args.quiet,
+        device=args.device, progress=not args.quiet, variant=args.sim_variant, save_every=args.save_every,
+        resume=args.resume,
     )
     try:
         with output_folder(args.out):  # a failed run leaves no empty folder behind

@@ -21,7 +21,7 @@ import threading
 import time
 
 from core.streams import SELF_REPORT
-from core.wire import CSV_COLUMNS
+from core.wire import CSV_COLUMNS, shown_label
 from monitor.options import add_model_options, add_record_option, model_options, startup_error
 
 log = logging.getLogger("painmon.replay")
@@ -321,7 +321,7 @@ def _score_offline(session, args: argparse.Namespace) -> int | None:
     def on_marker(m, t_s: float) -> None:
         if out is None:
             with lock:
-                _say(f"{t_s:8.1f} s  {m.subject:<10} event {m.label!r}")
+                _say(f"{t_s:8.1f} s  {m.subject:<10} event {shown_label(m.label)!r}")
 
     try:
         final = score_session(session, factory, on_estimate=on_estimate, on_marker=on_marker,
@@ -377,7 +377,7 @@ def _run_headless(session, args: argparse.Namespace) -> int:
 
     def on_marker(m) -> None:
         with lock:
-            _say(f"{source.from_clock(m.timestamp):8.1f} s  {m.subject:<10} event {m.label!r}")
+            _say(f"{source.from_clock(m.timestamp):8.1f} s  {m.subject:<10} event {shown_label(m.label)!r}")
 
     def on_estimate(est) -> None:
         with lock:

@@ -61,6 +61,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sim-test-subjects", type=int, default=4,
                    help="sim: further subjects generated and held out for evaluation (default 4)")
     p.add_argument("--sim-duration", type=float, default=240.0, help="seconds per simulated subject")
+    p.add_argument("--sim-variant", choices=("plain", "varied"), default="plain",
+                   help="simulator variant: plain (narrow ranges, ideal device) or varied (wide physiology, "
+                   "random device gains, offsets, rates, noise colours, drifts; 70-100 s no-pain start)")
+    p.add_argument("--baseline", type=float, default=60.0, metavar="SEC",
+                   help="seconds of each subject's no-pain start its baseline is learnt from (relative head)")
+    p.add_argument("--no-relative", action="store_true", help="train the absolute (population) head only")
+    p.add_argument("--compare", type=Path, action="append", default=[], metavar="MODEL",
+                   help="also evaluate this model file (e.g. the bundled one) on the same held-out subjects")
+    p.add_argument("--relative-input", choices=("concat", "z"), default="concat",
+                   help="relative head input: the embedding beside its distance from the baseline (concat), "
+                   "or the distance alone (z)")
+    p.add_argument("--ood-percentile", type=float, default=99.0,
+                   help="percentile of held-out windows' distance from the training data where 'uncertain' starts")
     p.add_argument("--cache", type=Path, default=None, help="embedding cache folder (default OUT/cache)")
     p.add_argument("--device", default="cpu", help="compute device: cpu|cuda|mps|auto (default cpu)")
     p.add_argument("--export", type=Path, default=None,
@@ -107,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
         ablations=not args.no_ablations, cache_dir=args.cache, device=args.device, export=args.export, name=args.name,
         labels=args.labels, target=args.target, rest=args.rest, sim_subjects=args.sim_subjects,
         sim_test_subjects=args.sim_test_subjects, sim_duration_s=args.sim_duration, progress=not args.quiet,
+        sim_variant=args.sim_variant, relative=not args.no_relative, compare=tuple(args.compare),
+        baseline_s=args.baseline, relative_input=args.relative_input, ood_percentile=args.ood_percentile,
     )
     try:
         with output_folder(args.out):  # a failed run leaves no empty folder behind
@@ -120,6 +135,15 @@ def run(args: argparse.Namespace) -> int:
     if "rating_corr" in m:
         print(f"Self-report: the index follows the rating with correlation {m['rating_corr']:.3f}, "
               f"mean difference {m['rating_mae']:.1f} points on {m['rating_n']} rated windows")
+    rel = m.get("relative", {}).get("relative_head")
+    same = m.get("relative", {}).get("absolute_head_same_windows")
+    if rel and same:
+        print(f"After each held-out subject's baseline ({rel['n']} windows): relative head accuracy "
+              f"{rel['accuracy']:.3f}, index correlation {rel['index_corr']:.3f}; absolute head "
+              f"{same['accuracy']:.3f}, {same['index_corr']:.3f}")
+    for path, c in m.get("compare", {}).items():
+        print(f"Compared: {path} on the same held-out windows: accuracy {c['accuracy']:.3f}, "
+              f"macro-F1 {c['macro_f1']:.3f}, index correlation {c['index_corr']:.3f}")
     for name, a in result.ablations.items():
         print(f"  {name:<36} accuracy {a['accuracy']:.3f}  macro-F1 {a['macro_f1']:.3f}")
     print(f"Model:  {result.model_path}")

@@ -3,10 +3,13 @@
 Public API: :class:`Engine` (start/stop/add_callback/stats/warmup; takes a ready
 estimator), :class:`EngineStats`, :func:`load_estimator` / :class:`ModelOptions` (model
 file -> :class:`core.inference.Estimator`), :class:`Shard`
-(subject partition for scale-out), and the building blocks :class:`WindowScheduler` and
+(subject partition for scale-out), subject baselines (:class:`BaselineOptions`,
+:class:`BaselineProfiles`, :func:`attach_baselines`; the statistics are
+:mod:`core.baseline`'s), and the building blocks :class:`WindowScheduler` and
 :class:`LatestPerKeyQueue`.
 """
 
+from monitor.engine.baselines import BaselineOptions, BaselineProfiles, attach_baselines
 from monitor.engine.engine import Engine, EngineStats, default_torch_threads
 from monitor.engine.model import LoadedEstimator, ModelNotFoundError, ModelOptions, load_estimator
 from monitor.engine.queue import LatestPerKeyQueue
@@ -14,6 +17,8 @@ from monitor.engine.scheduler import WindowScheduler
 from monitor.engine.sharding import Shard, shard_of
 
 __all__ = [
+    "BaselineOptions",
+    "BaselineProfiles",
     "Engine",
     "EngineStats",
     "LatestPerKeyQueue",
@@ -22,6 +27,7 @@ __all__ = [
     "ModelOptions",
     "Shard",
     "WindowScheduler",
+    "attach_baselines",
     "default_torch_threads",
     "load_estimator",
     "shard_of",

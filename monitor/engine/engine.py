@@ -33,11 +33,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from core.buffers import BufferHub
+from core.baseline import BaselineBook, BaselineStats
+from core.buffers import BufferHub, Marker
 from core.clock import now
 from core.estimate import Estimate
 from core.inference import Estimator, ModalityWindow, SubjectWindow
 from core.streams import StreamSpec
+from core.wire import BASELINE_SET
 from core.worker import BackgroundWorker
 from monitor.engine.ingest import StreamIngest, SubjectFilter
 from monitor.engine.queue import LatestPerKeyQueue
@@ -48,6 +50,9 @@ from monitor.engine.states import STALE_AFTER_S, SubjectState
 log = logging.getLogger(__name__)
 
 Callback = Callable[[Estimate], None]
+
+BASELINE_MARKER_SOURCE = "painmon-engine"
+"""``source`` of the ``baseline:set`` markers the engine writes onto the hub (it ignores its own)."""
 
 
 @dataclass(frozen=True)
@@ -193,14 +198,40 @@ class Engine:
         self._warmup_first = warmup
         self.queue.reopen()
         self.hub.add_listener(self.ingest.listener)
+        self.hub.add_marker_listener(self._on_marker)
+        if self.estimator.baselines is not None:
+            self.estimator.baselines.add_listener(self._publish_baseline)
         self.ingest.attach_existing(self.hub)
         self._worker.start()
         self._scheduler.start()
+
+    @property
+    def baselines(self) -> BaselineBook | None:
+        """The subjects' baselines (None: the model has no relative head). The dashboard's
+        "use the last N s as baseline" is ``engine.baselines.use_last(subject, seconds)``;
+        a marked interval is a :data:`core.wire.BASELINE_START` / ``BASELINE_END`` marker pair
+        on the hub. Every baseline that takes effect is written onto the hub as a
+        :data:`core.wire.BASELINE_SET` marker (so a recording keeps it and replay installs it)."""
+        return self.estimator.baselines
+
+    def _on_marker(self, marker: Marker) -> None:
+        book = self.estimator.baselines
+        if book is not None and marker.source != BASELINE_MARKER_SOURCE:
+            book.on_marker(marker.subject, marker.label, marker.timestamp)
+
+    def _publish_baseline(self, subject: str, stats: BaselineStats, t: float) -> None:
+        """Put a baseline that took effect for the windows after ``t`` on the hub (and so into recordings)."""
+        if stats.source == "recorded" or not np.isfinite(t):
+            return
+        self.hub.push_markers(subject, [f"{BASELINE_SET}:{stats.encode()}"], [t], source=BASELINE_MARKER_SOURCE)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Detach from the hub, stop and join both threads. Safe to call twice. The batch
         the worker is computing is finished and delivered before its thread ends."""
         self.hub.remove_listener(self.ingest.listener)
+        self.hub.remove_marker_listener(self._on_marker)
+        if self.estimator.baselines is not None:
+            self.estimator.baselines.remove_listener(self._publish_baseline)
         for worker in (self._worker, self._scheduler):
             worker.request_stop()
         self._wake.set()
@@ -247,6 +278,8 @@ class Engine:
         with self._states_lock:
             self._states.pop(subject, None)
         self._smoothers.pop(subject, None)
+        if self.estimator.baselines is not None:
+            self.estimator.baselines.forget(subject)
 
     def latest(self, subject: str) -> Estimate | None:
         with self._stats_lock:

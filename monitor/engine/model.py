@@ -14,6 +14,7 @@ import torch
 from core.device import resolve_device
 from core.errors import PainMonError
 from core.inference import Estimator
+from monitor.engine.baselines import BaselineOptions, attach_baselines
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +49,13 @@ class ModelOptions:
     threads: int | None = None
     """Torch CPU threads of the engine's worker (None: the engine's default, all cores;
     the dashboard's, all but one)."""
+    baseline: BaselineOptions | None = None
+    """How subject baselines are learnt and kept (None: the defaults, 60 s, profiles saved)."""
 
     def load(self) -> LoadedEstimator:
         """The estimator these options name (seconds: reads and builds the model)."""
         return load_estimator(self.model_path, self.encoder_path, device=self.device or "auto",
-                              precision=self.precision or "auto")
+                              precision=self.precision or "auto", baseline=self.baseline)
 
 
 def load_estimator(
@@ -61,10 +64,12 @@ def load_estimator(
     *,
     device: str | torch.device = "auto",
     precision: str = "auto",
+    baseline: BaselineOptions | None = None,
 ) -> LoadedEstimator:
     """Fusion head + metadata from ``model_path`` (default: the bundled model); encoder
     weights from ``encoder_path`` when given (e.g. the released ``Tiny-BioMoE.pth``),
-    else from the model file itself."""
+    else from the model file itself. A model with a relative head gets a baseline book
+    (:func:`monitor.engine.baselines.attach_baselines` with ``baseline``)."""
     from core.checkpoint import load_model
     from core.encoder import load_encoder
     from core.paths import default_model_path
@@ -104,8 +109,13 @@ def load_estimator(
         working_rate=meta.working_rate,
         window_s=meta.window_s,
         render_config=render_config,
+        relative_head=loaded.relative_head,
+        statistics=loaded.statistics,
+        encoder_fingerprint=meta.encoder_fingerprint,
+        relative_kind=str((meta.baseline or {}).get("input", "concat")),
     )
-    probe_output(est, path)
+    probe_output(est, path)  # before the baselines: probe windows must not become a subject's
+    attach_baselines(est, baseline)
     log.info("model %s (%s x %s) on %s", meta.name, meta.modalities, meta.representations, dev)
     return LoadedEstimator(est, float(meta.window_s), float(meta.working_rate), meta.name, path)
 

@@ -12,11 +12,12 @@ import math
 
 from PySide6 import QtCore, QtWidgets
 
-from core.buffers import BufferHub
+from core.buffers import BufferHub, Marker
 from core.estimate import Estimate
 from core.modalities import DEFAULT_MODALITIES
 from core.streams import StreamHealth
 from core.vitals import HISTORY_OF_MODALITY, vital_for
+from core.wire import shown_label
 from monitor.gui.estimate_log import EstimateLog
 from monitor.gui.estimate_view import EstimateView
 from monitor.gui.quality import classify
@@ -33,6 +34,12 @@ def modality_order(name: str) -> tuple[int, str]:
     """The four default modalities first, in their usual order, then the rest by name."""
     return (DEFAULT_MODALITIES.index(name) if name in DEFAULT_MODALITIES else len(DEFAULT_MODALITIES), name)
 
+
+
+def shown_marker(marker: Marker) -> Marker:
+    """The marker as the trend draws it (:func:`core.wire.shown_label`: no baseline payload)."""
+    label = shown_label(marker.label)
+    return marker if label == marker.label else dataclasses.replace(marker, label=label)
 
 class SubjectPanel(QtWidgets.QWidget):
     """Signals (left) and estimate, trend and event buttons (right) of one subject."""
@@ -174,7 +181,7 @@ class SubjectPanel(QtWidgets.QWidget):
         """Redraw the trend when an estimate or marker arrived, or once the time moved by a
         second (an hour of trend costs ~20 ms to draw; a sub-second shift is invisible)."""
         since = t_ref - 60.0 * self.trend.span_min
-        markers = hub.markers(self.subject, since)
+        markers = [shown_marker(m) for m in hub.markers(self.subject, since)]
         key = (log.version, len(markers), markers[-1] if markers else None)
         if key == self._trend_key and abs(t_ref - self._trend_ref) < 1.0:
             return
