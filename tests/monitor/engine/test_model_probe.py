@@ -16,7 +16,8 @@ from monitor.engine import load_estimator
 def _damaged(tmp_path, name: str, value: float):
     blob = torch.load(default_model_path(), weights_only=True)
     last = [k for k in blob["head"] if k.endswith("weight")][-1]
-    blob["head"][last] = torch.full_like(blob["head"][last], value)
+    # float32: the bundled heads are stored in float16, which cannot hold an overflowing value
+    blob["head"][last] = torch.full_like(blob["head"][last], value, dtype=torch.float32)
     path = tmp_path / name
     torch.save(blob, path)
     return path
