@@ -108,9 +108,11 @@ def measure_throughput(
     batches: Iterable[int],
     budget_s: float = MEASURE_BUDGET_S,
 ) -> dict[int, float]:
-    """Images/s of ``run(n_windows)`` (one timed pass each, after the caller's warm-up) at
-    each batch size, smallest first. A batch the time budget cannot afford (judged from the
-    smaller one's time) is shrunk to what fits, so a slow machine still starts in seconds."""
+    """Images/s of ``run(n_windows)`` at each batch size, smallest first: the better of two
+    timed passes where the time budget allows (a neighbour's burst on a shared CPU must not
+    set the engine's plans for the first minutes), else one. A batch the budget cannot
+    afford (judged from the smaller one's time) is shrunk to what fits, so a slow machine
+    still starts in seconds. Call it on a warm estimator."""
     rates: dict[int, float] = {}
     per_window = math.nan
     for b in sorted(set(int(x) for x in batches)):
@@ -118,11 +120,15 @@ def measure_throughput(
             b = max(1, min(b, int(budget_s / per_window)))
         if b in rates:
             continue
-        t0 = time.perf_counter()
-        run(b)
-        dt = max(time.perf_counter() - t0, 1e-9)
-        rates[b] = b * images_per_subject / dt
-        per_window = dt / b
+        best = math.inf
+        for attempt in range(2):
+            if attempt and best * 2 > budget_s:
+                break
+            t0 = time.perf_counter()
+            run(b)
+            best = min(best, max(time.perf_counter() - t0, 1e-9))
+        rates[b] = b * images_per_subject / best
+        per_window = best / b
     return rates
 
 

@@ -130,6 +130,17 @@ class EngineStats:
         """"degraded: hop 2.0 s for all 5 subjects" while degraded, else ""."""
         return load_text(self.hop_s, self.configured_hop_s, self.active_subjects)
 
+    @property
+    def load_summary(self) -> str:
+        """One short phrase for a status bar: :attr:`load_text` while degraded, else
+        "capacity 3 subjects at 1 Hz" once measured, else ""."""
+        if self.degraded:
+            return self.load_text
+        if self.capacity_subjects is None:
+            return ""
+        n = self.capacity_subjects
+        return f"capacity {n} subject{'' if n == 1 else 's'} at {rate_text(self.configured_hop_s)}"
+
 
 def default_torch_threads() -> int:
     """All cores for the model. The encoder is the bottleneck and torch releases the GIL in
@@ -334,9 +345,9 @@ class Engine:
             self._measured = True
         log.info("%s (measured %s; hop %s)", cap.describe(), summary(rates), hop_text(self.hop_s))
         if cap.subjects < 1:
-            log.warning("this machine cannot serve even one subject at %s with this model: every hop "
-                        "will be lengthened (choose a longer --hop, a faster backend or fewer threads' "
-                        "neighbours)", rate_text(self.hop_s))
+            log.warning("this machine cannot serve even one subject at %s with this model: every hop will "
+                        "be lengthened (a longer --hop, a faster --backend or a less busy machine helps)",
+                        rate_text(self.hop_s))
         return cap
 
     def _synthetic_windows(self, batch: int) -> list[SubjectWindow]:

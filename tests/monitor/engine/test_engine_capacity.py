@@ -127,6 +127,7 @@ def test_overload_lengthens_every_hop_alike_and_recovers_when_subjects_leave():
         assert re.fullmatch(r"capacity: \d subjects? at 0.667 Hz with 2 images each \(\d+\.\d images/s, "
                             r"batch \d+\)", st.capacity_text), st.capacity_text
         assert not st.degraded and st.load_text == ""
+        assert re.fullmatch(rf"capacity {st.capacity_subjects} subjects? at 0.667 Hz", st.load_summary)
 
         with Pusher(hub, subjects) as pusher:
             # 4 subjects x 2 images need >= 2 s of this machine per round (2.5 s with the
@@ -144,6 +145,9 @@ def test_overload_lengthens_every_hop_alike_and_recovers_when_subjects_leave():
             assert re.fullmatch(r"degraded: hop [\d.]+ s for all 4 subjects", st.load_text), st.load_text
             line = health_line(PipelineHealth(streams=(), engine=st, recording=None))
             assert st.load_text in line and f"capacity {st.capacity_subjects} at 0.667 Hz" in line
+            from monitor.gui.status_bar import format_engine
+
+            assert st.load_text in format_engine("running", st, float("nan"))  # the dashboard's status bar
             # rounds at the lengthened hop: every subject gets its turn each round
             t_rounds = now()
             time.sleep(2.5 * st.hop_s)
