@@ -219,6 +219,9 @@ class HopGovernor:
         shortens once the lighter load has held for ``recover_hops`` hops."""
         subjects = list(subjects)
         self.active = len(subjects)
+        if len(self._images) > 2 * len(subjects) + 16:  # subjects that left: bounded memory
+            served = set(subjects)
+            self._images = {s: n for s, n in self._images.items() if s in served}
         target = self.target_s(subjects)
         if target > self.hop_s + 1e-9:
             self.hop_s = target
