@@ -450,10 +450,28 @@ def encoder_text(estimator) -> str:
     return " ".join(parts) or type(estimator.encoder).__name__
 
 
+def engine_capacity(engine):
+    """What ``engine`` says at start, measured as :meth:`Engine.start` does: on a thread of
+    its own with the engine's torch threads (here the main thread's OpenMP team measured 3x
+    slower than the worker's on a busy 2-core machine)."""
+    import torch
+
+    out: list = []
+
+    def measure(stop: threading.Event) -> None:
+        torch.set_num_threads(engine.threads)
+        out.append(engine.measure_capacity())
+
+    worker = BackgroundWorker(measure, name="bench-capacity")
+    worker.start()
+    worker.stop(timeout=None)  # joins once the measurement returned
+    return out[0]
+
+
 def serve_and_search(estimator, args: argparse.Namespace, tag: str, backend: str, warm_engine) -> BackendResult:
     """(a) one subject's latency (with the main thread's timer lateness, (c)), then (b) the
     capacity search from 2 subjects up, stopping at the first that degrades or falls behind."""
-    capacity = warm_engine.measure_capacity()  # what the engine says at start (Engine.start does the same)
+    capacity = engine_capacity(warm_engine)
     print(f"[{backend}] {capacity.describe()}", flush=True)
     one = run_once(estimator, 1, args.seconds, tag + "a", measure_gui=True, threads=args.threads)
     best = 0
