@@ -58,6 +58,8 @@ class SubjectWindow:
     """Seconds spent preprocessing and cutting this window (for the latency record)."""
     ready_at: float = float("nan")
     """Shared-clock time the window was complete (queued)."""
+    hop_s: float = float("nan")
+    """Seconds between this subject's windows when it was cut (passed on to the estimate)."""
 
 
 class EstimatorError(PainMonError, ValueError):
@@ -200,6 +202,7 @@ class Estimator:
                     "total": (created - w.ready_at if np.isfinite(w.ready_at) else batch_s) + float(w.preprocess_s),
                 },
                 created=created,
+                hop_s=float(w.hop_s),
             )
             for b, w in enumerate(windows)
         ]

@@ -35,11 +35,14 @@ ESTIMATE_CHANNELS: tuple[tuple[str, str], ...] = (
     ("quality", "fraction"),
     ("state", "code"),
     ("mode", "code"),
+    ("hop", "s"),
 )
 """(label, unit) of each channel of an estimate stream, in order. LSL and XDF estimate
 streams are numeric, so ``state`` and ``mode`` travel as codes: the position of the name
 in :data:`STATE_CODES` / :data:`MODE_CODES` (every sample carries them, so a reader that
-starts anywhere knows what the numbers may be trusted for)."""
+starts anywhere knows what the numbers may be trusted for). ``hop``: seconds between the
+subject's estimates when it was made (longer than configured while the engine is
+degraded, see :mod:`monitor.engine.capacity`)."""
 ESTIMATE_CHANNEL_LABELS: tuple[str, ...] = tuple(label for label, _ in ESTIMATE_CHANNELS)
 STATE_CODES: tuple[str, ...] = STATES
 """``state`` channel value k means ``STATE_CODES[k]``."""
@@ -58,6 +61,7 @@ def estimate_values(est: Estimate) -> list[float]:
         float(quality),
         float(STATE_CODES.index(est.state)) if est.state in STATE_CODES else math.nan,
         float(MODE_CODES.index(est.mode)) if est.mode in MODE_CODES else math.nan,
+        float(est.hop_s),
     ]
 
 

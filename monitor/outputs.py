@@ -184,6 +184,7 @@ def estimate_to_dict(est: Estimate, origin: str | None = None) -> dict[str, Any]
         "t_end": est.t_end,
         "state": est.state,
         "mode": est.mode,
+        "hop_s": _finite(est.hop_s),
         "index": _finite(est.index),
         "smoothed": _finite(est.smoothed),
         "smoothed_long": _finite(est.smoothed_long),

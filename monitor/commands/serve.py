@@ -309,17 +309,28 @@ class Service:
         st = health.engine
         if st is None:
             return
-        lat = st.last_latency.get("total", float("nan"))
         broker = self.broker_state()
-        log.info(
-            "health: %d subjects, streams %d/%d connected, %d estimates, %d skipped, queue %d, "
-            "latency %.0f ms (mean %.0f ms), errors %d%s%s",
-            st.subjects, health.connected, len(health.streams), st.estimates, st.skipped, st.queue_depth,
-            lat * 1e3, st.mean_total_latency * 1e3, st.errors,
-            "" if st.warm else ", warming up",
-            f", {broker}" if broker else "",
-        )
+        log.info("%s%s", health_line(health), f", {broker}" if broker else "")
 
     def stop(self) -> None:
         """Inputs, engine, outputs, in that order (:meth:`monitor.pipeline.Pipeline.stop`)."""
         self.pipeline.stop()
+
+
+def health_line(health) -> str:
+    """The service's periodic health line: subjects, streams, estimates, latency, errors,
+    and what the machine sustains ("capacity 3 subjects at 1 Hz (24.1 images/s)", or
+    "degraded: hop 2.0 s for all 5 subjects" when the load lengthens every hop)."""
+    from monitor.engine.capacity import rate_text
+
+    st = health.engine
+    lat = st.last_latency.get("total", float("nan"))
+    text = (f"health: {st.subjects} subjects, streams {health.connected}/{len(health.streams)} connected, "
+            f"{st.estimates} estimates, {st.skipped} skipped, queue {st.queue_depth}, "
+            f"latency {lat * 1e3:.0f} ms (mean {st.mean_total_latency * 1e3:.0f} ms), errors {st.errors}")
+    if st.capacity_subjects is not None:
+        text += (f", capacity {st.capacity_subjects} at {rate_text(st.configured_hop_s)} "
+                 f"({st.images_per_s:.1f} images/s)")
+    if st.degraded:
+        text += f", {st.load_text}"
+    return text + ("" if st.warm else ", warming up")

@@ -5,11 +5,13 @@ estimator), :class:`EngineStats`, :func:`load_estimator` / :class:`ModelOptions`
 file -> :class:`core.inference.Estimator`), :class:`Shard`
 (subject partition for scale-out), subject baselines (:class:`BaselineOptions`,
 :class:`BaselineProfiles`, :func:`attach_baselines`; the statistics are
-:mod:`core.baseline`'s), and the building blocks :class:`WindowScheduler` and
-:class:`LatestPerKeyQueue`.
+:mod:`core.baseline`'s), :class:`Capacity` (what this machine sustains; the engine's
+capacity planning is in :mod:`monitor.engine.capacity`), and the building blocks
+:class:`WindowScheduler` and :class:`LatestPerKeyQueue`.
 """
 
 from monitor.engine.baselines import BaselineOptions, BaselineProfiles, attach_baselines
+from monitor.engine.capacity import Capacity
 from monitor.engine.engine import Engine, EngineStats, default_torch_threads
 from monitor.engine.model import LoadedEstimator, ModelNotFoundError, ModelOptions, load_estimator
 from monitor.engine.queue import LatestPerKeyQueue
@@ -19,6 +21,7 @@ from monitor.engine.sharding import Shard, shard_of
 __all__ = [
     "BaselineOptions",
     "BaselineProfiles",
+    "Capacity",
     "Engine",
     "EngineStats",
     "LatestPerKeyQueue",

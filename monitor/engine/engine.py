@@ -14,6 +14,14 @@ by the wall clock: a subject silent for more than ``stale_after_s`` gets a state
 ``stale`` estimate once per hop until its data return (see :mod:`monitor.engine.states`).
 Offline the data's own clock rules and nothing is ever stale.
 
+Live, the engine knows what the machine sustains (:mod:`monitor.engine.capacity`): after
+the warm-up it times the estimator at the batch sizes it will use and logs how many
+subjects it serves at the configured hop; every batch then refreshes a moving images/s.
+When the subjects being served need more than that, every subject's hop lengthens alike
+(the scheduler's windows move to a longer shared grid, each estimate carries its
+``hop_s``, :class:`EngineStats` says "degraded"), and it shortens again once the load
+falls. The catch-up skipping of stale windows stays as the safety net for a sudden burst.
+
 A thread (not a process) runs the model: torch releases the GIL inside its kernels, so
 the GUI thread keeps running while the encoder computes (``painmon bench realtime``
 measures the main thread's stalls), and windows need no serialisation across processes.
@@ -41,6 +49,19 @@ from core.inference import Estimator, ModalityWindow, SubjectWindow
 from core.streams import StreamSpec
 from core.wire import BASELINE_SET
 from core.worker import BackgroundWorker
+from monitor.engine.capacity import (
+    CAPACITY_MARGIN,
+    Capacity,
+    HopGovernor,
+    hop_text,
+    images_of,
+    load_text,
+    measure_throughput,
+    measurement_batches,
+    rate_text,
+    subjects_text,
+    summary,
+)
 from monitor.engine.ingest import StreamIngest, SubjectFilter
 from monitor.engine.queue import LatestPerKeyQueue
 from monitor.engine.scheduler import WindowScheduler
@@ -77,6 +98,48 @@ class EngineStats:
     """Mean of ``latency['total']`` over the recent estimates (seconds)."""
     stale_statuses: int = 0
     """State-only ``stale`` estimates emitted for silent subjects."""
+    capacity_subjects: int | None = None
+    """Subjects this machine serves at the configured hop (None until measured)."""
+    images_per_s: float = float("nan")
+    """Moving measure of the images the worker encodes per second of its time."""
+    images_per_subject: int = 0
+    """Images of one window of one subject (modalities x representations)."""
+    configured_hop_s: float = float("nan")
+    hop_s: float = float("nan")
+    """The hop every subject gets now (longer than ``configured_hop_s`` when degraded)."""
+    active_subjects: int = 0
+    """Subjects with live streams (the load the hop is planned for)."""
+    measured_batch: int = 0
+    """Windows per pass of the start-up throughput measurement (0: not measured)."""
+
+    @property
+    def degraded(self) -> bool:
+        """True while the load makes every subject's hop longer than configured."""
+        return math.isfinite(self.hop_s) and self.hop_s > self.configured_hop_s + 1e-9
+
+    @property
+    def capacity_text(self) -> str:
+        """"capacity: 3 subjects at 1 Hz with 8 images each (24.1 images/s, batch 4)"; "" before it is measured."""
+        if self.capacity_subjects is None:
+            return ""
+        return Capacity(self.images_per_s, self.images_per_subject, self.configured_hop_s,
+                        self.measured_batch or 1).describe()
+
+    @property
+    def load_text(self) -> str:
+        """"degraded: hop 2.0 s for all 5 subjects" while degraded, else ""."""
+        return load_text(self.hop_s, self.configured_hop_s, self.active_subjects)
+
+    @property
+    def load_summary(self) -> str:
+        """One short phrase for a status bar: :attr:`load_text` while degraded, else
+        "capacity 3 subjects at 1 Hz" once measured, else ""."""
+        if self.degraded:
+            return self.load_text
+        if self.capacity_subjects is None:
+            return ""
+        n = self.capacity_subjects
+        return f"capacity {n} subject{'' if n == 1 else 's'} at {rate_text(self.configured_hop_s)}"
 
 
 def default_torch_threads() -> int:
@@ -108,6 +171,8 @@ class Engine:
         short_tau_s, long_tau_s: time constants of the smoothed trends.
         max_batch: windows per inference pass at most (default: all that are ready).
         stale_after_s: a subject silent this long (wall clock) reads ``stale`` (live only).
+        capacity_margin: work planned per unit of measured throughput (live only; see
+            :mod:`monitor.engine.capacity`): 1.25 keeps a quarter of the machine spare.
     """
 
     def __init__(
@@ -126,6 +191,7 @@ class Engine:
         long_tau_s: float = LONG_TAU_S,
         max_batch: int | None = None,
         stale_after_s: float = STALE_AFTER_S,
+        capacity_margin: float = CAPACITY_MARGIN,
     ):
         self.estimator = estimator
         self.hub = hub
@@ -173,6 +239,11 @@ class Engine:
         self._recent_total: list[float] = []
         self._last_latency: dict[str, float] = {}
         self._stats_lock = threading.Lock()
+        self.images_per_subject = len(estimator.modalities) * len(estimator.representations)
+        self.governor = HopGovernor(self.hop_s, self.images_per_subject, margin=capacity_margin)
+        """Throughput and effective hop (live only; offline every window is cut on ``hop_s``)."""
+        self._gov_lock = threading.Lock()
+        self._measured = False
 
     # --- public API ------------------------------------------------------------------
     @property
@@ -250,10 +321,39 @@ class Engine:
     def warmup(self, batch: int = 1) -> float:
         """Run the model once on synthetic windows so the first real estimate is not late
         (first calls allocate, pick kernels, fill caches). Returns the seconds it took."""
+        dt = self._warm_up(batch)
+        self._warm.set()
+        return dt
+
+    def _warm_up(self, batch: int = 1) -> float:
         t0 = time.perf_counter()
+        self.estimator.estimate(self._synthetic_windows(batch))
+        dt = time.perf_counter() - t0
+        log.info("engine warm-up took %.2f s", dt)
+        return dt
+
+    def measure_capacity(self) -> Capacity:
+        """Time the (warm) estimator at the batch sizes the engine will use — one window,
+        and the windows that fill one encoder call — a second or two; seed the moving
+        throughput with it and log how many subjects the configured hop allows."""
+        batches = measurement_batches(self.images_per_subject, self.estimator.encoder_batch, self.max_batch)
+        rates = measure_throughput(lambda b: self.estimator.estimate(self._synthetic_windows(b)),
+                                   self.images_per_subject, batches)
+        with self._gov_lock:
+            self.governor.seed(rates)
+            cap = self.governor.capacity()
+            self._measured = True
+        log.info("%s (measured %s; hop %s)", cap.describe(), summary(rates), hop_text(self.hop_s))
+        if cap.subjects < 1:
+            log.warning("this machine cannot serve even one subject at %s with this model: every hop will "
+                        "be lengthened (a longer --hop, a faster --backend or a less busy machine helps)",
+                        rate_text(self.hop_s))
+        return cap
+
+    def _synthetic_windows(self, batch: int) -> list[SubjectWindow]:
         n = int(round(self.window_s * self.estimator.working_rate))
         rng = np.random.default_rng(0)
-        windows = [
+        return [
             SubjectWindow(
                 subject=f"warmup-{b}",
                 t_end=0.0,
@@ -261,11 +361,6 @@ class Engine:
             )
             for b in range(max(1, batch))
         ]
-        self.estimator.estimate(windows)
-        self._warm.set()
-        dt = time.perf_counter() - t0
-        log.info("engine warm-up took %.2f s", dt)
-        return dt
 
     def forget(self, subject: str) -> None:
         """Drop everything kept about ``subject`` (a bed emptied): its streams' processed
@@ -277,6 +372,8 @@ class Engine:
             self._latest.pop(subject, None)
         with self._states_lock:
             self._states.pop(subject, None)
+        with self._gov_lock:
+            self.governor.forget(subject)
         self._smoothers.pop(subject, None)
         if self.estimator.baselines is not None:
             self.estimator.baselines.forget(subject)
@@ -286,6 +383,11 @@ class Engine:
             return self._latest.get(subject)
 
     def stats(self) -> EngineStats:
+        with self._gov_lock:
+            gov = self.governor
+            known = self._measured or math.isfinite(gov.images_per_s)
+            capacity = gov.capacity().subjects if known else None
+            rate, active, batch = gov.images_per_s, gov.active, gov.batch if self._measured else 0
         with self._stats_lock:
             recent = list(self._recent_total)
             return EngineStats(
@@ -303,6 +405,13 @@ class Engine:
                 last_latency=dict(self._last_latency),
                 mean_total_latency=float(np.mean(recent)) if recent else float("nan"),
                 stale_statuses=self._counts["stale"],
+                capacity_subjects=capacity,
+                images_per_s=rate,
+                images_per_subject=self.images_per_subject,
+                configured_hop_s=self.hop_s,
+                hop_s=self.scheduler.stride_s,
+                active_subjects=active,
+                measured_batch=batch,
             )
 
     # --- scheduler thread ------------------------------------------------------------
@@ -318,14 +427,16 @@ class Engine:
             return st
 
     def _check_stale(self) -> None:
-        """Emit a stale status for every subject silent too long (live only)."""
+        """Emit a stale status for every subject silent too long (live only), once per hop
+        in force (a degraded engine's longer hop too)."""
         t = now()
+        hop = self.scheduler.stride_s
         with self._states_lock:
             states = list(self._states.values())
         for st in states:
-            est = st.check_stale(t, every_s=self.hop_s)
+            est = st.check_stale(t, every_s=hop)
             if est is not None:
-                self._deliver(est)
+                self._deliver(dataclasses.replace(est, hop_s=hop))
 
     def _scheduler_loop(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -345,7 +456,11 @@ class Engine:
     def _schedule_once(self, stop: threading.Event) -> None:
         with self._sched_lock:  # forget() may run on another thread
             prep = self.ingest.drain()
-            cuts = self.scheduler.due(now())
+            t = now()
+            if self.realtime:
+                self._govern(t)
+            cuts = self.scheduler.due(t)
+            hop = self.scheduler.stride_s
         for cut in cuts:
             t0 = time.perf_counter()
             mods = self.ingest.cut(cut.subject, cut.t_end, self.window_s)
@@ -355,6 +470,7 @@ class Engine:
                 modalities=mods,
                 preprocess_s=prep + (time.perf_counter() - t0),
                 ready_at=now(),
+                hop_s=hop,
             )
             with self._stats_lock:
                 self._counts["cut"] += 1
@@ -369,22 +485,50 @@ class Engine:
                 if stop.is_set():
                     return
 
+    def _govern(self, t: float) -> None:
+        """Lengthen or shorten every subject's hop to the load (scheduler thread, under
+        ``_sched_lock``); a change is logged once, with its reason."""
+        before = self.scheduler.stride_s
+        active = self.scheduler.active(t)
+        with self._gov_lock:
+            hop = self.governor.update(t, active)
+            rate = self.governor.images_per_s
+            capacity = self.governor.capacity().subjects
+        if abs(hop - before) < 1e-9:
+            return
+        self.scheduler.set_stride(hop)
+        n = len(active)
+        if hop > self.hop_s + 1e-9:
+            log.warning("%s: %d subjects need more than this machine's %.1f images/s at %s (capacity %d); "
+                        "every subject's estimates come less often until the load falls",
+                        load_text(hop, self.hop_s, n), n, rate, rate_text(self.hop_s), capacity)
+            if hop > self.window_s:
+                log.warning("the hop (%s) is longer than the window (%s): part of every signal is never "
+                            "estimated", hop_text(hop), hop_text(self.window_s))
+        else:
+            log.warning("recovered: hop %s for %s (%.1f images/s)", hop_text(hop), subjects_text(n), rate)
+
     # --- worker thread ---------------------------------------------------------------
     def _worker_loop(self, stop: threading.Event) -> None:
         if torch.get_num_threads() != self.threads:
             torch.set_num_threads(self.threads)
         if self._warmup_first:
-            try:
-                self.warmup()
+            try:  # warm only once measured: a caller waiting for warm sees the capacity
+                self._warm_up()
+                if self.realtime:
+                    self.measure_capacity()
             except Exception:
                 log.exception("engine warm-up failed")
                 with self._stats_lock:
                     self._counts["errors"] += 1
         self._warm.set()
+        n_mod, n_rep = len(self.estimator.modalities), len(self.estimator.representations)
+        cold = not self._warmup_first
         while not stop.is_set():
             batch = self.queue.get_batch(self.max_batch, timeout=0.2)
             if not batch:
                 continue
+            t0 = time.perf_counter()
             try:
                 estimates = self.estimator.estimate(batch)
             except Exception:
@@ -392,6 +536,13 @@ class Engine:
                 with self._stats_lock:
                     self._counts["errors"] += 1
                 continue
+            busy = time.perf_counter() - t0
+            if cold:  # the first pass without a warm-up is the warm-up: its time says nothing
+                cold = False
+            else:
+                images = [(e.subject, images_of(n_mod, n_rep, len(e.missing), e.valid)) for e in estimates]
+                with self._gov_lock:
+                    self.governor.observe_batch(images, busy)
             for est in estimates:
                 self._deliver(self._state_of(est.subject).on_window(self._smooth(est)))
 

@@ -8,6 +8,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -46,6 +47,8 @@ class ModelOptions:
     """auto, cpu, cuda or mps (None: auto, or the dashboard's setting)."""
     precision: str | None = None
     """Encoder precision: auto, fp32, bf16 or fp16 (None: auto)."""
+    backend: str | None = None
+    """Encoder runtime: torch, openvino or auto (None: the loader's default, torch)."""
     threads: int | None = None
     """Torch CPU threads of the engine's worker (None: the engine's default, all cores;
     the dashboard's, all but one)."""
@@ -55,7 +58,7 @@ class ModelOptions:
     def load(self) -> LoadedEstimator:
         """The estimator these options name (seconds: reads and builds the model)."""
         return load_estimator(self.model_path, self.encoder_path, device=self.device or "auto",
-                              precision=self.precision or "auto", baseline=self.baseline)
+                              precision=self.precision or "auto", baseline=self.baseline, backend=self.backend)
 
 
 def load_estimator(
@@ -65,6 +68,7 @@ def load_estimator(
     device: str | torch.device = "auto",
     precision: str = "auto",
     baseline: BaselineOptions | None = None,
+    backend: str | None = None,
 ) -> LoadedEstimator:
     """Fusion head + metadata from ``model_path`` (default: the bundled model); encoder
     weights from ``encoder_path`` when given (e.g. the released ``Tiny-BioMoE.pth``),
@@ -94,7 +98,8 @@ def load_estimator(
         raise ModelNotFoundError(
             f"model {path} carries no encoder weights; pass --encoder PATH (e.g. Tiny-BioMoE.pth)"
         )
-    encoder = load_encoder(enc_src, device=str(dev), precision=precision)
+    extra: dict[str, Any] = {"backend": backend} if backend not in (None, "torch") else {}
+    encoder = load_encoder(enc_src, device=str(dev), precision=precision, **extra)
     if encoder_path is not None:
         check_encoder_identity(meta, getattr(encoder, "info", None), path)
     render_config = representation_config(meta.preprocessing, path)

@@ -84,6 +84,8 @@ class _Subject:
     """A point of the subject's window grid: 0 live (grid of the shared clock); offline the
     subject's first sample, so a file is cut the same way whenever it is replayed."""
     """When the first stream reached ``next_end`` (laggards are waited for ``stall_s`` from then)."""
+    last_end: float = math.nan
+    """End of the last window cut."""
 
 
 class WindowScheduler:
@@ -92,6 +94,10 @@ class WindowScheduler:
     ``catch_up=True`` (real time): when several windows became ready at once (a burst of
     data, a stall of the caller), only the newest is cut and the others count as skipped.
     ``catch_up=False`` (offline): every window on the grid is cut, in order.
+
+    :meth:`set_stride` lengthens the hop of every subject alike (the engine's answer to more
+    load than the machine sustains, see :mod:`monitor.engine.capacity`): windows then end on
+    the grid of the longer hop, still shared by all subjects.
     """
 
     def __init__(
@@ -109,6 +115,8 @@ class WindowScheduler:
             raise ValueError(f"stall_s must be positive, got {stall_s}")
         self.window_s = float(window_s)
         self.hop_s = float(hop_s)
+        self.stride_s = self.hop_s
+        """The hop in force (``hop_s``, or longer while the engine is degraded)."""
         self.stall_s = float(stall_s)
         self.catch_up = catch_up
         self.modalities = modalities
@@ -137,6 +145,7 @@ class WindowScheduler:
             # timeline starts afresh, and the subject's next window with it
             sp.last_ts = last_ts
             subj.next_end = min(subj.next_end, self._grid_ceil(first_ts + self.window_s, subj.origin))
+            subj.last_end = math.nan
         elif math.isnan(sp.last_ts) or last_ts > sp.last_ts:
             sp.last_ts = last_ts
         sp.last_received = received
@@ -152,6 +161,26 @@ class WindowScheduler:
 
     def subjects(self) -> list[str]:
         return sorted(self._subjects)
+
+    def active(self, now: float) -> list[str]:
+        """Subjects with a live stream (being served): the load the engine plans for."""
+        return [name for name, subj in self._subjects.items()
+                if any(sp.live(now, self.stall_s) for sp in subj.streams.values())]
+
+    def set_stride(self, stride_s: float) -> None:
+        """Cut every subject's windows ``stride_s`` apart from now on (at least ``hop_s``).
+
+        Each subject's next window moves to the new grid, at least ``stride_s`` after its
+        last one, so a change never makes a subject's windows come closer than either hop."""
+        stride = max(float(stride_s), self.hop_s)
+        if abs(stride - self.stride_s) < 1e-9:
+            return
+        self.stride_s = stride
+        for subj in self._subjects.values():
+            if not math.isnan(subj.last_end):
+                subj.next_end = self._grid_ceil(subj.last_end + stride - 1e-6, subj.origin)
+            elif not math.isnan(subj.next_end):
+                subj.next_end = self._grid_ceil(subj.next_end, subj.origin)
 
     # --- decisions --------------------------------------------------------------------
     def due(self, now: float) -> list[Cut]:
@@ -203,11 +232,12 @@ class WindowScheduler:
                     lead = max(sp.last_ts + (1.0 / sp.rate if sp.rate > 0 else 0.0) for sp in live.values())
                     newest = max(newest, self._grid_floor(lead + 1e-6, subj.origin))
                 if newest > t_end:
-                    skipped = int(round((newest - t_end) / self.hop_s))
+                    skipped = int(round((newest - t_end) / self.stride_s))
                     t_end = newest
             waited = tuple(sorted(m for m, sp in live.items() if sp.reached(t_end)))
             out.append(Cut(name, t_end, waited, skipped))
-            subj.next_end = t_end + self.hop_s
+            subj.next_end = t_end + self.stride_s
+            subj.last_end = t_end
             subj.lead_since = math.nan
             if self.catch_up:
                 break
@@ -215,7 +245,7 @@ class WindowScheduler:
 
     # --- grid ------------------------------------------------------------------------
     def _grid_ceil(self, t: float, origin: float = 0.0) -> float:
-        return origin + math.ceil((t - origin) / self.hop_s - 1e-9) * self.hop_s
+        return origin + math.ceil((t - origin) / self.stride_s - 1e-9) * self.stride_s
 
     def _grid_floor(self, t: float, origin: float = 0.0) -> float:
-        return origin + math.floor((t - origin) / self.hop_s + 1e-9) * self.hop_s
+        return origin + math.floor((t - origin) / self.stride_s + 1e-9) * self.stride_s

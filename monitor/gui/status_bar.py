@@ -74,6 +74,7 @@ def format_engine(state: str, stats, delay_s: float, *, file_time: float = math.
                f"the others. Replay at a lower speed to estimate every window.")
     else:
         parts.append(f"skipped {stats.skipped}")
+    parts += [stats.load_summary] if stats.load_summary else []  # capacity, or "degraded: hop 2.0 s for all 5"
     if stats.errors:
         parts.append(f"errors {stats.errors}")
     text = " | ".join(parts)

@@ -40,6 +40,7 @@ def make_estimate(subject: str, t_end: float, index: float = 42.0, valid: bool =
         model="unit-model",
         latency={"total": 0.12},
         created=t_end + 0.1,
+        hop_s=2.0,
     )
 
 
@@ -50,7 +51,7 @@ def test_lsl_outlet_per_subject_carries_channels_model_and_window_end_time():
         outlets.outlet(subject)  # open first so the inlet connects before samples flow
         inlet = open_lsl_inlet(estimate_stream_name(subject), max_buflen=10, open_timeout=5.0)
         info = inlet.info(timeout=5.0)
-        assert info.type() == "PainIndex" and info.channel_count() == len(ESTIMATE_CHANNELS) == 8
+        assert info.type() == "PainIndex" and info.channel_count() == len(ESTIMATE_CHANNELS) == 9
         assert info.channel_format() == pylsl.cf_float32
         assert info.desc().child_value("subject") == subject
         assert info.desc().child_value("model") == "unit-model"
@@ -77,7 +78,7 @@ def test_lsl_outlet_per_subject_carries_channels_model_and_window_end_time():
         assert stamps == pytest.approx([t0 - 0.5, t0 + 0.5], abs=1e-6)
         # state/mode travel as codes into core.wire.STATE_CODES / MODE_CODES
         ok, absolute = STATE_CODES.index("ok"), MODE_CODES.index("absolute")
-        assert rows[0] == pytest.approx([42.0, 40.0, 0.3, 0.56, 0.14, 0.75, ok, absolute], abs=1e-5)
+        assert rows[0] == pytest.approx([42.0, 40.0, 0.3, 0.56, 0.14, 0.75, ok, absolute, 2.0], abs=1e-5)
         assert rows[1][0] == pytest.approx(77.0)
         assert outlets.sent == 2 and outlets.subjects() == [subject]
     finally:
@@ -90,7 +91,7 @@ def test_json_has_no_nan_and_names_classes():
     assert d["index"] is None and d["smoothed_long"] is None
     assert d["probs"] == {"no": 0.3, "low": 0.56, "high": 0.14}
     assert d["missing"] == ["RESP", "SpO2"] and d["valid"] is False
-    assert d["t_end"] == 123.5 and d["model"] == "unit-model"
+    assert d["t_end"] == 123.5 and d["model"] == "unit-model" and d["hop_s"] == 2.0
     assert estimate_topic(DEFAULT_TOPIC_PREFIX, "sim-1") == "painmon/sim-1/estimate"
     assert estimate_topic("ward", "bed 4") == "ward/bed 4/estimate"
     assert not any(isinstance(v, float) and math.isnan(v) for v in d.values())
@@ -111,7 +112,7 @@ def test_json_and_lsl_row_carry_state_and_mode_and_a_stale_status_has_no_numbers
     assert d["index"] is None and d["smoothed"] is None and set(d["probs"].values()) == {None}
     row = estimate_values(stale)
     assert all(math.isnan(v) for v in row[:6])
-    assert row[6:] == [STATE_CODES.index("stale"), MODE_CODES.index("relative")]
+    assert row[6:8] == [STATE_CODES.index("stale"), MODE_CODES.index("relative")]
 
 
 def test_mqtt_estimate_json_received_by_a_real_subscriber(mosquitto_broker):

@@ -98,10 +98,11 @@ def test_serve_lsl_in_lsl_out_and_clean_sigterm(small_model):
             if sample is not None:
                 rows.append((ts, sample))
         assert len(rows) == 2, out.text
-        for ts, (index, _smoothed, p_no, p_low, p_high, quality, state, mode) in rows:
+        for ts, (index, _smoothed, p_no, p_low, p_high, quality, state, mode, hop) in rows:
             assert 0 <= index <= 100 and p_no + p_low + p_high == pytest.approx(1.0, abs=1e-4)
             assert STATE_CODES[int(state)] in ("ok", "low_quality") and MODE_CODES[int(mode)] == "absolute"
             assert ts == pytest.approx(round(ts), abs=1e-6)  # window ends on the 1 s hop grid
+            assert hop >= 1.0 and ts == pytest.approx(round(ts / hop) * hop, abs=1e-5)  # a longer one if degraded
             assert quality > 0.9
         wait_until(lambda: "health:" in out.text, 10, step=0.2)
     finally:

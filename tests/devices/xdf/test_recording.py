@@ -158,7 +158,7 @@ def test_round_trip_record_load_replay(tmp_path):
     np.testing.assert_array_equal(
         est_stream["time_series"][0],
         [est.index, est.smoothed, *est.probs, est.quality_overall,
-         STATE_CODES.index("ok"), MODE_CODES.index("absolute")],
+         STATE_CODES.index("ok"), MODE_CODES.index("absolute"), est.hop_s],
     )
     assert len(ESTIMATE_CHANNEL_LABELS) == est_stream["time_series"].shape[1]
 

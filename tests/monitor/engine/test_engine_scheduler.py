@@ -206,3 +206,62 @@ def test_offline_data_clock_cuts_however_long_the_producer_held_and_from_the_fir
     assert all(c.waited_for == ("BVP",) for c in cuts)
     s.observe("a", "BVP", 10.0, 106.47, 108.37, received=5.0)
     assert [c.t_end for c in s.due(now=1e9)] == pytest.approx([107.37, 108.37])
+
+
+def test_longer_stride_moves_every_subject_to_one_shared_grid_and_back():
+    """A degraded engine lengthens the hop of all subjects alike: windows then end on the
+    longer grid, shared by the subjects, never closer than either hop; and shorten again."""
+    s = WindowScheduler(window_s=4.0, hop_s=1.0)
+    rates = {"EDA": 4.0}
+    for name, start in (("a", 100.0), ("b", 100.5)):
+        feed(s, name, start, 105.0, received=105.0, rates=rates)
+    first = {c.subject: c.t_end for c in s.due(105.0)}
+    assert first == {"a": 105.0, "b": 105.0}
+    s.set_stride(2.5)
+    assert s.stride_s == 2.5
+    ends: dict[str, list[float]] = {"a": [first["a"]], "b": [first["b"]]}
+    for t in np.arange(105.25, 120.0, 0.25):
+        feed(s, "a", t - 0.25, t, received=t, rates=rates)
+        feed(s, "b", t - 0.25, t, received=t, rates=rates)
+        for c in s.due(t):
+            assert c.skipped == 0
+            ends[c.subject].append(c.t_end)
+    for name, got in ends.items():
+        assert all(np.diff(got) >= 2.5 - 1e-9), (name, got)
+        assert all(abs(e / 2.5 - round(e / 2.5)) < 1e-9 for e in got[1:])  # on the 2.5 s grid
+    assert ends["a"][1:] == ends["b"][1:]  # both subjects on the same window ends
+    s.set_stride(0.5)  # never below the configured hop
+    assert s.stride_s == 1.0
+    last = ends["a"][-1]
+    feed(s, "a", 119.75, 125.0, received=125.0, rates=rates)
+    cut = [c for c in s.due(125.0) if c.subject == "a"]
+    assert cut and cut[0].t_end >= last + 1.0
+
+
+def test_hop_governor_lengthens_at_once_and_recovers_after_the_load_falls():
+    from monitor.engine.capacity import Capacity, HopGovernor
+
+    gov = HopGovernor(1.0, 8, margin=1.25, recover_hops=3.0)
+    gov.seed({1: 20.0, 4: 24.0})  # the loaded rate (largest batch) is the one planned with
+    assert gov.images_per_s == 24.0 and gov.batch == 4
+    cap = gov.capacity()
+    assert cap.subjects == 2  # 24 images/s x 1 s / (8 x 1.25)
+    assert cap.describe() == "capacity: 2 subjects at 1 Hz with 8 images each (24.0 images/s, batch 4)"
+    subjects = [f"s{i}" for i in range(5)]
+    assert gov.update(0.0, subjects[:2]) == 1.0 and not gov.degraded
+    # 5 x 8 images / 24 per s x 1.25 = 2.08 s -> 2.25 s (steps of a quarter hop), at once
+    assert gov.update(0.1, subjects) == pytest.approx(2.25) and gov.degraded
+    # a subject whose windows lack two modalities costs half: 4 x 8 + 4 = 36 images -> 1.875 -> 2.0
+    gov.observe_batch([("s4", 4)], seconds=4 / 24.0)
+    assert gov.update(0.2, subjects) == pytest.approx(2.25)  # shorter only once it has held...
+    assert gov.update(0.2 + 3 * 2.25, subjects) == pytest.approx(2.0)  # ...for 3 hops
+    # three subjects leave: back to the configured hop after 3 hops of the lighter load
+    assert gov.update(10.0, subjects[:2]) == pytest.approx(2.0)
+    assert gov.update(15.9, subjects[:2]) == pytest.approx(2.0)
+    assert gov.update(16.1, subjects[:2]) == 1.0 and not gov.degraded
+    # the machine slows down (a neighbour): the moving rate follows and the hop lengthens
+    for _ in range(15):
+        gov.observe_batch([("s0", 8), ("s1", 8)], seconds=16 / 8.0)
+    assert gov.images_per_s == pytest.approx(8.0, rel=0.05)
+    assert gov.update(17.0, subjects[:2]) == pytest.approx(2.5)
+    assert Capacity(float("nan"), 8, 1.0).subjects == 0
