@@ -374,6 +374,9 @@ class FastTinyBioMoE(nn.Module):
     table, so the module can never serve weights other than the ones last loaded.
     """
 
+    backend = "torch"
+    """The runtime that computes it (``openvino`` for :class:`core.encoder.openvino_backend.OpenVINOEncoder`)."""
+
     def __init__(self, reference: TinyBioMoE, precision: str = "fp32", compile: bool = False,
                  onednn: bool | None = None) -> None:
         super().__init__()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from pathlib import Path
 
 import torch
@@ -21,6 +22,8 @@ def cpu_has_native_bf16() -> bool:
     Without them oneDNN emulates bf16 matmuls by converting to fp32, which is slower than plain
     fp32 (measured on an AVX2-only EPYC), so "auto" must not choose bf16 there.
     """
+    if isa_capped_below_bf16():
+        return False
     probe = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
     try:
         if probe is not None and bool(probe()):
@@ -30,6 +33,23 @@ def cpu_has_native_bf16() -> bool:
     except RuntimeError:
         pass
     return bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
+
+
+ISA_CAP_VARIABLES = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+"""Environment variables with which oneDNN (in torch and in OpenVINO) caps the instruction set."""
+
+
+def isa_capped_below_bf16() -> bool:
+    """True when an ISA cap in the environment hides the bf16 units from the runtimes.
+
+    oneDNN's cap (e.g. ``ONEDNN_MAX_CPU_ISA=AVX2``, used to emulate an AVX2-only machine) keeps
+    its kernels off AVX512-BF16/AMX, so a bf16 mode would run emulated - slower than fp32.
+    """
+    for var in ISA_CAP_VARIABLES:
+        cap = os.environ.get(var, "").strip().upper()
+        if cap and cap not in ("ALL", "DEFAULT") and not any(tag in cap for tag in ("BF16", "AMX", "FP16", "AVX10")):
+            return True
+    return False
 
 
 def _cpu_flags() -> set[str]:
