@@ -89,15 +89,32 @@ class _MapMlp(nn.Module):
         return F.conv2d(h, self.w2, self.b2)
 
 
+class _FFTMapFilter(nn.Module):
+    """The spectral filter kept as ``rfft2``/``irfft2`` on a (B, C, H, W) map (for comparison only:
+    OpenVINO runs these FFTs as separate kernels, ~27 % of its time)."""
+
+    def __init__(self, weight: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("weight", weight.detach().float().permute(2, 0, 1, 3).contiguous(), persistent=False)
+
+    def forward_map(self, p: torch.Tensor) -> torch.Tensor:
+        h, w = p.shape[-2:]
+        spec = torch.fft.rfft2(p, dim=(2, 3), norm="ortho") * torch.view_as_complex(self.weight)
+        return torch.fft.irfft2(spec, s=(h, w), dim=(2, 3), norm="ortho")
+
+
 class _MapBlock(nn.Module):
     """One SpectFormer token block on a (B, C, H, W) map: spectral filter (DFT matmuls, which
     contract in this layout) or self-attention (on tokens), then the MLP, each with its residual."""
 
-    def __init__(self, blk: _FastTokenBlock) -> None:
+    def __init__(self, blk: _FastTokenBlock, spectral_filter: str = "dft") -> None:
         super().__init__()
         self.norm1, self.norm2 = blk.norm1, blk.norm2
         self.spectral = blk.spectral
-        self.mixer = DFTSpectralFilter(blk.mixer.weight.detach().cpu()) if blk.spectral else blk.mixer
+        self.mixer: nn.Module = blk.mixer
+        if blk.spectral:
+            weight = blk.mixer.weight.detach().cpu()
+            self.mixer = DFTSpectralFilter(weight) if spectral_filter == "dft" else _FFTMapFilter(weight)
         self.mlp = _MapMlp(blk.mlp)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -112,13 +129,15 @@ class _MapBlock(nn.Module):
 class _MapSpectFormer(nn.Module):
     """The SpectFormer expert with its residual stream kept as (B, C, H, W) maps."""
 
-    def __init__(self, enc: _FastSpectralExpert) -> None:
+    def __init__(self, enc: _FastSpectralExpert, spectral_filter: str = "dft") -> None:
         super().__init__()
         self.stem = enc.stem
         self.embeds = enc.embeds
         self.embed_norms = enc.embed_norms
         self.stage_norms = enc.stage_norms
-        self.blocks = nn.ModuleList([nn.Sequential(*[_MapBlock(b) for b in stage]) for stage in enc.blocks])
+        self.blocks = nn.ModuleList(
+            [nn.Sequential(*[_MapBlock(b, spectral_filter) for b in stage]) for stage in enc.blocks]
+        )
         self.post = enc.post
 
     @property
@@ -153,10 +172,10 @@ class _MapSpectFormer(nn.Module):
 class FullGraph(nn.Module):
     """Images (N, 3, 224, 224) -> embedding (N, 192), all in one graph."""
 
-    def __init__(self, fast: FastTinyBioMoE) -> None:
+    def __init__(self, fast: FastTinyBioMoE, spectral_filter: str = "dft") -> None:
         super().__init__()
         self.f = fast
-        self.enc1 = _MapSpectFormer(fast.enc1)
+        self.enc1 = _MapSpectFormer(fast.enc1, spectral_filter)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.f.ln_img(x)
@@ -209,20 +228,26 @@ def _map_shape(stages: int) -> tuple[int, int, int, int]:
     return (-1, WIDTHS[stages - 1], g, g)
 
 
-def export_graphs(fast: FastTinyBioMoE, mode: str) -> list[GraphPart]:
+def export_graphs(fast: FastTinyBioMoE, mode: str, *, spectral_filter: str = "dft",
+                  whole_model: bool = False) -> list[GraphPart]:
     """The graphs that compute the embedding in ``mode`` (``fp32`` or ``bf16``), in run order.
 
     ``fast`` must be an fp32 :class:`FastTinyBioMoE` built with ``onednn=False`` (plain ops that
-    exporters understand); it is copied, not modified.
+    exporters understand); it is copied, not modified. For measurements only:
+    ``spectral_filter="fft"`` keeps the FFTs (one fp32 graph), and ``whole_model=True`` makes
+    ``bf16`` one graph compiled in bf16 throughout (unfaithful: cosine ~0.90 to float64).
     """
     if mode not in MODES:
         raise ValueError(f"export mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if spectral_filter not in ("dft", "fft"):
+        raise ValueError(f"spectral_filter must be 'dft' or 'fft', got {spectral_filter!r}")
     if fast.onednn:
         raise ValueError("export needs the fast module built with onednn=False (plain ops)")
     f = copy.deepcopy(fast).eval()
     image = (-1, 3, IMAGE_SIZE, IMAGE_SIZE)
-    if mode == "fp32":
-        return [GraphPart("full", FullGraph(f).eval(), (("images", image),), ("embedding",), "fp32")]
+    if mode == "fp32" or whole_model or spectral_filter == "fft":
+        name = "full" if spectral_filter == "dft" else "full-fft"
+        return [GraphPart(name, FullGraph(f, spectral_filter).eval(), (("images", image),), ("embedding",), mode)]
     from core.encoder.model import EXPERT_DIM
 
     tokens = _map_shape(SPECTRAL_SPLIT)

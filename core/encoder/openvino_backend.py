@@ -78,6 +78,10 @@ def _ov_core() -> Any:
 
 def openvino_supports_bf16() -> bool:
     """True when OpenVINO's CPU plugin offers bf16 here (bf16 units, not capped by ONEDNN_MAX_CPU_ISA)."""
+    from core.encoder.precision import isa_capped_below_bf16
+
+    if isa_capped_below_bf16():  # with only oneDNN capped, OpenVINO still claims bf16, then fails to compile
+        return False
     try:
         return "BF16" in _ov_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
     except (OpenVINOUnavailable, RuntimeError):
@@ -151,7 +155,8 @@ def load_or_convert(part: GraphPart, fingerprint: str, root: Path | None = None)
 
 
 def compile_config(precision: str, *, threads: int, hint: str, streams: int) -> dict[str, Any]:
-    """The CPU plugin settings for one part (``precision``: fp32 or bf16)."""
+    """The CPU plugin settings for one part (``precision``: fp32 or bf16). ``threads`` is the total
+    over all streams (OpenVINO gives each of ``streams`` requests ``threads // streams``)."""
     cfg: dict[str, Any] = {
         "INFERENCE_PRECISION_HINT": _OV_PRECISION[precision],
         "PERFORMANCE_HINT": hint.upper(),
@@ -175,6 +180,8 @@ class OpenVINOEncoder(nn.Module):
             requests with ``threads // streams`` threads each; a batch is split across them).
         streams: parallel requests for ``throughput`` (default 2).
         cache_root: cache folder override (default: :func:`core.encoder.cache.cache_root`).
+        spectral_filter, whole_model: measurement variants (FFT kept; bf16 over the whole model),
+            see :func:`core.encoder.export.export_graphs`; not faster or not faithful.
 
     Shape:
         - input: (N, 3, 224, 224) float tensor on the CPU, values in [0, 1]
@@ -187,7 +194,8 @@ class OpenVINOEncoder(nn.Module):
     backend = "openvino"
 
     def __init__(self, reference: TinyBioMoE, *, precision: str = "fp32", threads: int | None = None,
-                 hint: str = "latency", streams: int | None = None, cache_root: Path | None = None) -> None:
+                 hint: str = "latency", streams: int | None = None, cache_root: Path | None = None,
+                 spectral_filter: str = "dft", whole_model: bool = False) -> None:
         super().__init__()
         if precision not in _OV_PRECISION:
             raise ValueError(f"OpenVINO precision must be one of {', '.join(_OV_PRECISION)}, got {precision!r}")
@@ -198,6 +206,7 @@ class OpenVINOEncoder(nn.Module):
         self.hint = hint
         self.streams = max(1, min(int(streams or 2), self.threads)) if hint == "throughput" else 1
         self._cache_root = cache_root
+        self._variant = {"spectral_filter": spectral_filter, "whole_model": whole_model}
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self._build(reference)
@@ -208,14 +217,12 @@ class OpenVINOEncoder(nn.Module):
         self._backbone = {k: v.detach().to("cpu", copy=True) for k, v in ref.state_dict().items()}
         self.fingerprint = encoder_fingerprint(self._backbone)
         fast = FastTinyBioMoE(ref, precision="fp32", onednn=False)
-        self._parts = export_graphs(fast, self.precision)
+        self._parts = export_graphs(fast, self.precision, **self._variant)
         core = _ov_core()
-        per_request = max(1, self.threads // self.streams)
         compiled = []
         for part in self._parts:
             model = load_or_convert(part, self.fingerprint, self._cache_root)
-            cfg = compile_config(part.precision, threads=per_request if self.hint == "throughput" else self.threads,
-                                 hint=self.hint, streams=self.streams)
+            cfg = compile_config(part.precision, threads=self.threads, hint=self.hint, streams=self.streams)
             try:
                 compiled.append(core.compile_model(model, "CPU", cfg))
             except RuntimeError as exc:  # a cached IR OpenVINO reads but cannot compile: rebuild once
@@ -233,8 +240,11 @@ class OpenVINOEncoder(nn.Module):
     # -- identity -----------------------------------------------------------------------------
     @property
     def mode(self) -> str:
-        """Short name of what this module computes: ``openvino-fp32`` or ``openvino-bf16``."""
-        return f"openvino-{self.precision}"
+        """Short name of what this module computes: ``openvino-fp32`` or ``openvino-bf16`` (measurement
+        variants add ``-fft`` or ``-whole``)."""
+        extra = ("-fft" if self._variant["spectral_filter"] == "fft" else "") + (
+            "-whole" if self._variant["whole_model"] and self.precision != "fp32" else "")
+        return f"openvino-{self.precision}{extra}"
 
     @property
     def device(self) -> torch.device:
@@ -242,12 +252,12 @@ class OpenVINOEncoder(nn.Module):
 
     def describe(self) -> str:
         """One line for logs and status bars: mode, runtime, threading and precision split."""
-        split = ("SpectFormer stages 1-3 bf16; image norm, EfficientViT, SpectFormer tail, gate fp32"
-                 if self.precision == "bf16" else "fp32 throughout")
+        split = ("fp32 throughout" if self.precision == "fp32" else "bf16 throughout (unfaithful)"
+                 if len(self._parts) == 1 else "SpectFormer stages 1-3 bf16; image norm, EfficientViT, SpectFormer tail, gate fp32")
+        spectral = "spectral filter as DFT matmuls" if self._variant["spectral_filter"] == "dft" else "FFT spectral filter"
         sched = (f"{self.threads} threads, latency hint" if self.hint == "latency"
                  else f"{self.streams} streams x {max(1, self.threads // self.streams)} threads")
-        return (f"Tiny-BioMoE {self.mode} on cpu (OpenVINO {openvino_version()}, {sched}; {split}; "
-                "spectral filter as DFT matmuls)")
+        return f"Tiny-BioMoE {self.mode} on cpu (OpenVINO {openvino_version()}, {sched}; {split}; {spectral})"
 
     # -- checkpoint interface in the released format ------------------------------------------
     def backbone_state_dict(self) -> dict[str, torch.Tensor]:

@@ -35,8 +35,19 @@ def cpu_has_native_bf16() -> bool:
     return bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
 
 
-ISA_CAP_VARIABLES = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
-"""Environment variables with which oneDNN (in torch and in OpenVINO) caps the instruction set."""
+ISA_CAP_VARIABLES = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "OV_CPU_MAX_ISA")
+"""Environment variables that cap the instruction set: oneDNN's (in torch and OpenVINO) and the
+OpenVINO CPU plugin's own."""
+
+AVX2_EMULATION_ENV = {
+    "ONEDNN_MAX_CPU_ISA": "AVX2",  # oneDNN in torch and in OpenVINO
+    "OV_CPU_MAX_ISA": "AVX2",  # OpenVINO's own kernels and capability report (with oneDNN's cap only,
+    # OpenVINO 2026.4 still offers bf16 and then fails to compile a Softmax)
+    "ATEN_CPU_CAPABILITY": "avx2",  # torch's vectorised ATen kernels
+    "MKL_ENABLE_INSTRUCTIONS": "AVX2",  # MKL sgemm in torch
+}
+"""Environment (set before the runtimes load) that hides AVX-512/AMX from torch and OpenVINO, to
+measure how PainMon runs on an AVX2-only CPU. Must be set for a fresh process."""
 
 
 def isa_capped_below_bf16() -> bool:
