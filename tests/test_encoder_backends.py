@@ -134,6 +134,12 @@ def test_auto_backend_falls_back_to_torch_when_openvino_does_not_import(cache_di
 def test_backend_arguments_are_checked(parity_sd):
     with pytest.raises(EncoderLoadError, match="backend must be one of"):
         load_encoder(parity_sd, device="cpu", backend="onnx")
+    with pytest.raises(EncoderLoadError, match="hint must be one of"):
+        load_encoder(parity_sd, device="cpu", hint="fast")
+    with pytest.raises(EncoderLoadError, match="threads"):
+        load_encoder(parity_sd, device="cpu", threads=0)
+    with pytest.raises(EncoderLoadError, match="cuda"):  # no CUDA here, or OpenVINO is CPU-only
+        load_encoder(parity_sd, device="cuda", backend="openvino")
     # the plain reference module and compiled modes exist only in torch: auto keeps torch for them
     plain = load_encoder(parity_sd, device="cpu", backend="auto", fast=False)
     assert isinstance(plain, TinyBioMoE) and plain.info.backend == "torch"

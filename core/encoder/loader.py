@@ -154,6 +154,12 @@ def load_encoder(
     except (RuntimeError, ValueError) as exc:
         raise EncoderLoadError(f"cannot place the encoder on device {device!r}: {exc}") from None
     kind = resolve_backend(backend, dev, fast=fast, compile=compile)
+    from core.encoder.openvino_backend import HINTS
+
+    if hint not in HINTS:
+        raise EncoderLoadError(f"hint must be one of {', '.join(HINTS)}, got {hint!r}")
+    if threads is not None and int(threads) < 1:
+        raise EncoderLoadError(f"threads must be at least 1, got {threads}")
     if not fast and precision not in ("fp32", "auto"):
         if precision not in PRECISIONS:
             raise EncoderLoadError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
