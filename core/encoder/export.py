@@ -31,7 +31,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.encoder.dft import DFTSpectralFilter
-from core.encoder.fast import FastTinyBioMoE, _FastConvMlp, _FastSpectralExpert, _FastTokenBlock, _Norm
+from core.encoder.fast import (
+    FastTinyBioMoE,
+    _FastAttentionBlock,
+    _FastConvMlp,
+    _FastFFN,
+    _FastPatchMerging,
+    _FastSpectralExpert,
+    _FastTokenBlock,
+    _FastWindowExpert,
+    _Norm,
+)
+from core.encoder.fused import FusedLinear
 from core.encoder.model import IMAGE_SIZE
 
 MODES = ("fp32", "bf16")
@@ -171,6 +182,80 @@ class _MapSpectFormer(nn.Module):
         return self.readout(self.stages(x, 0, self.stage_count))
 
 
+def _conv1x1(layer: FusedLinear) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A token-wise linear layer's weight and bias as a 1x1 convolution's."""
+    bias = None if layer.bias is None else layer.bias.detach().clone()
+    return layer.weight.detach()[:, :, None, None].contiguous(), bias
+
+
+class _MapFFN(nn.Module):
+    """EfficientViT's residual FFN on the map: ``x + conv1x1(relu(conv1x1(x)))`` (no transposes)."""
+
+    def __init__(self, ffn: _FastFFN) -> None:
+        super().__init__()
+        (w1, b1), (w2, b2) = _conv1x1(ffn.pw1), _conv1x1(ffn.pw2)
+        for name, t in (("w1", w1), ("b1", b1), ("w2", w2), ("b2", b2)):
+            self.register_buffer(name, t, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + F.conv2d(F.relu(F.conv2d(x, self.w1, self.b1)), self.w2, self.b2)
+
+
+class _MapPatchMerging(nn.Module):
+    """EfficientViT's subsample block on the map: 1x1 conv + ReLU, strided 3x3 + ReLU, squeeze-excite,
+    1x1 conv."""
+
+    def __init__(self, pm: _FastPatchMerging) -> None:
+        super().__init__()
+        (w1, b1), (w3, b3) = _conv1x1(pm.conv1), _conv1x1(pm.conv3)
+        for name, t in (("w1", w1), ("b1", b1), ("w3", w3), ("b3", b3)):
+            self.register_buffer(name, t, persistent=False)
+        self.conv2, self.se1, self.se2 = pm.conv2, pm.se1, pm.se2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv2(F.relu(F.conv2d(x, self.w1, self.b1)))
+        gate = torch.sigmoid(self.se2(self.se1(h.mean(dim=(2, 3)))))
+        return F.conv2d(h * gate[:, :, None, None], self.w3, self.b3)
+
+
+class _MapAttentionBlock(nn.Module):
+    """EfficientViT block: the windowed attention needs tokens anyway, its FFNs run on the map."""
+
+    def __init__(self, blk: _FastAttentionBlock) -> None:
+        super().__init__()
+        self.dw0, self.mixer, self.dw1 = blk.dw0, blk.mixer, blk.dw1
+        self.ffn0, self.ffn1 = _MapFFN(blk.ffn0), _MapFFN(blk.ffn1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.ffn1(self.dw1(self.mixer(self.ffn0(self.dw0(x)))))
+
+
+def _map_stage(m: nn.Module) -> nn.Module:
+    if isinstance(m, _FastFFN):
+        return _MapFFN(m)
+    if isinstance(m, _FastPatchMerging):
+        return _MapPatchMerging(m)
+    if isinstance(m, _FastAttentionBlock):
+        return _MapAttentionBlock(m)
+    if isinstance(m, nn.Sequential):
+        return nn.Sequential(*[_map_stage(s) for s in m])
+    return m
+
+
+class _MapEfficientViT(nn.Module):
+    """The EfficientViT expert with its FFNs and subsample blocks as convolutions on the map."""
+
+    def __init__(self, enc: _FastWindowExpert) -> None:
+        super().__init__()
+        self.embed = enc.embed
+        self.stages = nn.Sequential(*[_map_stage(m) for m in enc.stages])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for conv in self.embed:
+            x = conv(x)
+        return self.stages(x).mean(dim=(2, 3))
+
+
 class FullGraph(nn.Module):
     """Images (N, 3, 224, 224) -> embedding (N, 192), all in one graph."""
 
@@ -178,10 +263,11 @@ class FullGraph(nn.Module):
         super().__init__()
         self.f = fast
         self.enc1 = _MapSpectFormer(fast.enc1, spectral_filter)
+        self.enc2 = _MapEfficientViT(fast.enc2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.f.ln_img(x)
-        z1, z2 = self.enc1(h), self.f.enc2(h)
+        z1, z2 = self.enc1(h), self.enc2(h)
         return self.f.ln_out(torch.cat([_gate(self.f, z1), _gate(self.f, z2)], dim=1))
 
 
@@ -191,10 +277,11 @@ class NormWindowGraph(nn.Module):
     def __init__(self, fast: FastTinyBioMoE) -> None:
         super().__init__()
         self.f = fast
+        self.enc2 = _MapEfficientViT(fast.enc2)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.f.ln_img(x)
-        return h, self.f.enc2(h)
+        return h, self.enc2(h)
 
 
 class SpectralHeadGraph(nn.Module):
