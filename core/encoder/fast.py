@@ -474,6 +474,12 @@ class FastTinyBioMoE(nn.Module):
             if self.compiled:
                 if self._compiled_forward is None:
                     self._compiled_forward = self._compile()
+                n = x.shape[0]
+                if self.device.type == "cuda" and n and batch_bucket(n) != n:
+                    # CUDA graphs are recorded per shape: pad to a few bucket sizes so the engine's
+                    # varying batches replay a handful of graphs instead of recording one per size
+                    pad = x.new_zeros((batch_bucket(n) - n, *x.shape[1:]))
+                    return self._compiled_forward(torch.cat([x, pad]))[:n].clone()
                 return self._compiled_forward(x)
             return self._embed(x)
 
@@ -488,9 +494,19 @@ class FastTinyBioMoE(nn.Module):
         return super()._apply(fn, recurse)
 
 
+def batch_bucket(n: int, smallest: int = 8, step: int = 256) -> int:
+    """The padded batch size for ``n`` images on a CUDA-graph path: powers of two from ``smallest``
+    up to ``step``, then multiples of ``step`` (at most ~2x the work below ``step``, <1 step above)."""
+    if n <= smallest:
+        return smallest
+    if n <= step:
+        return 1 << (n - 1).bit_length()
+    return -(-n // step) * step
+
+
 def fast_encoder(reference: TinyBioMoE, precision: str = "fp32", compile: bool = False) -> FastTinyBioMoE:
     """Build the fast path from a loaded reference encoder (which is left unchanged)."""
     return FastTinyBioMoE(reference, precision=precision, compile=compile).eval()
 
 
-__all__ = ["FastTinyBioMoE", "fast_encoder"]
+__all__ = ["FastTinyBioMoE", "batch_bucket", "fast_encoder"]

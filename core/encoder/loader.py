@@ -101,9 +101,11 @@ def _resolve_precision(precision: str, backend: str, dev: torch.device, *, fast:
             return "fp32"
 
         def build(sd, prec: str) -> nn.Module:
+            # uncompiled: the precisions rank alike with and without torch.compile/CUDA graphs, and
+            # compiling every candidate would cost minutes at the first start
             probe = TinyBioMoE()
             probe.load_state_dict(sd, strict=True)
-            return _build(probe.eval(), backend, dev, prec, fast=True, compile=compile, threads=threads, hint=hint)
+            return _build(probe.eval(), backend, dev, prec, fast=True, compile=False, threads=threads, hint=hint)
 
         return choose_precision(backend, dev, build, threads=threads)
     try:
