@@ -475,12 +475,14 @@ class FastTinyBioMoE(nn.Module):
                 if self._compiled_forward is None:
                     self._compiled_forward = self._compile()
                 n = x.shape[0]
-                if self.device.type == "cuda" and n and batch_bucket(n) != n:
-                    # CUDA graphs are recorded per shape: pad to a few bucket sizes so the engine's
-                    # varying batches replay a handful of graphs instead of recording one per size
-                    pad = x.new_zeros((batch_bucket(n) - n, *x.shape[1:]))
-                    return self._compiled_forward(torch.cat([x, pad]))[:n].clone()
-                return self._compiled_forward(x)
+                if self.device.type != "cuda" or n == 0:
+                    return self._compiled_forward(x)
+                # CUDA graphs are recorded per shape: pad to a few bucket sizes so the engine's
+                # varying batches replay a handful of graphs instead of recording one per size; and
+                # copy the output, which the graph's next replay overwrites
+                if batch_bucket(n) != n:
+                    x = torch.cat([x, x.new_zeros((batch_bucket(n) - n, *x.shape[1:]))])
+                return self._compiled_forward(x)[:n].clone()
             return self._embed(x)
 
     def _apply(self, fn, recurse: bool = True):
