@@ -182,13 +182,16 @@ def test_openvino_fp32_is_faithful_to_the_float64_reference(ov, cache_dir, parit
         enc(torch.rand(1, 3, 224, 200))
 
 
-def test_openvino_throughput_hint_splits_the_batch_and_agrees(ov, cache_dir, parity_sd, fixture64):
-    enc = load_encoder(parity_sd, device="cpu", backend="openvino", precision="fp32", hint="throughput")
-    assert "2 streams" in enc.describe()
-    x = torch.cat([fixture64["x"]] * 2)
-    y = enc(x)
-    assert y.shape == (4, 192)
-    assert float(_rows_cosine(y, torch.cat([fixture64["y64"]] * 2)).min()) >= FP32_COSINE
+@pytest.mark.parametrize("hint", ["throughput", "auto"])
+def test_openvino_stream_hints_split_the_batch_and_agree(ov, cache_dir, parity_sd, fixture64, hint):
+    enc = load_encoder(parity_sd, device="cpu", backend="openvino", precision="fp32", hint=hint, threads=2)
+    assert "2 streams x 1 threads" in enc.describe()
+    for reps in (1, 2):  # 2 and 4 images: below and at the auto hint's split size
+        y = enc(torch.cat([fixture64["x"]] * reps))
+        assert y.shape == (2 * reps, 192)
+        assert float(_rows_cosine(y, torch.cat([fixture64["y64"]] * reps)).min()) >= FP32_COSINE
+    one = load_encoder(parity_sd, device="cpu", backend="openvino", hint="latency", threads=2)
+    assert "latency" in one.describe() and "streams" not in one.describe()
 
 
 def test_openvino_mixed_precision_is_faithful(ov, cache_dir, parity_sd, fixture64):

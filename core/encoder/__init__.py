@@ -4,7 +4,7 @@ Public API::
 
     TinyBioMoE()                       reference nn.Module, released-checkpoint compatible
     load_encoder(path, device="auto", precision="fp32", fast=True, compile=False,
-                 strict_extra=False, *, backend="torch", threads=None, hint="latency")
+                 strict_extra=False, *, backend="torch", threads=None, hint="auto")
                                        ready eval-mode encoder (fast path by default);
                                        backend "torch" | "openvino" | "auto",
                                        precision "fp32" | "bf16" | "fp16" | "auto"

@@ -133,7 +133,7 @@ def load_encoder(
     *,
     backend: str = "torch",
     threads: int | None = None,
-    hint: str = "latency",
+    hint: str = "auto",
 ) -> nn.Module:
     """A ready, eval-mode Tiny-BioMoE: (N, 3, 224, 224) float in [0, 1] -> (N, 192) float32.
 
@@ -148,7 +148,8 @@ def load_encoder(
     fp32); ``fp16`` (CUDA); or ``auto``: the fastest of those that stays faithful to the float64
     reference on the parity fixture, measured once per machine and cached. ``fast=False`` returns
     the plain reference module (torch, fp32 only). ``threads``/``hint`` tune the OpenVINO backend
-    (default: torch's thread count, latency hint). Keys outside the backbone are reported and
+    (default: torch's thread count; ``hint="auto"``: one request for small batches, the batch split
+    over 2 streams from 4 images, see :data:`core.encoder.openvino_backend.HINTS`). Keys outside the backbone are reported and
     ignored unless ``strict_extra``. Every failure raises :class:`EncoderLoadError`.
     """
     try:

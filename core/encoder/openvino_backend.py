@@ -39,7 +39,11 @@ from core.encoder.weights import encoder_fingerprint
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = "pip install 'painmon[openvino]'"
-HINTS = ("latency", "throughput")
+HINTS = ("auto", "latency", "throughput")
+"""``latency``: one request per call using every thread; ``throughput``: the batch split across
+``streams`` requests of ``threads // streams`` threads; ``auto``: latency below
+``2 * streams`` images, throughput from there (measured faster at batch 8 on 2 cores, slower
+at batch 1, where a stream has half the threads)."""
 _OV_PRECISION = {"fp32": "f32", "bf16": "bf16"}
 
 
@@ -176,9 +180,10 @@ class OpenVINOEncoder(nn.Module):
         precision: ``fp32`` or ``bf16`` (mixed: SpectFormer stages 1-3 in bf16, the rest fp32).
         threads: CPU threads for inference (default: torch's thread count, so one setting governs
             both runtimes).
-        hint: ``latency`` (one request using all threads per call) or ``throughput`` (``streams``
-            requests with ``threads // streams`` threads each; a batch is split across them).
-        streams: parallel requests for ``throughput`` (default 2).
+        hint: ``latency`` (one request using all threads per call), ``throughput`` (``streams``
+            requests with ``threads // streams`` threads each; a batch is split across them) or
+            ``auto`` (latency for batches below ``2 * streams``, throughput from there).
+        streams: parallel requests for ``throughput``/``auto`` (default 2; 1 with one thread).
         cache_root: cache folder override (default: :func:`core.encoder.cache.cache_root`).
         spectral_filter, whole_model: measurement variants (FFT kept; bf16 over the whole model),
             see :func:`core.encoder.export.export_graphs`; not faster or not faithful.
@@ -194,7 +199,7 @@ class OpenVINOEncoder(nn.Module):
     backend = "openvino"
 
     def __init__(self, reference: TinyBioMoE, *, precision: str = "fp32", threads: int | None = None,
-                 hint: str = "latency", streams: int | None = None, cache_root: Path | None = None,
+                 hint: str = "auto", streams: int | None = None, cache_root: Path | None = None,
                  spectral_filter: str = "dft", whole_model: bool = False) -> None:
         super().__init__()
         if precision not in _OV_PRECISION:
@@ -204,7 +209,7 @@ class OpenVINOEncoder(nn.Module):
         self.precision = precision
         self.threads = max(1, int(threads if threads is not None else torch.get_num_threads()))
         self.hint = hint
-        self.streams = max(1, min(int(streams or 2), self.threads)) if hint == "throughput" else 1
+        self.streams = max(1, min(int(streams or 2), self.threads)) if hint != "latency" else 1
         self._cache_root = cache_root
         self._variant = {"spectral_filter": spectral_filter, "whole_model": whole_model}
         self._lock = threading.Lock()
@@ -218,11 +223,26 @@ class OpenVINOEncoder(nn.Module):
         self.fingerprint = encoder_fingerprint(self._backbone)
         fast = FastTinyBioMoE(ref, precision="fp32", onednn=False)
         self._parts = export_graphs(fast, self.precision, **self._variant)
+        models = [load_or_convert(part, self.fingerprint, self._cache_root) for part in self._parts]
+        # one request chain compiled for latency (all threads) and/or `streams` chains compiled for
+        # throughput (threads shared out); which one a call uses depends on its batch size
+        self._latency_lane: list[Any] | None = None
+        self._lanes: list[list[Any]] = []
+        if self.hint != "throughput" or self.streams == 1:
+            self._latency_lane = self._compile(models, "latency")[0]
+        if self.hint != "latency" and self.streams > 1:
+            self._lanes = self._compile(models, "throughput")
+        self._wiring = [
+            ([name for name, _ in part.inputs], list(part.outputs)) for part in self._parts
+        ]
+
+    def _compile(self, models: list[Any], hint: str) -> list[list[Any]]:
+        """Compile every part with ``hint``; one request chain per stream."""
         core = _ov_core()
+        streams = self.streams if hint == "throughput" else 1
         compiled = []
-        for part in self._parts:
-            model = load_or_convert(part, self.fingerprint, self._cache_root)
-            cfg = compile_config(part.precision, threads=self.threads, hint=self.hint, streams=self.streams)
+        for part, model in zip(self._parts, models):
+            cfg = compile_config(part.precision, threads=self.threads, hint=hint, streams=streams)
             try:
                 compiled.append(core.compile_model(model, "CPU", cfg))
             except RuntimeError as exc:  # a cached IR OpenVINO reads but cannot compile: rebuild once
@@ -231,11 +251,13 @@ class OpenVINOEncoder(nn.Module):
                 entry = cache_entry(part, self.fingerprint, self._cache_root)
                 entry.manifest.unlink(missing_ok=True)
                 compiled.append(core.compile_model(load_or_convert(part, self.fingerprint, self._cache_root), "CPU", cfg))
-        self._compiled = compiled
-        self._lanes = [[c.create_infer_request() for c in compiled] for _ in range(self.streams)]
-        self._wiring = [
-            ([name for name, _ in part.inputs], list(part.outputs)) for part in self._parts
-        ]
+        return [[c.create_infer_request() for c in compiled] for _ in range(streams)]
+
+    def _split_batch(self, n: int) -> bool:
+        """Whether a batch of ``n`` images is split across the throughput streams."""
+        if not self._lanes:
+            return False
+        return n >= (2 * len(self._lanes) if self._latency_lane is not None else 2)
 
     # -- identity -----------------------------------------------------------------------------
     @property
@@ -255,8 +277,13 @@ class OpenVINOEncoder(nn.Module):
         split = ("fp32 throughout" if self.precision == "fp32" else "bf16 throughout (unfaithful)"
                  if len(self._parts) == 1 else "SpectFormer stages 1-3 bf16; image norm, EfficientViT, SpectFormer tail, gate fp32")
         spectral = "spectral filter as DFT matmuls" if self._variant["spectral_filter"] == "dft" else "FFT spectral filter"
-        sched = (f"{self.threads} threads, latency hint" if self.hint == "latency"
-                 else f"{self.streams} streams x {max(1, self.threads // self.streams)} threads")
+        per_stream = max(1, self.threads // max(1, self.streams))
+        sched = {
+            "latency": f"{self.threads} threads, latency hint",
+            "throughput": f"{self.streams} streams x {per_stream} threads",
+            "auto": f"{self.threads} threads below {2 * self.streams} images, {self.streams} streams x {per_stream} "
+                    f"threads from there" if self._lanes else f"{self.threads} threads, latency hint",
+        }[self.hint]
         return f"Tiny-BioMoE {self.mode} on cpu (OpenVINO {openvino_version()}, {sched}; {split}; {spectral})"
 
     # -- checkpoint interface in the released format ------------------------------------------
@@ -303,10 +330,10 @@ class OpenVINOEncoder(nn.Module):
             return torch.empty(0, EMBED_DIM)
         images = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
         with self._lock:
-            lanes = min(len(self._lanes), n)
-            if lanes == 1:
-                y = self._run_lane(self._lanes[0], images)
+            if not self._split_batch(n):
+                y = self._run_lane(self._latency_lane or self._lanes[0], images)
             else:
+                lanes = min(len(self._lanes), n)
                 if self._pool is None:
                     self._pool = ThreadPoolExecutor(len(self._lanes), thread_name_prefix="painmon-openvino")
                 chunks = np.array_split(images, lanes)
