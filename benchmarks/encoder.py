@@ -50,11 +50,14 @@ if __package__ in (None, ""):  # run as a script: make the project importable
 
 import torch
 
+from core.encoder.model import TinyBioMoE
+
 MID_BATCH = 8
 IMAGES_PER_SUBJECT_PER_S = 8
 """One estimate per second per subject, from 8 images (modalities x representations)."""
 _ISA_MARK = "PAINMON_BENCH_ISA"
-_FLAGS_SHOWN = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8")
+_FLAGS_SHOWN = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16",
+                "amx_tile", "amx_bf16", "amx_int8")
 
 
 @dataclass
@@ -71,6 +74,8 @@ class Mode:
 
 @dataclass(frozen=True)
 class Accuracy:
+    """Worst-row cosine similarity and largest element error of one mode to the float64 reference."""
+
     min_cosine: float
     max_abs: float
 
@@ -205,8 +210,8 @@ def cpu_description() -> str:
         pass
     flags = _cpu_flags()
     shown = " ".join(f for f in _FLAGS_SHOWN if f in flags) or "(unknown)"
-    caps = " ".join(f"{v}={os.environ[v]}" for v in (*ISA_CAP_VARIABLES, "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS")
-                    if os.environ.get(v))
+    variables = (*ISA_CAP_VARIABLES, "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS")
+    caps = " ".join(f"{v}={os.environ[v]}" for v in variables if os.environ.get(v))
     lines = [
         f"CPU: {model}, {os.cpu_count()} logical cores; flags: {shown}",
         f"ISA caps: {caps or 'none'}; torch CPU capability {torch.backends.cpu.get_cpu_capability()}; "
@@ -224,7 +229,7 @@ def cpu_description() -> str:
 
 def _load() -> str:
     try:
-        return "load average %.1f %.1f %.1f" % os.getloadavg()
+        return "load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
     except OSError:
         return "load average n/a"
 
@@ -232,8 +237,18 @@ def _load() -> str:
 # --------------------------------------------------------------------------- modes
 
 
-def build_cpu_modes(reference: torch.nn.Module, *, openvino: bool, ablations: bool, compile: bool,
+def _parity_reference(seed: int) -> TinyBioMoE:
+    """The plain reference module with the fill-rule weights of ``seed``, in eval mode."""
+    from core.encoder.parity import parity_encoder
+
+    model = parity_encoder(seed)
+    assert isinstance(model, TinyBioMoE)
+    return model
+
+
+def build_cpu_modes(reference: TinyBioMoE, *, openvino: bool, ablations: bool, compile: bool,
                     threads: int) -> list[Mode]:
+    """The plain module, the torch fast path and (if installed) OpenVINO, in each precision here."""
     from core.encoder import FastTinyBioMoE
     from core.encoder.precision import cpu_has_native_bf16
 
@@ -269,7 +284,8 @@ def build_cpu_modes(reference: torch.nn.Module, *, openvino: bool, ablations: bo
     return modes
 
 
-def build_cuda_modes(reference: torch.nn.Module) -> list[Mode]:
+def build_cuda_modes(reference: TinyBioMoE) -> list[Mode]:
+    """Plain module and fast path on CUDA in fp32/fp16/bf16, the reduced ones also with CUDA graphs."""
     import copy
 
     from core.encoder import FastTinyBioMoE
@@ -278,11 +294,12 @@ def build_cuda_modes(reference: torch.nn.Module) -> list[Mode]:
     modes = [Mode("plain", copy.deepcopy(reference).to(cuda).eval())]
     precisions = ["fp32", "fp16"] + (["bf16"] if torch.cuda.is_bf16_supported() else [])
     for prec in precisions:
-        modes.append(Mode(f"torch-{prec}", FastTinyBioMoE(copy.deepcopy(reference), precision=prec).to(cuda).eval(), prec))
+        fast = FastTinyBioMoE(copy.deepcopy(reference), precision=prec).to(cuda).eval()
+        modes.append(Mode(f"torch-{prec}", fast, prec))
         if prec != "fp32":
             # CUDA graphs: torch.compile(mode="reduce-overhead"), one graph per batch size
-            modes.append(Mode(f"torch-{prec}-cudagraphs",
-                              FastTinyBioMoE(copy.deepcopy(reference), precision=prec, compile=True).to(cuda).eval(), prec))
+            graphs = FastTinyBioMoE(copy.deepcopy(reference), precision=prec, compile=True).to(cuda).eval()
+            modes.append(Mode(f"torch-{prec}-cudagraphs", graphs, prec))
     return modes
 
 
@@ -291,9 +308,11 @@ def build_cuda_modes(reference: torch.nn.Module) -> list[Mode]:
 
 def print_table(modes: list[Mode], rates: dict[tuple[str, int], float], acc: dict[str, Accuracy], batches: list[int],
                 *, peak: float | None, flops: float, mid: int) -> None:
+    """One markdown row per mode: images/s and ratio to plain per batch, % of peak, faithfulness."""
     width = max(len(m.name + (f" ({m.note})" if m.note else "")) for m in modes)
     head = (f"| {'mode':<{width}} | " + " | ".join(f"b={b:<3} img/s (x plain)" for b in batches)
-            + f" | {'% fp32 peak b=' + str(mid):<18} | {'min cos vs fp64':<15} | {'max abs err':<11} | {'faithful':<8} |")
+            + f" | {'% fp32 peak b=' + str(mid):<18} | {'min cos vs fp64':<15} | {'max abs err':<11}"
+            + f" | {'faithful':<8} |")
     print(head)
     print("|" + "|".join("-" * len(c) for c in head.split("|")[1:-1]) + "|")
     for m in modes:
@@ -307,7 +326,8 @@ def print_table(modes: list[Mode], rates: dict[tuple[str, int], float], acc: dic
         a = acc[m.name]
         ok = "yes" if a.faithful(m.precision) else "NO"
         name = m.name + (f" ({m.note})" if m.note else "")
-        print(f"| {name:<{width}} | " + " | ".join(cells) + f" | {frac} | {a.min_cosine:15.8f} | {a.max_abs:11.2e} | {ok:<8} |")
+        print(f"| {name:<{width}} | " + " | ".join(cells)
+              + f" | {frac} | {a.min_cosine:15.8f} | {a.max_abs:11.2e} | {ok:<8} |")
 
 
 def best_lines(modes: list[Mode], rates: dict[tuple[str, int], float], acc: dict[str, Accuracy], *,
@@ -324,17 +344,17 @@ def best_lines(modes: list[Mode], rates: dict[tuple[str, int], float], acc: dict
         lines.append(f"best faithful fp32: none 0.0 % of fp32 peak at batch {mid}")
     if timed:
         best = max(timed, key=lambda m: rates[(m.name, mid)])
-        lines.append(f"best faithful: {best.name} {rates[(best.name, mid)] / rates[('plain', mid)]:.2f}x plain at batch {mid}")
+        ratio = rates[(best.name, mid)] / rates[("plain", mid)]
+        lines.append(f"best faithful: {best.name} {ratio:.2f}x plain at batch {mid}")
     else:
         lines.append(f"best faithful: none 0.00x plain at batch {mid}")
     return lines
 
 
 def run_cpu(args: argparse.Namespace, batches: list[int], flops: float, fixture) -> list[str]:
-    from core.encoder.parity import parity_encoder
-
+    """Time and check every CPU mode; returns the two summary lines."""
     print(f"\n== CPU ({torch.get_num_threads()} threads) ==")
-    reference = parity_encoder(fixture.seed).eval()
+    reference = _parity_reference(fixture.seed)
     modes = build_cpu_modes(reference, openvino=not args.no_openvino, ablations=args.ablations,
                             compile=args.compile, threads=torch.get_num_threads())
     cpu = torch.device("cpu")
@@ -344,7 +364,8 @@ def run_cpu(args: argparse.Namespace, batches: list[int], flops: float, fixture)
     print(f"after timing:  {_load()} (a shared machine: other processes' load makes absolute numbers noisy; "
           "modes are interleaved, so ratios within this run are comparable)")
     print(f"FLOPs per image: {flops / 1e9:.2f} GFLOP; measured fp32 matmul peak: {peak:.0f} GFLOP/s "
-          f"(best {PEAK_N}x{PEAK_N} matmul, timed between the modes; = {peak * 1e9 / flops:.0f} images/s at 100 % of peak)")
+          f"(best {PEAK_N}x{PEAK_N} matmul, timed between the modes; = {peak * 1e9 / flops:.0f} images/s "
+          "at 100 % of peak)")
     from core.encoder.precision import cpu_has_native_bf16
 
     if cpu_has_native_bf16():
@@ -355,15 +376,15 @@ def run_cpu(args: argparse.Namespace, batches: list[int], flops: float, fixture)
 
 
 def run_cuda(args: argparse.Namespace, flops: float, fixture) -> None:
-    from core.encoder.parity import parity_encoder
-
+    """Time the CUDA modes at the GPU batch sizes; print images/s and subjects per GPU."""
     cuda = torch.device("cuda")
     print(f"\n== CUDA: {torch.cuda.get_device_name(0)} ==")
-    modes = build_cuda_modes(parity_encoder(fixture.seed).eval())
+    modes = build_cuda_modes(_parity_reference(fixture.seed))
     acc = accuracy(modes, fixture.x, fixture.y64, cuda)
     batches = [int(b) for b in args.gpu_batches.split(",") if b.strip()]
     rates, peak = measure(modes, batches, args.reps, cuda)
-    print(f"measured fp32 matmul peak: {peak:.0f} GFLOP/s; fp16: {matmul_gflops(cuda, torch.float16, n=4096):.0f} GFLOP/s")
+    fp16_peak = matmul_gflops(cuda, torch.float16, n=4096)
+    print(f"measured fp32 matmul peak: {peak:.0f} GFLOP/s; fp16: {fp16_peak:.0f} GFLOP/s")
     print_table(modes, rates, acc, batches, peak=peak, flops=flops, mid=batches[0])
     for b in batches:
         best = max((m for m in modes if acc[m.name].faithful(m.precision) and (m.name, b) in rates),
@@ -382,12 +403,15 @@ def _reexec_with_isa(isa: str, argv: list[str]) -> int:
     env = dict(os.environ, **AVX2_EMULATION_ENV, **{_ISA_MARK: isa})
     root = Path(__file__).resolve().parents[1]
     env["PYTHONPATH"] = str(root) + os.pathsep + env.get("PYTHONPATH", "")
-    rest = [a for i, a in enumerate(argv) if a != "--isa" and (i == 0 or argv[i - 1] != "--isa") and not a.startswith("--isa=")]
-    print(f"re-running with AVX-512/AMX hidden: {' '.join(f'{k}={v}' for k, v in AVX2_EMULATION_ENV.items())}", flush=True)
+    rest = [a for i, a in enumerate(argv)
+            if a != "--isa" and (i == 0 or argv[i - 1] != "--isa") and not a.startswith("--isa=")]
+    shown = " ".join(f"{k}={v}" for k, v in AVX2_EMULATION_ENV.items())
+    print(f"re-running with AVX-512/AMX hidden: {shown}", flush=True)
     return subprocess.call([sys.executable, "-m", "benchmarks.encoder", *rest], env=env, cwd=root)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``painmon bench encoder``: see the module docstring."""
     argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(prog="painmon bench encoder", description=__doc__.splitlines()[0])
     p.add_argument("--batches", default="1,8,32", help="comma-separated CPU batch sizes (default 1,8,32)")

@@ -72,7 +72,7 @@ def test_dft_filter_equals_the_fft_filter_in_float64_and_float32(parity_sd, key)
     assert torch.allclose(m.forward_map(u.permute(0, 3, 1, 2)).permute(0, 2, 3, 1), y64, atol=1e-14)
 
 
-@pytest.mark.parametrize("h,w", [(7, 7), (6, 6), (5, 8)])
+@pytest.mark.parametrize(("h", "w"), [(7, 7), (6, 6), (5, 8)])
 def test_dft_filter_handles_odd_and_rectangular_grids(h, w):
     gen = torch.Generator().manual_seed(h * w)
     weight = torch.randn(h, w // 2 + 1, 3, 2, generator=gen, dtype=torch.float64)
@@ -147,7 +147,8 @@ def test_backend_arguments_are_checked(parity_sd):
 
 # ------------------------------------------------------------------ OpenVINO backend
 
-openvino_reason = "OpenVINO is not installed (optional extra: pip install 'painmon[openvino]'); its backend is untestable here"
+openvino_reason = ("OpenVINO is not installed (optional extra: pip install 'painmon[openvino]'); "
+                   "its backend is untestable here")
 
 
 @pytest.fixture(scope="module")
@@ -305,7 +306,8 @@ def test_openvino_cache_is_keyed_by_weights_and_versions(ov, cache_dir, parity_s
         encoder_fingerprint(parity_sd), encoder_fingerprint(other)}
 
     # an entry whose recorded key differs (e.g. written by another OpenVINO version) is stale
-    (mine,) = [p for p in manifests if json.loads(p.read_text())["key"]["fingerprint"] == encoder_fingerprint(parity_sd)]
+    mine = next(p for p in manifests
+                if json.loads(p.read_text())["key"]["fingerprint"] == encoder_fingerprint(parity_sd))
     meta = json.loads(mine.read_text())
     meta["key"]["openvino"] = "2000.0"
     mine.write_text(json.dumps(meta))
@@ -334,7 +336,8 @@ def test_auto_precision_measures_once_and_caches_the_choice(cache_dir, parity_sd
     assert saved["choice"] == enc.precision and set(saved["measured"]) == set(candidates)
     assert saved["measured"]["fp32"]["min_cosine"] >= FP32_COSINE
     # the choice is faithful and the fastest faithful one
-    faithful = [p for p, m in saved["measured"].items() if m["min_cosine"] >= (FP32_COSINE if p == "fp32" else MIXED_COSINE)]
+    bar = {p: FP32_COSINE if p == "fp32" else MIXED_COSINE for p in candidates}
+    faithful = [p for p, m in saved["measured"].items() if m["min_cosine"] >= bar[p]]
     assert enc.precision == max(faithful, key=lambda p: saved["measured"][p]["images_per_s"])
     assert any("measured once" in r.getMessage() for r in caplog.records)
 

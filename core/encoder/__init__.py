@@ -17,8 +17,8 @@ Public API::
 
 from core.encoder.fast import FastTinyBioMoE, fast_encoder
 from core.encoder.loader import BACKENDS, EncoderInfo, load_encoder, resolve_backend, untrained_encoder
-from core.encoder.openvino_backend import OpenVINOEncoder
 from core.encoder.model import EMBED_DIM, IMAGE_SIZE, PARAMETER_COUNT, TinyBioMoE
+from core.encoder.openvino_backend import OpenVINOEncoder
 from core.encoder.precision import cpu_has_native_bf16, resolve_precision
 from core.encoder.weights import EncoderLoadError, encoder_fingerprint, save_encoder
 

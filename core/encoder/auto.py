@@ -196,7 +196,8 @@ def choose_precision(backend: str, device: torch.device, build: Builder, *, thre
     summary = ", ".join(f"{p}: {speed[p]:.1f} img/s, cos {faith[p].min_cosine:.7f}"
                         + ("" if faith[p].passes(p) else " (not faithful)") for p in candidates)
     if not faithful:
-        log.warning("precision auto: no candidate met the faithfulness bar on %s (%s); using fp32", fixture.source, summary)
+        log.warning("precision auto: no candidate met the faithfulness bar on %s (%s); using fp32",
+                    fixture.source, summary)
     log.info("precision auto (%s on %s): %s - measured once at batch %d (%s), cached in %s",
              backend, device.type, choice, TIMING_BATCH, summary, path)
     try:

@@ -35,7 +35,8 @@ def dft_matrices(h: int, w: int, dtype: torch.dtype = torch.float32) -> dict[str
     """
     k = w // 2 + 1
     # along W: forward (W, 2K) = [cos | -sin] / sqrt(W)
-    ang_w = 2 * math.pi * (torch.arange(w, dtype=torch.float64)[:, None] * torch.arange(k, dtype=torch.float64)[None, :] % w) / w
+    cols, bins = torch.arange(w, dtype=torch.float64), torch.arange(k, dtype=torch.float64)
+    ang_w = 2 * math.pi * ((cols[:, None] * bins[None, :]) % w) / w
     fw = torch.cat([torch.cos(ang_w), -torch.sin(ang_w)], dim=1) / math.sqrt(w)
     # along W, inverse (K, W) halves, with the Hermitian weights c_k
     ck = torch.full((k,), 2.0, dtype=torch.float64)
@@ -79,6 +80,14 @@ class DFTSpectralFilter(nn.Module):
         - input: (B, H, W, C), the grid the weight was learnt for (:meth:`forward_map`: (B, C, H, W))
         - output: same shape as the input, the module's dtype
     """
+
+    fw: torch.Tensor
+    fwd_h: torch.Tensor
+    inv_h: torch.Tensor
+    dc: torch.Tensor
+    ds: torch.Tensor
+    wa: torch.Tensor
+    wb: torch.Tensor
 
     def __init__(self, weight: torch.Tensor, dtype: torch.dtype = torch.float32, width: int | None = None) -> None:
         super().__init__()

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +38,7 @@ from core.encoder.fast import (
     _FastConvMlp,
     _FastFFN,
     _FastPatchMerging,
+    _FastSpectral,
     _FastSpectralExpert,
     _FastTokenBlock,
     _FastWindowExpert,
@@ -80,6 +82,12 @@ def _norm_map(x: torch.Tensor, norm: _Norm) -> torch.Tensor:
     return xc / torch.sqrt(var + norm.eps) * norm.weight[:, None, None] + norm.bias[:, None, None]
 
 
+def _conv1x1(layer: FusedLinear) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A token-wise linear layer's weight and bias as a 1x1 convolution's."""
+    bias = None if layer.bias is None else layer.bias.detach().clone()
+    return layer.weight.detach()[:, :, None, None].contiguous(), bias
+
+
 class _MapMlp(nn.Module):
     """The SpectFormer block MLP on a (B, C, H, W) map: 1x1 conv -> depth-wise 3x3 + GELU -> 1x1 conv.
 
@@ -87,14 +95,20 @@ class _MapMlp(nn.Module):
     and back; those transposes and reorders took ~40 % of the converted model's time.
     """
 
+    w1: torch.Tensor
+    b1: torch.Tensor | None
+    wd: torch.Tensor
+    bd: torch.Tensor | None
+    w2: torch.Tensor
+    b2: torch.Tensor | None
+
     def __init__(self, mlp: _FastConvMlp) -> None:
         super().__init__()
-        self.register_buffer("w1", mlp.fc1.weight.detach()[:, :, None, None].contiguous(), persistent=False)
-        self.register_buffer("b1", mlp.fc1.bias.detach().clone(), persistent=False)
-        self.register_buffer("wd", mlp.dw.weight.detach().contiguous(), persistent=False)
-        self.register_buffer("bd", mlp.dw.bias.detach().clone(), persistent=False)
-        self.register_buffer("w2", mlp.fc2.weight.detach()[:, :, None, None].contiguous(), persistent=False)
-        self.register_buffer("b2", mlp.fc2.bias.detach().clone(), persistent=False)
+        (w1, b1), (w2, b2) = _conv1x1(mlp.fc1), _conv1x1(mlp.fc2)
+        dw_bias = None if mlp.dw.bias is None else mlp.dw.bias.detach().clone()
+        for name, t in (("w1", w1), ("b1", b1), ("wd", mlp.dw.weight.detach().contiguous()), ("bd", dw_bias),
+                        ("w2", w2), ("b2", b2)):
+            self.register_buffer(name, t, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = F.conv2d(x, self.w1, self.b1)
@@ -105,6 +119,8 @@ class _MapMlp(nn.Module):
 class _FFTMapFilter(nn.Module):
     """The spectral filter kept as ``rfft2``/``irfft2`` on a (B, C, H, W) map (for comparison only:
     OpenVINO runs these FFTs as separate kernels, ~27 % of its time)."""
+
+    weight: torch.Tensor
 
     def __init__(self, weight: torch.Tensor) -> None:
         super().__init__()
@@ -120,18 +136,23 @@ class _MapBlock(nn.Module):
     """One SpectFormer token block on a (B, C, H, W) map: spectral filter (DFT matmuls, which
     contract in this layout) or self-attention (on tokens), then the MLP, each with its residual."""
 
+    norm1: _Norm
+    norm2: _Norm
+    mixer: nn.Module
+
     def __init__(self, blk: _FastTokenBlock, spectral_filter: str = "dft") -> None:
         super().__init__()
         self.norm1, self.norm2 = blk.norm1, blk.norm2
         self.spectral = blk.spectral
-        self.mixer: nn.Module = blk.mixer
-        if blk.spectral:
+        self.mixer = blk.mixer
+        if isinstance(blk.mixer, _FastSpectral):
             weight = blk.mixer.weight.detach().cpu()
             self.mixer = DFTSpectralFilter(weight) if spectral_filter == "dft" else _FFTMapFilter(weight)
         self.mlp = _MapMlp(blk.mlp)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.spectral:
+            assert isinstance(self.mixer, (DFTSpectralFilter, _FFTMapFilter))
             x = x + self.mixer.forward_map(_norm_map(x, self.norm1))
         else:
             t = x.permute(0, 2, 3, 1)
@@ -142,6 +163,12 @@ class _MapBlock(nn.Module):
 class _MapSpectFormer(nn.Module):
     """The SpectFormer expert with its residual stream kept as (B, C, H, W) maps."""
 
+    stem: nn.ModuleList
+    embeds: nn.ModuleList
+    embed_norms: nn.ModuleList
+    stage_norms: nn.ModuleList
+    post: nn.ModuleList
+
     def __init__(self, enc: _FastSpectralExpert, spectral_filter: str = "dft") -> None:
         super().__init__()
         self.stem = enc.stem
@@ -149,7 +176,8 @@ class _MapSpectFormer(nn.Module):
         self.embed_norms = enc.embed_norms
         self.stage_norms = enc.stage_norms
         self.blocks = nn.ModuleList(
-            [nn.Sequential(*[_MapBlock(b, spectral_filter) for b in stage]) for stage in enc.blocks]
+            [nn.Sequential(*[_MapBlock(cast(_FastTokenBlock, b), spectral_filter) for b in stage.children()])
+             for stage in enc.blocks]
         )
         self.post = enc.post
 
@@ -164,10 +192,10 @@ class _MapSpectFormer(nn.Module):
                 x = conv(x)
         last = self.stage_count - 1
         for i in range(start, stop):
-            x = _norm_map(self.embeds[i](x), self.embed_norms[i])
+            x = _norm_map(self.embeds[i](x), cast(_Norm, self.embed_norms[i]))
             x = self.blocks[i](x)
             if i != last:
-                x = _norm_map(x, self.stage_norms[i])
+                x = _norm_map(x, cast(_Norm, self.stage_norms[i]))
         return x
 
     def readout(self, x: torch.Tensor) -> torch.Tensor:
@@ -182,14 +210,13 @@ class _MapSpectFormer(nn.Module):
         return self.readout(self.stages(x, 0, self.stage_count))
 
 
-def _conv1x1(layer: FusedLinear) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """A token-wise linear layer's weight and bias as a 1x1 convolution's."""
-    bias = None if layer.bias is None else layer.bias.detach().clone()
-    return layer.weight.detach()[:, :, None, None].contiguous(), bias
-
-
 class _MapFFN(nn.Module):
     """EfficientViT's residual FFN on the map: ``x + conv1x1(relu(conv1x1(x)))`` (no transposes)."""
+
+    w1: torch.Tensor
+    b1: torch.Tensor | None
+    w2: torch.Tensor
+    b2: torch.Tensor | None
 
     def __init__(self, ffn: _FastFFN) -> None:
         super().__init__()
@@ -204,6 +231,11 @@ class _MapFFN(nn.Module):
 class _MapPatchMerging(nn.Module):
     """EfficientViT's subsample block on the map: 1x1 conv + ReLU, strided 3x3 + ReLU, squeeze-excite,
     1x1 conv."""
+
+    w1: torch.Tensor
+    b1: torch.Tensor | None
+    w3: torch.Tensor
+    b3: torch.Tensor | None
 
     def __init__(self, pm: _FastPatchMerging) -> None:
         super().__init__()
@@ -244,6 +276,8 @@ def _map_stage(m: nn.Module) -> nn.Module:
 
 class _MapEfficientViT(nn.Module):
     """The EfficientViT expert with its FFNs and subsample blocks as convolutions on the map."""
+
+    embed: nn.ModuleList
 
     def __init__(self, enc: _FastWindowExpert) -> None:
         super().__init__()
@@ -341,7 +375,8 @@ def export_graphs(fast: FastTinyBioMoE, mode: str, *, spectral_filter: str = "df
 
     tokens = _map_shape(SPECTRAL_SPLIT)
     return [
-        GraphPart("norm_window", NormWindowGraph(f).eval(), (("images", image),), ("normalised", "window_vector"), "fp32"),
+        GraphPart("norm_window", NormWindowGraph(f).eval(), (("images", image),),
+                  ("normalised", "window_vector"), "fp32"),
         GraphPart("spectral", SpectralHeadGraph(f).eval(), (("normalised", image),), ("spectral_map",), "bf16"),
         GraphPart("tail", TailGraph(f).eval(), (("spectral_map", tokens), ("window_vector", (-1, EXPERT_DIM))),
                   ("embedding",), "fp32"),
@@ -356,7 +391,7 @@ def run_graphs(parts: list[GraphPart], images: torch.Tensor) -> torch.Tensor:
         for part in parts:
             out = part.module(*[values[name] for name, _ in part.inputs])
             out = out if isinstance(out, tuple) else (out,)
-            values.update(zip(part.outputs, out))
+            values.update(zip(part.outputs, out, strict=True))
     return values["embedding"]
 
 

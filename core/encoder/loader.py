@@ -12,9 +12,10 @@ import torch
 from torch import nn
 
 from core.device import resolve_device
+from core.encoder.auto import choose_precision
 from core.encoder.fast import FastTinyBioMoE
 from core.encoder.model import TinyBioMoE
-from core.encoder.auto import choose_precision
+from core.encoder.openvino_backend import OpenVINOEncoder
 from core.encoder.precision import PRECISIONS, resolve_precision
 from core.encoder.weights import EncoderLoadError, encoder_fingerprint, read_encoder_weights
 
@@ -60,9 +61,11 @@ def resolve_backend(backend: str, device: torch.device, *, fast: bool = True, co
 
     if backend == "openvino":
         if device.type != "cpu":
-            raise EncoderLoadError(f"the OpenVINO backend runs on the CPU only, not {device.type}; use backend='torch' there")
+            raise EncoderLoadError(
+                f"the OpenVINO backend runs on the CPU only, not {device.type}; use backend='torch' there")
         if not fast or compile:
-            raise EncoderLoadError("the OpenVINO backend has no fast=False/compile=True variants; use backend='torch' for those")
+            raise EncoderLoadError(
+                "the OpenVINO backend has no fast=False/compile=True variants; use backend='torch' for those")
         try:
             import_openvino()
         except OpenVINOUnavailable as exc:
@@ -79,13 +82,12 @@ def resolve_backend(backend: str, device: torch.device, *, fast: bool = True, co
 
 
 def _build(ref: TinyBioMoE, backend: str, dev: torch.device, precision: str, *, fast: bool, compile: bool,
-           threads: int | None, hint: str) -> nn.Module:
+           threads: int | None, hint: str) -> TinyBioMoE | FastTinyBioMoE | OpenVINOEncoder:
     """The ready encoder module for one resolved backend and precision (``ref`` is only read)."""
     if backend == "openvino":
-        from core.encoder.openvino_backend import OpenVINOEncoder
-
         return OpenVINOEncoder(ref, precision=precision, threads=threads, hint=hint).eval()
-    encoder: nn.Module = ref if not fast else FastTinyBioMoE(ref, precision=precision, compile=compile)
+    encoder: TinyBioMoE | FastTinyBioMoE = (
+        ref if not fast else FastTinyBioMoE(ref, precision=precision, compile=compile))
     encoder = encoder.to(dev).eval()
     for p in encoder.parameters():
         p.requires_grad_(False)
@@ -149,8 +151,8 @@ def load_encoder(
     reference on the parity fixture, measured once per machine and cached. ``fast=False`` returns
     the plain reference module (torch, fp32 only). ``threads``/``hint`` tune the OpenVINO backend
     (default: torch's thread count; ``hint="auto"``: one request for small batches, the batch split
-    over 2 streams from 4 images, see :data:`core.encoder.openvino_backend.HINTS`). Keys outside the backbone are reported and
-    ignored unless ``strict_extra``. Every failure raises :class:`EncoderLoadError`.
+    over 2 streams from 4 images, see :data:`core.encoder.openvino_backend.HINTS`). Keys outside
+    the backbone are reported and ignored unless ``strict_extra``. Every failure raises :class:`EncoderLoadError`.
     """
     try:
         dev = resolve_device(device)

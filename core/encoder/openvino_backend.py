@@ -24,7 +24,7 @@ import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -35,6 +35,9 @@ from core.encoder.export import GraphPart, export_graphs
 from core.encoder.fast import FastTinyBioMoE
 from core.encoder.model import EMBED_DIM, TinyBioMoE, check_images
 from core.encoder.weights import encoder_fingerprint
+
+if TYPE_CHECKING:
+    from core.encoder.loader import EncoderInfo
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +57,7 @@ class OpenVINOUnavailable(ImportError):
 def import_openvino() -> Any:
     """The ``openvino`` module, or :class:`OpenVINOUnavailable` saying how to install it."""
     try:
-        import openvino
+        import openvino  # type: ignore[import-untyped,import-not-found,unused-ignore]
     except ImportError as exc:  # also a sys.modules entry set to None
         raise OpenVINOUnavailable(f"OpenVINO is not available ({exc}); install it with {INSTALL_HINT}") from None
     return openvino
@@ -101,9 +104,9 @@ def convert_part(part: GraphPart) -> Any:
     shapes = [ov.PartialShape(list(shape)) for _, shape in part.inputs]
     with torch.no_grad():
         model = ov.convert_model(part.module, example_input=part.example_inputs(), input=shapes)
-    for port, (name, _) in zip(model.inputs, part.inputs):
+    for port, (name, _) in zip(model.inputs, part.inputs, strict=True):
         port.get_tensor().set_names({name})
-    for port, name in zip(model.outputs, part.outputs):
+    for port, name in zip(model.outputs, part.outputs, strict=True):
         port.get_tensor().set_names({name})
     return model
 
@@ -137,7 +140,8 @@ def load_or_convert(part: GraphPart, fingerprint: str, root: Path | None = None)
         except RuntimeError as exc:
             reason = f"unreadable by OpenVINO ({str(exc).strip().splitlines()[0][:120]})"
     if reason == "not cached yet":
-        log.info("converting encoder part %r to OpenVINO (once for these weights; cached in %s)", part.name, entry.folder)
+        log.info("converting encoder part %r to OpenVINO (once for these weights; cached in %s)",
+                 part.name, entry.folder)
     else:
         log.warning("OpenVINO cache entry %s: %s; rebuilding it", entry.path(".xml"), reason)
     model = convert_part(part)
@@ -197,6 +201,8 @@ class OpenVINOEncoder(nn.Module):
     """
 
     backend = "openvino"
+    info: EncoderInfo
+    """Where the weights came from (set by :func:`core.encoder.load_encoder`)."""
 
     def __init__(self, reference: TinyBioMoE, *, precision: str = "fp32", threads: int | None = None,
                  hint: str = "auto", streams: int | None = None, cache_root: Path | None = None,
@@ -211,7 +217,7 @@ class OpenVINOEncoder(nn.Module):
         self.hint = hint
         self.streams = max(1, min(int(streams or 2), self.threads)) if hint != "latency" else 1
         self._cache_root = cache_root
-        self._variant = {"spectral_filter": spectral_filter, "whole_model": whole_model}
+        self._spectral_filter, self._whole_model = spectral_filter, whole_model
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self._build(reference)
@@ -222,7 +228,8 @@ class OpenVINOEncoder(nn.Module):
         self._backbone = {k: v.detach().to("cpu", copy=True) for k, v in ref.state_dict().items()}
         self.fingerprint = encoder_fingerprint(self._backbone)
         fast = FastTinyBioMoE(ref, precision="fp32", onednn=False)
-        self._parts = export_graphs(fast, self.precision, **self._variant)
+        self._parts = export_graphs(fast, self.precision, spectral_filter=self._spectral_filter,
+                                    whole_model=self._whole_model)
         models = [load_or_convert(part, self.fingerprint, self._cache_root) for part in self._parts]
         # one request chain compiled for latency (all threads) and/or `streams` chains compiled for
         # throughput (threads shared out); which one a call uses depends on its batch size
@@ -241,7 +248,7 @@ class OpenVINOEncoder(nn.Module):
         core = _ov_core()
         streams = self.streams if hint == "throughput" else 1
         compiled = []
-        for part, model in zip(self._parts, models):
+        for part, model in zip(self._parts, models, strict=True):
             cfg = compile_config(part.precision, threads=self.threads, hint=hint, streams=streams)
             try:
                 compiled.append(core.compile_model(model, "CPU", cfg))
@@ -250,7 +257,8 @@ class OpenVINOEncoder(nn.Module):
                             part.name, str(exc).strip().splitlines()[0][:120])
                 entry = cache_entry(part, self.fingerprint, self._cache_root)
                 entry.manifest.unlink(missing_ok=True)
-                compiled.append(core.compile_model(load_or_convert(part, self.fingerprint, self._cache_root), "CPU", cfg))
+                model = load_or_convert(part, self.fingerprint, self._cache_root)
+                compiled.append(core.compile_model(model, "CPU", cfg))
         return [[c.create_infer_request() for c in compiled] for _ in range(streams)]
 
     def _split_batch(self, n: int) -> bool:
@@ -264,8 +272,8 @@ class OpenVINOEncoder(nn.Module):
     def mode(self) -> str:
         """Short name of what this module computes: ``openvino-fp32`` or ``openvino-bf16`` (measurement
         variants add ``-fft`` or ``-whole``)."""
-        extra = ("-fft" if self._variant["spectral_filter"] == "fft" else "") + (
-            "-whole" if self._variant["whole_model"] and self.precision != "fp32" else "")
+        extra = ("-fft" if self._spectral_filter == "fft" else "") + (
+            "-whole" if self._whole_model and self.precision != "fp32" else "")
         return f"openvino-{self.precision}{extra}"
 
     @property
@@ -274,9 +282,14 @@ class OpenVINOEncoder(nn.Module):
 
     def describe(self) -> str:
         """One line for logs and status bars: mode, runtime, threading and precision split."""
-        split = ("fp32 throughout" if self.precision == "fp32" else "bf16 throughout (unfaithful)"
-                 if len(self._parts) == 1 else "SpectFormer stages 1-3 bf16; image norm, EfficientViT, SpectFormer tail, gate fp32")
-        spectral = "spectral filter as DFT matmuls" if self._variant["spectral_filter"] == "dft" else "FFT spectral filter"
+        if self.precision == "fp32":
+            split = "fp32 throughout"
+        elif len(self._parts) == 1:
+            split = "bf16 throughout (unfaithful)"
+        else:
+            split = "SpectFormer stages 1-3 bf16; image norm, EfficientViT, SpectFormer tail, gate fp32"
+        dft = self._spectral_filter == "dft"
+        spectral = "spectral filter as DFT matmuls" if dft else "FFT spectral filter"
         per_stream = max(1, self.threads // max(1, self.streams))
         sched = {
             "latency": f"{self.threads} threads, latency hint",
@@ -290,7 +303,9 @@ class OpenVINOEncoder(nn.Module):
     def backbone_state_dict(self) -> dict[str, torch.Tensor]:
         return {k: v.clone() for k, v in self._backbone.items()}
 
-    def state_dict(self, *args: Any, destination: dict | None = None, prefix: str = "", keep_vars: bool = False) -> dict:
+    def state_dict(  # type: ignore[override]  # accepts torch's call forms, returns the released format
+        self, *args: Any, destination: dict | None = None, prefix: str = "", keep_vars: bool = False
+    ) -> dict:
         out = destination if destination is not None else {}
         for k, v in self._backbone.items():
             out[prefix + k] = v.clone()
@@ -309,7 +324,8 @@ class OpenVINOEncoder(nn.Module):
         if probe.dtype != torch.float32 or probe.device.type != "cpu":
             raise TypeError(
                 f"the OpenVINO encoder runs on the CPU in its build precision ({self.precision}); moving it to "
-                f"{probe.device.type}/{probe.dtype} is not supported - use load_encoder(..., backend='torch') for other devices"
+                f"{probe.device.type}/{probe.dtype} is not supported - use load_encoder(..., backend='torch') "
+                "for other devices"
             )
         return super()._apply(fn, recurse)
 
@@ -317,7 +333,7 @@ class OpenVINOEncoder(nn.Module):
     def _run_lane(self, lane: list[Any], images: np.ndarray) -> np.ndarray:
         values: dict[str, Any] = {"images": images}
         last = len(lane) - 1
-        for i, (request, (inputs, outputs)) in enumerate(zip(lane, self._wiring)):
+        for i, (request, (inputs, outputs)) in enumerate(zip(lane, self._wiring, strict=True)):
             result = request.infer([values[name] for name in inputs], share_inputs=True, share_outputs=i != last)
             for j, name in enumerate(outputs):
                 values[name] = result[j]
