@@ -39,11 +39,14 @@ if TYPE_CHECKING:
 
 DEVICES = "auto|cpu|cuda|mps"
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+BACKENDS = ("torch", "openvino", "auto")
+"""The encoder runtimes (:data:`core.encoder.BACKENDS`; kept here so --help needs no torch import)."""
 
 
 # --- model ------------------------------------------------------------------------------
 def add_model_options(parser: argparse.ArgumentParser) -> None:
-    """``--model``, ``--encoder``, ``--device``, ``--threads``, ``--precision`` (group "model")."""
+    """``--model``, ``--encoder``, ``--device``, ``--threads``, ``--precision``, ``--backend`` and the
+    baseline options (group "model")."""
     group = parser.add_argument_group("model")
     group.add_argument("--model", default=None, metavar="PATH", help="PainMon model file (default: bundled)")
     group.add_argument("--encoder", default=None, metavar="PATH",
@@ -55,6 +58,9 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                        "for the GUI)")
     group.add_argument("--precision", default=None, choices=PRECISIONS,
                        help="encoder precision (default: auto)")
+    group.add_argument("--backend", default=None, choices=BACKENDS,
+                       help="encoder runtime: torch (default), openvino (pip install 'painmon[openvino]'; "
+                       "converted once and cached) or auto (openvino when installed, else torch)")
     group.add_argument("--baseline", type=float, default=60.0, metavar="SEC",
                        help="learn each subject's baseline from its first SEC s of good signal, then estimate "
                        "relative to it (default 60; 0: only from baseline:start/end markers or a profile)")
@@ -75,7 +81,8 @@ def model_options(args: argparse.Namespace) -> ModelOptions:
     except ValueError as exc:
         raise SystemExit(f"painmon: {exc}") from None
     return ModelOptions(model_path=args.model, encoder_path=args.encoder, device=args.device,
-                        precision=args.precision, threads=args.threads, baseline=baseline)
+                        precision=args.precision, threads=args.threads, baseline=baseline,
+                        backend=args.backend)
 
 
 # --- recording --------------------------------------------------------------------------

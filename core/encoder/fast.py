@@ -392,6 +392,8 @@ class FastTinyBioMoE(nn.Module):
 
     info: EncoderInfo
     """Where the weights came from (set by :func:`core.encoder.load_encoder`)."""
+    backend = "torch"
+    """The runtime that computes it (``openvino`` for :class:`core.encoder.openvino_backend.OpenVINOEncoder`)."""
 
     def __init__(self, reference: TinyBioMoE, precision: str = "fp32", compile: bool = False,
                  onednn: bool | None = None) -> None:
@@ -488,7 +490,15 @@ class FastTinyBioMoE(nn.Module):
             if self.compiled:
                 if self._compiled_forward is None:
                     self._compiled_forward = self._compile()
-                return self._compiled_forward(x)
+                n = x.shape[0]
+                if self.device.type != "cuda" or n == 0:
+                    return self._compiled_forward(x)
+                # CUDA graphs are recorded per shape: pad to a few bucket sizes so the engine's
+                # varying batches replay a handful of graphs instead of recording one per size; and
+                # copy the output, which the graph's next replay overwrites
+                if batch_bucket(n) != n:
+                    x = torch.cat([x, x.new_zeros((batch_bucket(n) - n, *x.shape[1:]))])
+                return self._compiled_forward(x)[:n].clone()
             return self._embed(x)
 
     def _apply(self, fn, recurse: bool = True):
@@ -502,9 +512,19 @@ class FastTinyBioMoE(nn.Module):
         return super()._apply(fn, recurse)
 
 
+def batch_bucket(n: int, smallest: int = 8, step: int = 256) -> int:
+    """The padded batch size for ``n`` images on a CUDA-graph path: powers of two from ``smallest``
+    up to ``step``, then multiples of ``step`` (at most ~2x the work below ``step``, <1 step above)."""
+    if n <= smallest:
+        return smallest
+    if n <= step:
+        return 1 << (n - 1).bit_length()
+    return -(-n // step) * step
+
+
 def fast_encoder(reference: TinyBioMoE, precision: str = "fp32", compile: bool = False) -> FastTinyBioMoE:
     """Build the fast path from a loaded reference encoder (which is left unchanged)."""
     return FastTinyBioMoE(reference, precision=precision, compile=compile).eval()
 
 
-__all__ = ["FastTinyBioMoE", "fast_encoder"]
+__all__ = ["FastTinyBioMoE", "batch_bucket", "fast_encoder"]

@@ -66,6 +66,9 @@ class TinyBioMoE(nn.Module):
 
     mode = "reference-fp32"
     """What this module computes (the fast path reports e.g. ``fast-fp32``)."""
+    backend = "torch"
+    """The runtime that computes it (``openvino`` for :class:`core.encoder.openvino_backend.OpenVINOEncoder`)."""
+    precision = "fp32"
 
     def describe(self) -> str:
         """One line for logs: the plain module, as the released quick-start runs it."""

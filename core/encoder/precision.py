@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from pathlib import Path
 
 import torch
@@ -21,6 +22,8 @@ def cpu_has_native_bf16() -> bool:
     Without them oneDNN emulates bf16 matmuls by converting to fp32, which is slower than plain
     fp32 (measured on an AVX2-only EPYC), so "auto" must not choose bf16 there.
     """
+    if isa_capped_below_bf16():
+        return False
     if onednn_supports_bf16():
         flags = _cpu_flags()
         # oneDNN reports "supported" for AVX512-core emulation too; require real bf16 units
@@ -41,6 +44,34 @@ def onednn_supports_bf16() -> bool:
         return bool(probe()) if probe is not None else False
     except RuntimeError:
         return False
+
+
+ISA_CAP_VARIABLES = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "OV_CPU_MAX_ISA")
+"""Environment variables that cap the instruction set: oneDNN's (in torch and OpenVINO) and the
+OpenVINO CPU plugin's own."""
+
+AVX2_EMULATION_ENV = {
+    "ONEDNN_MAX_CPU_ISA": "AVX2",  # oneDNN in torch and in OpenVINO
+    "OV_CPU_MAX_ISA": "AVX2",  # OpenVINO's own kernels and capability report (with oneDNN's cap only,
+    # OpenVINO 2026.4 still offers bf16 and then fails to compile a Softmax)
+    "ATEN_CPU_CAPABILITY": "avx2",  # torch's vectorised ATen kernels
+    "MKL_ENABLE_INSTRUCTIONS": "AVX2",  # MKL sgemm in torch
+}
+"""Environment (set before the runtimes load) that hides AVX-512/AMX from torch and OpenVINO, to
+measure how PainMon runs on an AVX2-only CPU. Must be set for a fresh process."""
+
+
+def isa_capped_below_bf16() -> bool:
+    """True when an ISA cap in the environment hides the bf16 units from the runtimes.
+
+    oneDNN's cap (e.g. ``ONEDNN_MAX_CPU_ISA=AVX2``, used to emulate an AVX2-only machine) keeps
+    its kernels off AVX512-BF16/AMX, so a bf16 mode would run emulated - slower than fp32.
+    """
+    for var in ISA_CAP_VARIABLES:
+        cap = os.environ.get(var, "").strip().upper()
+        if cap and cap not in ("ALL", "DEFAULT") and not any(tag in cap for tag in ("BF16", "AMX", "FP16", "AVX10")):
+            return True
+    return False
 
 
 def _cpu_flags() -> set[str]:

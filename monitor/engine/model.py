@@ -8,7 +8,6 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -98,8 +97,7 @@ def load_estimator(
         raise ModelNotFoundError(
             f"model {path} carries no encoder weights; pass --encoder PATH (e.g. Tiny-BioMoE.pth)"
         )
-    extra: dict[str, Any] = {"backend": backend} if backend not in (None, "torch") else {}
-    encoder = load_encoder(enc_src, device=str(dev), precision=precision, **extra)
+    encoder = load_encoder(enc_src, device=str(dev), precision=precision, backend=backend or "torch")
     if encoder_path is not None:
         check_encoder_identity(meta, getattr(encoder, "info", None), path)
     render_config = representation_config(meta.preprocessing, path)

@@ -45,3 +45,20 @@ def test_painmon_help_and_info():
     assert "torch" in out and "Device: cpu" in out
     # the bundled model describes itself: what it was trained on, its encoder, the notice
     assert "trained on: simulated subjects" in out and "encoder:" in out and "not a medical device" in out
+
+
+def test_model_option_choices_are_the_encoders_own():
+    """--precision and --backend list exactly what load_encoder accepts (kept in monitor.options
+    so that --help needs no torch import)."""
+    import argparse
+
+    from core.encoder import BACKENDS
+    from core.encoder.precision import PRECISIONS
+    from monitor import options
+
+    assert set(options.BACKENDS) == set(BACKENDS)
+    assert set(options.PRECISIONS) == set(PRECISIONS)
+    parser = argparse.ArgumentParser()
+    options.add_model_options(parser)
+    assert options.model_options(parser.parse_args(["--backend", "openvino"])).backend == "openvino"
+    assert options.model_options(parser.parse_args([])).backend is None
