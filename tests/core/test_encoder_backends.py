@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import REPO_ROOT
 
 from core.encoder import EncoderLoadError, TinyBioMoE, encoder_fingerprint, load_encoder
 from core.encoder.cache import sha256_file
 from core.encoder.dft import DFTSpectralFilter, spectral_filter_fft
 from core.encoder.parity import fill_state_dict
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 FP32_COSINE, FP32_MAX_ABS = 0.999999, 5e-3
 MIXED_COSINE = 0.99999
 
