@@ -3,8 +3,8 @@
 Run ``QT_QPA_PLATFORM=offscreen python docs/make_screenshots.py`` (about three minutes on
 a CPU): the demo (simulated wearable over LSL, the bundled model) runs for two minutes
 while a user enters a few events close together, then the window is saved in the light
-and the dark theme, with its trend on its own (crowded markers), and once more after the
-engine stopped (the stale state). Last, the bundled sample session is replayed to its end.
+and the dark theme, with its trend on its own (crowded markers), and once more 8 s after the
+wearable's streams stopped (the stale state). Last, the bundled sample session is replayed to its end.
 A script, not a library module; it writes nothing but the PNG files.
 """
 
@@ -71,7 +71,7 @@ def demo_shots(seconds: float) -> None:
     window.apply_settings(dataclasses.replace(window.settings, theme="dark"))
     save(window, "screenshot-dark.png")
     window.apply_settings(dataclasses.replace(window.settings, theme="light"))
-    window.session.stop_engine()  # the signals go on, estimates stop: the estimate goes stale
+    window.session.stop_sources()  # the wearable is lost: after 5 s without samples the subject is stale
     wait(8.0)
     save(window, "screenshot-stale.png")
     window.close()
@@ -87,6 +87,7 @@ def replay_end_shot(start_s: float, speed: float) -> None:
     replay = window.session.replay
     while not replay.finished.is_set():
         wait(0.5)
+    window.show_subject("sim-1")  # the file has two subjects: the overview would be in front
     wait(2.0)
     save(window, "screenshot-replay-end.png")
     window.close()

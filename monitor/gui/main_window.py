@@ -257,8 +257,6 @@ class MainWindow(QtWidgets.QMainWindow):
         replay = session.replay
         ended = replay is not None and replay.finished.is_set()
         live = not session.paused and not ended
-        if ended:  # the file ended, no sensor was lost: judge the data as it was at the end
-            health = [dataclasses.replace(h, connected=True, status="end of file") for h in health]
         subject = self.current_subject()
         panel = self.panels.get(subject) if subject else None
         if panel is not None:

@@ -15,6 +15,7 @@ delivered), then the recorder (which writes everything it was handed and closes 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -90,7 +91,7 @@ class Session:
         from monitor.ward import WardState
 
         self.alarms = attach_alarms(self.pipeline, paused=lambda: self.paused)  # a paused replay is not stale
-        self.ward = WardState(alarms=self.alarms, hub=self.hub, health=self.pipeline.stream_health)
+        self.ward = WardState(alarms=self.alarms, hub=self.hub, health=self.health, now=self.data_now)
         self.pipeline.add_listener(self.ward.on_estimate)
         self.engine_state = "off"
         """"off", "loading", "running" or "error: ..." (shown in the status bar)."""
@@ -198,7 +199,23 @@ class Session:
         return bool(replay is not None and replay.paused)
 
     def health(self) -> list[StreamHealth]:
-        return self.pipeline.stream_health()
+        """Every stream's health; a replay that reached its end reports its streams as they
+        were ("end of file"), not as lost sensors."""
+        health = self.pipeline.stream_health()
+        replay = self.replay
+        if replay is not None and replay.finished.is_set():
+            health = [dataclasses.replace(h, connected=True, status="end of file") for h in health]
+        return health
+
+    def data_now(self) -> float:
+        """"Now" for judging sample ages: the clock while data are live, the newest sample
+        while a replay is paused or has ended (its data stopped on purpose)."""
+        replay = self.replay
+        if replay is not None and (replay.paused or replay.finished.is_set()):
+            newest = self.newest_time()
+            if math.isfinite(newest):
+                return newest
+        return clock.now()
 
     # --- time ------------------------------------------------------------------------
     def newest_time(self) -> float:

@@ -46,6 +46,8 @@ Y_TOP = 100.0
 def marker_text(label: str) -> str:
     """Short on-plot text for a marker label ("pain:high" -> "high", "note:x" -> "x")."""
     kind, _, rest = label.partition(":")
+    if kind == "baseline":  # "baseline:set" reads "baseline set", not a bare "set"
+        return f"baseline {rest}".strip()
     if kind == "user":
         return {"pain-reported": "pain reported", "medication": "medication"}.get(rest, rest)
     return rest or kind
