@@ -38,10 +38,11 @@ class _Stream:
     processor: StreamPreprocessor
     values: RingBuffer
     flags: RingBuffer
+    raw_times: RingBuffer
+    """Timestamps of the accepted *input* samples (no values): a window ends its signal at
+    the newest input sample inside it, whatever arrived after (see :meth:`StreamIngest.cut`)."""
     pending: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
     rejected: int = 0
-    last_raw_ts: float = float("nan")
-    """Newest accepted input timestamp (the processed grid can end up to one input period before it)."""
 
 
 class StreamIngest:
@@ -104,9 +105,11 @@ class StreamIngest:
     def _new_stream(self, spec: StreamSpec) -> _Stream:
         rate = spec.nominal_rate if spec.nominal_rate > 0 else self.working_rate
         proc = StreamPreprocessor(spec.modality, rate, n_channels=spec.n_channels, working_rate=self.working_rate)
-        capacity = int(np.ceil((self.window_s * 2 + 10.0) * self.working_rate))
+        seconds = self.window_s * 2 + 10.0
+        capacity = int(np.ceil(seconds * self.working_rate))
         ch = spec.n_channels
-        return _Stream(spec, proc, RingBuffer(ch, capacity), RingBuffer(ch, capacity, dtype=bool))
+        raw = RingBuffer(1, int(np.ceil(seconds * rate)), dtype=bool)
+        return _Stream(spec, proc, RingBuffer(ch, capacity), RingBuffer(ch, capacity, dtype=bool), raw)
 
     # --- draining (engine thread) ----------------------------------------------------
     def drain(self) -> float:
@@ -137,8 +140,7 @@ class StreamIngest:
         if out.timestamps.size:
             st.values.push(np.asarray(out.values, dtype=np.float32).reshape(out.timestamps.size, -1), out.timestamps)
             st.flags.push(np.asarray(out.flags, dtype=bool).reshape(out.timestamps.size, -1), out.timestamps)
-        if not st.last_raw_ts >= ts[-1]:
-            st.last_raw_ts = float(ts[-1])
+        st.raw_times.push(np.zeros((ts.size, 1), bool), ts)
         if self.on_chunk is not None:
             self.on_chunk(st.spec, float(ts[0]), float(ts[-1]), received)
 
@@ -152,7 +154,7 @@ class StreamIngest:
         for st in streams:
             values, ts = st.values.between(t_end - window_s - margin, t_end + margin)
             flags, _ = st.flags.between(t_end - window_s - margin, t_end + margin)
-            values, ts, flags = self._hold_newest(st, values, ts, flags, t_end)
+            values, ts, flags = self._end_at_input(st, values, ts, flags, t_end, window_s)
             w = cut_window(values, ts, flags, t_end, window_s, self.working_rate)
             out[st.spec.modality] = ModalityWindow(
                 signal=np.asarray(w.signal, dtype=np.float32),
@@ -162,23 +164,34 @@ class StreamIngest:
             )
         return out
 
-    def _hold_newest(self, st: _Stream, values, ts, flags, t_end: float):
-        """Extend the processed signal from its newest grid point to ``t_end`` by holding
-        the newest value, when the newest *input* sample is less than one input period
-        before ``t_end``.
+    def _end_at_input(self, st: _Stream, values, ts, flags, t_end: float, window_s: float):
+        """End the processed signal at the newest *input* sample before ``t_end`` and hold
+        that sample's value up to ``t_end`` when it is at most one input period before it.
 
         The window is cut as soon as its last input sample has arrived (no waiting for the
         next one, which for a 1 Hz SpO2 probe would cost up to a second). Interpolation
-        cannot reach past the newest input sample, so without this the final input period
-        of every window would count as missing and lower its quality (by 10 % for SpO2 in
-        a 10 s window). A sample describes its stream until the next one is due, so
-        holding it over at most one period is what the sample says, not invented data.
+        cannot reach past the newest input sample, so without the hold the final input
+        period of every window would count as missing and lower its quality (by 10 % for
+        SpO2 in a 10 s window). A sample describes its stream until the next one is due,
+        so holding it over at most one period is what the sample says, not invented data.
+
+        The scheduler cuts a window once a sample within one period of its end has arrived
+        (:meth:`StreamProgress.reached`); a sample *at* the end, or processed points that
+        interpolate towards a later one, may or may not have arrived by then. They are
+        left out, so a window's content does not depend on how quickly the engine got to
+        it (a recording replayed into the engine gives the estimates seen live).
         """
         if ts.size == 0 or st.spec.nominal_rate <= 0:
             return values, ts, flags
+        _, raw = st.raw_times.between(t_end - window_s, t_end - 1e-6)
+        if raw.size == 0:
+            return values, ts, flags
+        t_input = float(raw.max())
+        keep = ts <= t_input + 1e-9
+        values, ts, flags = values[keep], ts[keep], flags[keep]
         period = 1.0 / st.spec.nominal_rate
         step = 1.0 / self.working_rate
-        if not (ts[-1] < t_end - 0.5 * step and st.last_raw_ts >= t_end - period - 1e-6):
+        if ts.size == 0 or not (ts[-1] < t_end - 0.5 * step and t_input >= t_end - period - 1e-6):
             return values, ts, flags
         k0 = int(round(ts[-1] * self.working_rate)) + 1
         k1 = int(round(t_end * self.working_rate))

@@ -143,7 +143,11 @@ def test_a_recording_keeps_the_baselines_and_replay_reproduces_the_estimates(mod
         engine2.stop()
     assert [e.t_end for e in again] == [e.t_end for e in live]
     assert [e.mode for e in again] == modes
-    np.testing.assert_allclose([e.index for e in again], [e.index for e in live], atol=1e-3)
+    # a window ends at its newest input sample before its end, however soon the engine got
+    # to it: the same windows, sample for sample, give the same estimates, up to float
+    # rounding where the engine batched other windows together (a window that differed by
+    # its last input sample moved the index by 0.04-0.06 here)
+    np.testing.assert_allclose([e.index for e in again], [e.index for e in live], rtol=0, atol=1e-4)
 
 
 def test_a_saved_profile_makes_the_first_window_relative_and_is_recorded(model_path):

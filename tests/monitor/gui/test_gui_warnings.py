@@ -41,10 +41,12 @@ def test_demo_window_runs_without_runtime_warnings(qtbot, tmp_path, monkeypatch)
             t = window.session.newest_time()
             window.on_estimate(Estimate("sim-1", t + 0.01 * step, math.nan, (0.34, 0.33, 0.33), valid=False,
                                         missing=("BVP",), created=clock.now(), state="low_quality"))
+            if step == 1:
+                window.show_subject("sim-1")  # tabs are in order of arrival: pick by name
             if step == 4:
                 window.apply_settings(dataclasses.replace(window.settings, theme="dark", plot_span_s=10.0))
             if step == 8:
-                window.tabs.setCurrentIndex(1)  # the second subject's tab
+                window.show_subject("sim-2")
             qtbot.wait(500)
             window.grab()  # paint everything, as a real display does
         assert len(window.log.estimates("sim-1")) >= 5
