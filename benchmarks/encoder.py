@@ -11,8 +11,8 @@ Modes (parity fill-rule weights, seed of the shared fixture):
 * with ``--ablations``: OpenVINO with the FFTs kept, OpenVINO bf16 over the whole model
   (unfaithful, shown for scale); with ``--compile``: torch.compile of the fast path.
 
-All modes are timed interleaved (plain, mode 1, mode 2, ..., plain, ...) at each batch size, so
-load from other processes hits them alike; medians are reported. Also printed: the CPU and its
+All modes are timed interleaved (plain, mode 1, mode 2, ..., then the same rotated by one, ...) at
+each batch size, so load from other processes hits them alike; medians are reported. Also printed: the CPU and its
 flags, ISA caps in effect, FLOPs per image, the measured fp32 matmul peak and each mode's share
 of it, and each mode's worst-row cosine similarity and largest element error to the float64
 reference ``y64`` of ``shared/encoder/parity64_seed0.npz``. Faithful: fp32 modes cosine >=
@@ -135,6 +135,10 @@ def _timer(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> Ca
     return run
 
 
+SETTLE_S = 0.05
+"""Pause before each timed call: torch's OpenMP and OpenVINO's TBB workers spin-wait for a few
+milliseconds after their work, which slowed whichever runtime was timed next (the first OpenVINO
+mode after the torch modes ran up to 25 % slower at batch 1 than the same model timed later)."""
 PEAK_N = 1024
 """Side of the square fp32 matmul whose best speed is taken as the practical peak."""
 
@@ -172,9 +176,13 @@ def measure(modes: list[Mode], batches: list[int], reps: int,
             t()
             t()
         times: dict[str, list[float]] = {m.name: [] for m in timed}
-        for _ in range(reps):
-            for m in timed:
+        for rep in range(reps):
+            # rotate the order every repetition: the mode timed right after another runtime paid
+            # for that runtime's lingering threads and evicted caches (seen at batch 1)
+            for m in timed[rep % len(timed):] + timed[:rep % len(timed)]:
+                time.sleep(SETTLE_S)
                 times[m.name].append(timers[m.name]())
+            time.sleep(SETTLE_S)
             peak_times.append(peak_timer())
         for m in timed:
             out[(m.name, batch)] = batch / statistics.median(times[m.name])
