@@ -116,8 +116,58 @@ def test_stale_check_thread_runs_and_stops():
     spec = StreamSpec("sim-8", "EDA", nominal_rate=4.0)
     pipeline.hub.push(spec, np.zeros((1, 1), np.float32), np.array([clock.now()]))
     alarms.start()
+    alarms.start()  # a second start while running is harmless: still one thread
     try:
+        assert alarms.running
+        assert [t.name for t in threading.enumerate()].count("painmon-alarms") == 1
         assert wait_until(lambda: bool(alarms.active("sim-8")), 5)
     finally:
         alarms.close()
-    assert alarms._thread is None
+    assert not alarms.running
+    assert "painmon-alarms" not in [t.name for t in threading.enumerate()]
+    alarms.close()  # closing twice is harmless
+
+
+def _resolvable(name: str, timeout: float = 1.0) -> bool:
+    return bool(pylsl.resolve_byprop("name", name, timeout=timeout))
+
+
+def test_a_subject_that_leaves_takes_its_alarm_outlet_with_it():
+    """Issue 13, finding 4 for the alarm path: the hub letting a subject go (idle, evicted)
+    releases its alarm stream as it does its estimate stream; LSL stops resolving both."""
+    from core.wire import estimate_stream_name
+    from monitor.alarms import attach_alarms
+    from monitor.outputs import LSLEstimateOutlets
+
+    subject = f"leaving-{uuid.uuid4().hex[:6]}"
+    stays = f"staying-{uuid.uuid4().hex[:6]}"
+    pipeline = Pipeline()
+    estimates = LSLEstimateOutlets(model_name="m")
+    pipeline.add_output(estimates)
+    alarms = attach_alarms(pipeline, AlarmConfig(AlarmRules(level=50, level_for_s=0, hysteresis=0,
+                                                            enabled=("level",))), lsl=True)
+    (lsl,) = [s for s in alarms.sinks if isinstance(s, LSLAlarmOutlets)]
+    pipeline.start()
+    try:
+        t0 = clock.now()
+        for sid in (subject, stays):
+            pipeline.hub.register(StreamSpec(sid, "EDA", nominal_rate=4.0))
+            pipeline.deliver(est(sid, t0, 80.0))  # raised: the alarm outlet opens
+            pipeline.deliver(est(sid, t0 + 1, 20.0))  # cleared: nothing keeps the subject's state
+        assert lsl.subjects() == sorted([subject, stays])
+        assert wait_until(lambda: _resolvable(alarm_stream_name(subject)), 10, 0.1)
+        assert wait_until(lambda: _resolvable(estimate_stream_name(subject)), 10, 0.1)
+        assert pipeline.hub.remove(subject)
+        assert lsl.subjects() == [stays] and lsl.closed == 1
+        assert estimates.subjects() == [stays]
+        assert wait_until(lambda: not _resolvable(alarm_stream_name(subject)), 15, 0.1)
+        assert wait_until(lambda: not _resolvable(estimate_stream_name(subject)), 15, 0.1)
+        assert _resolvable(alarm_stream_name(stays), 5.0)  # the other subject keeps its stream
+        # the subject comes back and alarms again: a new outlet, same stream name
+        pipeline.hub.register(StreamSpec(subject, "EDA", nominal_rate=4.0))
+        pipeline.deliver(est(subject, t0 + 2, 90.0))
+        assert [a.kind for a in alarms.active(subject)] == ["level"]
+        assert wait_until(lambda: _resolvable(alarm_stream_name(subject)), 10, 0.1)
+    finally:
+        pipeline.stop()
+    assert not alarms.running
