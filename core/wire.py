@@ -116,6 +116,10 @@ MARKER_STREAM_TYPE = MARKERS
 """LSL / XDF stream type of event markers."""
 ALARM_LEAF = "alarm"
 """MQTT leaf of alarm transitions (JSON with :data:`ALARM_FIELDS`)."""
+OUTPUT_LEAVES: tuple[str, ...] = (ESTIMATE_LEAF, SELF_REPORT_LEAF, ALARM_LEAF)
+"""MQTT leaves of what PainMon publishes as output (not signals): the MQTT source passes
+them over (counted as ignored), so a ``monitor --mqtt`` on a ``serve``'s broker never
+reads them back in nor counts them as rejected."""
 
 
 # --- baseline markers (event labels in a subject's marker stream and in recordings) -------

@@ -14,6 +14,7 @@ from helpers import open_lsl_inlet, wait_until
 
 from core import clock
 from core.alarms import AlarmConfig, AlarmRules
+from core.buffers import BufferHub
 from core.estimate import Estimate
 from core.streams import StreamSpec
 from core.wire import ALARM_FIELDS, ALARM_STREAM_TYPE, alarm_stream_name
@@ -171,3 +172,28 @@ def test_a_subject_that_leaves_takes_its_alarm_outlet_with_it():
     finally:
         pipeline.stop()
     assert not alarms.running
+
+
+def test_an_mqtt_source_on_the_serves_broker_ignores_its_alarm_messages(mosquitto_broker):
+    """A ``monitor --mqtt`` on the broker a ``serve`` publishes to sees its alarm JSON on
+    <prefix>/<subject>/alarm: an output, passed over as ignored (not a rejected modality,
+    not a subject)."""
+    from core.alarms import AlarmEvent
+    from devices.mqtt import MQTTConfig, MQTTPublisher, MQTTSource
+
+    hub = BufferHub(seconds=10)
+    source = MQTTSource(MQTTConfig(mosquitto_broker.host, mosquitto_broker.port))
+    publisher = MQTTPublisher(MQTTConfig(mosquitto_broker.host, mosquitto_broker.port))
+    publisher.start()
+    source.start(hub)
+    try:
+        assert source.wait_connected(5.0) and publisher.wait_connected(5.0)
+        out = MQTTAlarmPublisher(publisher, origin="test")
+        out(AlarmEvent(subject="bed-7", kind="level", transition="raised", alarm_id=1, t=clock.now(), value=70.0,
+                       threshold=60.0, message="headline 70 >= 60"))
+        assert publisher.flush(10) and out.sent == 1
+        assert wait_until(lambda: source.status().ignored == 1, 5.0)
+        assert source.status().rejected == 0 and hub.subjects() == []
+    finally:
+        source.stop()
+        publisher.stop()
