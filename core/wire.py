@@ -15,6 +15,7 @@ Where the first version disagreed with itself, the name chosen here wins:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from core.estimate import CLASS_NAMES, MODES, STATES, Estimate
 from core.streams import MARKERS, SELF_REPORT
@@ -115,6 +116,10 @@ MARKER_STREAM_TYPE = MARKERS
 """LSL / XDF stream type of event markers."""
 ALARM_LEAF = "alarm"
 """MQTT leaf of alarm transitions (JSON with :data:`ALARM_FIELDS`)."""
+OUTPUT_LEAVES: tuple[str, ...] = (ESTIMATE_LEAF, SELF_REPORT_LEAF, ALARM_LEAF)
+"""MQTT leaves of what PainMon publishes as output (not signals): the MQTT source passes
+them over (counted as ignored), so a ``monitor --mqtt`` on a ``serve``'s broker never
+reads them back in nor counts them as rejected."""
 
 
 # --- baseline markers (event labels in a subject's marker stream and in recordings) -------
@@ -200,3 +205,28 @@ ALARM_FIELDS: tuple[str, ...] = (
 def alarm_stream_name(subject: str) -> str:
     """Name of a subject's alarm stream, e.g. ``PainMon-sim-1-alarms``."""
     return f"{PRODUCT}-{subject}-alarms"
+
+
+# --- PainMon's own LSL outputs (not signals) ------------------------------------------
+OUTPUT_STREAMS: tuple[tuple[str, str, Callable[[str], str]], ...] = (
+    (ESTIMATE_SOURCE_KIND, ESTIMATE_STREAM_TYPE, estimate_stream_name),
+    (ALARM_SOURCE_KIND, ALARM_STREAM_TYPE, alarm_stream_name),
+    (SELF_REPORT_SOURCE_KIND, SELF_REPORT_STREAM_TYPE, self_report_stream_name),
+)
+"""``(kind, stream type, name of a subject's stream)`` of every LSL stream PainMon publishes
+as an output: estimates, alarm transitions, self-reports. A ``painmon monitor --lsl`` on the
+network of a ``painmon serve`` sees these next to the wearables' streams; LSL discovery
+(:mod:`devices.lsl`) looks them up here and passes them over, so an output is never read
+back in as if it were a signal (the MQTT source does the same with the output leaves)."""
+
+
+def own_output_kind(stream_type: str, name: str, subject: str = "") -> str:
+    """The kind (:data:`OUTPUT_STREAMS`) of the PainMon output a stream is, or ``""`` for
+    any other stream: its type is an output type (case-insensitive; what PainMon publishes
+    always has it), or its name is exactly the output name of its own ``subject`` (that name
+    is PainMon's too: a relay that re-labels the type does not make the stream a signal)."""
+    lowered = stream_type.strip().lower()
+    for kind, output_type, name_of in OUTPUT_STREAMS:
+        if lowered == output_type.lower() or (subject and name == name_of(subject)):
+            return kind
+    return ""

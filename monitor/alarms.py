@@ -2,12 +2,14 @@
 transitions sent everywhere an event goes.
 
 :class:`AlarmMonitor` is an estimate output (:meth:`monitor.pipeline.Pipeline.add_output`)
-that also checks, once a second on its own thread, how old each subject's newest sample is
-(the ``stale`` rule). Every transition (:class:`core.alarms.AlarmEvent`) becomes:
+that also checks, once a second on its own thread (a :class:`core.worker.BackgroundWorker`,
+like every other loop of PainMon), how old each subject's newest sample is (the ``stale``
+rule). Every transition (:class:`core.alarms.AlarmEvent`) becomes:
 
 * a hub marker ``alarm:<kind>:<transition>`` (source ``alarm``), so the recorder writes it
   into the XDF file and the dashboard's trend draws it, like any event;
-* a sample of the subject's LSL alarm stream (:class:`LSLAlarmOutlets`);
+* a sample of the subject's LSL alarm stream (:class:`LSLAlarmOutlets`; released when the
+  subject leaves, like its estimate stream);
 * a JSON message on ``<prefix>/<subject>/alarm`` (:class:`MQTTAlarmPublisher`);
 * a call of each listener (the web server's live feed, the dashboard's overview).
 
@@ -39,6 +41,7 @@ from core.wire import (
     alarm_topic,
     stream_source_id,
 )
+from core.worker import BackgroundWorker
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +118,7 @@ class AlarmMonitor:
         self._paused = paused
         self._lock = threading.RLock()
         self._history: dict[str, deque[AlarmEvent]] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = BackgroundWorker(self._run, name="painmon-alarms")
 
     # --- wiring ------------------------------------------------------------------------
     def start_clean(self, hub: BufferHub) -> None:
@@ -131,20 +133,21 @@ class AlarmMonitor:
         """Call ``fn(event)`` for every transition (on the thread that caused it: quick)."""
         self._listeners.append(fn)
 
+    @property
+    def running(self) -> bool:
+        """True while the stale check's thread is alive."""
+        return self._worker.running
+
     def start(self) -> AlarmMonitor:
-        """Start the once-a-second stale check (estimates need no thread)."""
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="painmon-alarms", daemon=True)
-            self._thread.start()
+        """Start the once-a-second stale check (estimates need no thread). Idempotent:
+        :func:`attach_alarms` starts it and a caller may start it again without harm."""
+        if not self._worker.running:
+            self._worker.start()
         return self
 
     def close(self) -> None:
         """Stop the stale check and close the sinks (the pipeline calls this on stop)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5.0)
-            self._thread = None
+        self._worker.stop(5.0)
         for sink in self.sinks:
             close = getattr(sink, "close", None)
             if close is not None:
@@ -176,8 +179,8 @@ class AlarmMonitor:
                 events = self.machine.check_stale(subject, now, last)
             self._emit(events)
 
-    def _run(self) -> None:
-        while not self._stop.wait(self._every):
+    def _run(self, stop: threading.Event) -> None:
+        while not stop.wait(self._every):
             try:
                 self.check_stale()
             except Exception:  # the next check may succeed; never end the thread
@@ -185,9 +188,20 @@ class AlarmMonitor:
 
     def forget(self, subject: str) -> None:
         """The pipeline released ``subject`` (idle, or evicted by the ingest limits): its
-        alarm state goes, unless an alarm of it is still active."""
+        alarm state goes, unless an alarm of it is still active, and every sink with a
+        ``forget(subject)`` releases what it holds for it (the LSL alarm outlet: its file
+        descriptors and threads), as the estimate outlets do. A later transition of the
+        subject (an acknowledgement of an alarm still active) opens a new outlet with the
+        same ``source_id``, which LSL consumers reconnect to by themselves."""
         with self._lock:
             self.machine.forget(subject)
+        for sink in self.sinks:
+            release = getattr(sink, "forget", None)
+            if release is not None:
+                try:
+                    release(subject)
+                except Exception:
+                    log.exception("alarm output %r failed to forget %s", sink, subject)
 
     def acknowledge(self, subject: str, alarm_id: int, by: str = "") -> AlarmEvent | None:
         """Acknowledge a raised alarm (None: no such raised alarm)."""
@@ -241,6 +255,7 @@ class LSLAlarmOutlets:
         self._outlets: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.sent = 0
+        self.closed = 0
 
     def outlet(self, subject: str) -> Any:
         import pylsl
@@ -260,7 +275,23 @@ class LSLAlarmOutlets:
         self.outlet(event.subject).push_sample([alarm_to_json(event, self.origin)], event.t)
         self.sent += 1
 
+    def subjects(self) -> list[str]:
+        """Subjects with an open alarm outlet."""
+        with self._lock:
+            return sorted(self._outlets)
+
+    def forget(self, subject: str) -> None:
+        """Close the subject's outlet, if any (the subject left): an outlet holds file
+        descriptors and threads, so a churn of subjects must not keep theirs."""
+        with self._lock:
+            out = self._outlets.pop(subject, None)
+        if out is not None:
+            del out  # the last reference: pylsl destroys the outlet (sockets, threads)
+            self.closed += 1
+            log.info("LSL outlet %s closed (subject released)", alarm_stream_name(subject))
+
     def close(self) -> None:
+        """Drop every outlet (LSL consumers see the streams disappear)."""
         with self._lock:
             self._outlets.clear()
 

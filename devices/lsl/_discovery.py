@@ -15,6 +15,7 @@ import pylsl
 
 from core.modalities import match_modality
 from core.streams import MARKERS, StreamSpec
+from core.wire import own_output_kind
 from devices.lsl._info import InfoFields, read_info, subject_from_source_id
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,9 @@ class DiscoveredStream:
     """Canonical modality, :data:`core.streams.MARKERS` for string streams, None if unknown."""
     units: str = ""
     uid: str = ""
+    own_output: str = ""
+    """The kind of PainMon output this stream is (``estimate``, ``alarm``, ``selfreport``;
+    :data:`core.wire.OUTPUT_STREAMS`), ``""`` for a signal or marker stream."""
 
     @property
     def identity(self) -> str:
@@ -46,8 +50,9 @@ class DiscoveredStream:
         return self.source_id or f"{self.name}|{self.type}|{self.hostname}"
 
     def spec(self) -> StreamSpec | None:
-        """The :class:`StreamSpec` to register, or None when the modality is unknown."""
-        if self.modality is None:
+        """The :class:`StreamSpec` to register, or None when the modality is unknown or the
+        stream is one of PainMon's own outputs."""
+        if self.modality is None or self.own_output:
             return None
         return StreamSpec(
             subject=self.subject,
@@ -93,6 +98,21 @@ def guess_modality(fields: InfoFields, overrides: Mapping[str, str] | None = Non
     return match_modality(fields.type, fields.channel_labels, fields.name, overrides)
 
 
+def own_output(fields: InfoFields) -> str:
+    """The kind of PainMon output a stream is (``""``: none), by its type or by its name for
+    its own subject (:func:`core.wire.own_output_kind`). Estimates are float streams whose
+    channel labels need not match a modality, but alarm streams are strings and would pass
+    for markers: without this, a monitor on a ``serve``'s network would ingest them."""
+    subject = fields.subject_in_desc or subject_from_source_id(fields.source_id)
+    return own_output_kind(fields.type, fields.name, subject)
+
+
+def own_output_header(info: pylsl.StreamInfo) -> str:
+    """:func:`own_output` from a resolved info's header (no ``<desc>``, so the subject comes
+    from a PainMon ``source_id`` only): lets a source skip an output without opening it."""
+    return own_output_kind(info.type(), info.name(), subject_from_source_id(info.source_id()))
+
+
 def describe(info: pylsl.StreamInfo, subject: str | None = None,
              overrides: Mapping[str, str] | None = None) -> DiscoveredStream:
     """A :class:`DiscoveredStream` for a resolved ``StreamInfo``."""
@@ -101,7 +121,7 @@ def describe(info: pylsl.StreamInfo, subject: str | None = None,
         name=f.name, type=f.type, source_id=f.source_id, channel_labels=f.channel_labels,
         rate=f.nominal_rate, format=_FORMATS.get(f.channel_format, str(f.channel_format)),
         hostname=f.hostname, subject=guess_subject(f, subject), modality=guess_modality(f, overrides),
-        units=f.units, uid=f.uid,
+        units=f.units, uid=f.uid, own_output=own_output(f),
     )
 
 
@@ -161,6 +181,8 @@ def discover(
 
     Streams whose modality cannot be guessed are included with ``modality=None`` so a
     connect dialog can offer to map them; :meth:`DiscoveredStream.spec` is None for them.
+    PainMon's own outputs (estimates, alarms, self-reports of a ``serve`` or a dashboard on
+    the same network) are left out: they are not signals, and nobody should map them to one.
     """
     xpath = xpath_filter(name, stream_type, source_id, predicate)
     if xpath is None:
@@ -174,5 +196,8 @@ def discover(
         with ThreadPoolExecutor(max_workers=min(16, len(unique))) as pool:
             fulls = list(pool.map(lambda i: _try_full_info(i, timeout), unique))
         found = [describe(f, subject, modality_overrides) for f in fulls if f is not None]
-    found = [s for s in found if accepts(s, predicate)]
+    for s in found:
+        if s.own_output:
+            log.info("LSL stream %r is PainMon's own %s output, not a signal: left out", s.name, s.own_output)
+    found = [s for s in found if not s.own_output and accepts(s, predicate)]
     return sorted(found, key=lambda s: (s.subject, s.modality or "~", s.name))

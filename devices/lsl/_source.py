@@ -1,7 +1,9 @@
 """The LSL source: follows matching LSL streams, feeds the hub, survives devices coming and going.
 
 ``LSLSource(stream_type="EDA")`` follows every EDA stream on the network; with no filter it follows
-all streams whose modality it recognises (``core.modalities``) plus marker streams.
+all streams whose modality it recognises (``core.modalities``) plus marker streams, but never
+PainMon's own outputs (estimate, alarm and self-report streams of a ``serve`` or a dashboard on
+the same network: :data:`core.wire.OUTPUT_STREAMS`), which are passed over unopened.
 A background thread keeps discovering (every ``resolve_interval`` seconds) and checks silent
 streams for presence; each stream is pulled as numpy chunks by its own worker thread (a
 slow connect or clock sync of one stream never stalls another), so:
@@ -32,12 +34,16 @@ from devices.lsl._discovery import (
     Predicate,
     accepts,
     describe,
+    own_output_header,
     xpath_filter,
 )
 from devices.lsl._inlet import FollowedStream, StreamLost, open_inlet
 from devices.source import Source, SourceError
 
 log = logging.getLogger(__name__)
+
+MAX_OWN_OUTPUTS_KEPT = 1024
+"""Entries of :attr:`LSLSource.own_outputs` kept (it is for looking, not for deciding)."""
 
 STOP_TIMEOUT_S = 5.0
 """How long ``stop()`` waits for each thread."""
@@ -122,6 +128,9 @@ class LSLSource(Source):
         self._followed: dict[str, FollowedStream] = {}
         self.ignored: dict[str, DiscoveredStream] = {}
         """Streams passed over because their modality is unknown (for the connect dialog)."""
+        self.own_outputs: dict[str, str] = {}
+        """uid -> name of each of PainMon's own output streams passed over (estimates, alarms,
+        self-reports: :data:`core.wire.OUTPUT_STREAMS`); never opened for data."""
         self._dead_uids: dict[str, float] = {}
         """uid -> when it was found lost."""
         self._ignored_uids: set[str] = set()
@@ -203,6 +212,11 @@ class LSLSource(Source):
             with self._lock:
                 if uid in self._ignored_uids or now - self._dead_uids.get(uid, -1e18) < RETRY_DEAD_AFTER_S:
                     continue
+                if kind := own_output_header(info):  # PainMon's own output: never opened, never ingested
+                    self._ignored_uids.add(uid)
+                    self._note_own_output(uid, info.name())
+                    log.info("LSL stream %r is PainMon's own %s output, not a signal; ignored", info.name(), kind)
+                    continue
                 identity = info.source_id() or f"{info.name()}|{info.type()}|{info.hostname()}"
                 followed = self._followed.get(identity)
                 if identity in self._opening or (followed is not None and followed.active):
@@ -213,6 +227,13 @@ class LSLSource(Source):
             worker.start()
         for uid in [u for u, w in self._workers.items() if not w.running]:
             del self._workers[uid]
+
+    def _note_own_output(self, uid: str, name: str) -> None:
+        """Remember an output passed over (the newest :data:`MAX_OWN_OUTPUTS_KEPT`: a ward's
+        subjects come and go for days, each time with a new outlet). Caller holds the lock."""
+        self.own_outputs[uid] = name
+        while len(self.own_outputs) > MAX_OWN_OUTPUTS_KEPT:
+            del self.own_outputs[next(iter(self.own_outputs))]
 
     def _check_silent(self, now: float) -> None:
         """Ask the network whether silent streams' outlets still exist; report absent ones lost.
@@ -289,7 +310,11 @@ class LSLSource(Source):
             inlet.close_stream()
             with self._lock:
                 self._ignored_uids.add(uid)
-                if spec is None:
+                if found.own_output:  # known only from <desc> (a subject-named output, foreign source_id)
+                    self._note_own_output(uid, found.name)
+                    log.info("LSL stream %r is PainMon's own %s output, not a signal; ignored",
+                             found.name, found.own_output)
+                elif spec is None:
                     log.info("LSL stream %r (type %r) has no known modality; ignored", found.name, found.type)
                     self.ignored[found.identity] = found
             return None

@@ -242,7 +242,7 @@ class MQTTSource(Source):
         try:
             parsed = parse_topic(self.config.prefix, topic)
             not_ours = self._subjects is not None and not self._subjects(parsed.subject)
-            if parsed.kind in ("estimate", "selfreport") or not_ours:
+            if parsed.is_output or not_ours:
                 with self._lock:
                     self._status.ignored += 1
                 return

@@ -1,7 +1,8 @@
 """Parsing received topics of PainMon's MQTT scheme ``<prefix>/<subject>/<leaf>``.
 
 ``<leaf>`` is a modality (``EDA``, ``BVP``, ``RESP``, ``SpO2``; aliases like ``ppg`` or
-``gsr`` are recognised), ``markers`` for events, or ``estimate`` for PainMon's own output.
+``gsr`` are recognised), ``markers`` for events, or one of PainMon's own outputs
+(:data:`core.wire.OUTPUT_LEAVES`: ``estimate``, ``selfreport``, ``alarm``).
 Topics are *built* by :mod:`core.wire` (one definition of every name on the wire); parsing
 lives here because a topic outside the scheme is rejected like a bad payload
 (:class:`TopicError` is a :class:`~devices.mqtt.PayloadError`).
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 
 from core.modalities import canonical_name, match_modality
 from core.streams import MARKERS
-from core.wire import ESTIMATE_LEAF, MARKERS_LEAF, SELF_REPORT_LEAF
+from core.wire import MARKERS_LEAF, OUTPUT_LEAVES
 from devices.mqtt._schema import PayloadError
 
 
@@ -23,12 +24,18 @@ class TopicError(PayloadError):
 
 @dataclass(frozen=True)
 class Topic:
-    """A parsed topic. ``kind`` is "samples", "markers", "estimate" or "selfreport"."""
+    """A parsed topic. ``kind`` is "samples", "markers", or the leaf of one of PainMon's own
+    outputs (:data:`core.wire.OUTPUT_LEAVES`: "estimate", "selfreport", "alarm")."""
 
     subject: str
     kind: str
     modality: str
-    """Canonical modality, :data:`core.streams.MARKERS` for markers, "" for estimates."""
+    """Canonical modality, :data:`core.streams.MARKERS` for markers, "" for outputs."""
+
+    @property
+    def is_output(self) -> bool:
+        """One of PainMon's own outputs: not a signal, never ingested."""
+        return self.kind in OUTPUT_LEAVES
 
 
 def parse_topic(prefix: str, topic: str) -> Topic:
@@ -41,10 +48,8 @@ def parse_topic(prefix: str, topic: str) -> Topic:
         raise TopicError("bad_topic", f"{topic!r} is not {prefix}/<subject>/<modality>")
     subject, leaf = parts
     lowered = leaf.lower()
-    if lowered == ESTIMATE_LEAF:
-        return Topic(subject, "estimate", "")
-    if lowered == SELF_REPORT_LEAF:  # a dashboard's output, like estimates: not a signal
-        return Topic(subject, "selfreport", "")
+    if lowered in OUTPUT_LEAVES:  # a serve's or a dashboard's output: not a signal
+        return Topic(subject, lowered, "")
     if lowered == MARKERS_LEAF:
         return Topic(subject, "markers", MARKERS)
     modality = canonical_name(leaf) or match_modality(leaf)

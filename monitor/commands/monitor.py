@@ -26,7 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="open the dashboard (LSL streams, MQTT broker or a recording)",
         description="Opens the PainMon dashboard. Without options it starts empty: use File > Connect.",
     )
-    p.add_argument("--lsl", action="store_true", help="follow every LSL stream of a known modality")
+    p.add_argument("--lsl", action="store_true",
+                   help="follow every LSL stream of a known modality (never PainMon's own estimate, alarm or "
+                   "self-report outputs)")
     p.add_argument("--lsl-type", default=None, help="only LSL streams of this type")
     p.add_argument("--lsl-name", default=None, help="only LSL streams of this name")
     p.add_argument("--subject", default=None, help="subject id for LSL streams that carry none")

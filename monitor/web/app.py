@@ -8,8 +8,9 @@ Routes (the OpenAPI document, :mod:`monitor.web.openapi`, at ``/openapi.json``):
   ``/api/health``; ``GET /api/stream``: server-sent events (``estimate``, ``alarm``);
 * ``POST /api/subjects/{id}/alarms/{alarm_id}/ack`` and ``POST /api/subjects/{id}/events``.
 
-Access (:class:`Access`): the POST routes exist only when a token is configured and need
-``Authorization: Bearer <token>``; a server bound beyond the loopback interface also wants
+Access (:class:`Access`): the POST routes work only when a token is configured and need
+``Authorization: Bearer <token>`` (reads say ``read_only`` so the pages can offer the
+Acknowledge button only where it can work); a server bound beyond the loopback interface also wants
 the token for every ``/api`` read (the pages themselves hold no data). Tokens are compared
 in constant time and never logged. Every response carries a strict Content-Security-Policy
 (scripts only from this server, no inline script), so a hostile subject id could not run
@@ -133,7 +134,7 @@ def build_app(
     async def subjects(request: Request) -> Response:
         if (denied := guard_read(request)) is not None:
             return denied
-        return _json({"instance": ward.instance.to_dict(), "subjects": ward.tiles()})
+        return _json({"instance": ward.instance.to_dict(), "subjects": ward.tiles(), "read_only": not access.token})
 
     async def subject(request: Request) -> Response:
         if (denied := guard_read(request)) is not None:
@@ -145,6 +146,7 @@ def build_app(
         latest = ward.latest(sid)
         data["latest"] = ward.estimate_dict(latest) if latest is not None else None
         data["alarm_history"] = ward.alarm_history(sid)
+        data["read_only"] = not access.token
         return _json(data)
 
     async def estimates(request: Request) -> Response:

@@ -13,6 +13,8 @@ from core.wire import ALARM_FIELDS
 _SUBJECT = {"name": "subject", "in": "path", "required": True, "schema": {"type": "string"},
             "description": "Subject id, percent-encoded (any characters)."}
 _NUM = {"type": ["number", "null"]}
+_READ_ONLY = {"type": "boolean", "description": "True when the server has no token: POSTs answer 403, so the pages "
+              "show no working Acknowledge button."}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -88,13 +90,15 @@ def openapi_schema(version: str = "0.1.0") -> dict[str, Any]:
         "paths": {
             "/api/subjects": {"get": {"summary": "Every subject's tile", "responses": {"200": _json({
                 "type": "object", "properties": {"instance": _ref("Instance"),
-                                                 "subjects": {"type": "array", "items": _ref("Tile")}}})}}},
+                                                 "subjects": {"type": "array", "items": _ref("Tile")},
+                                                 "read_only": _READ_ONLY}})}}},
             "/api/subjects/{subject}": {"get": {
                 "summary": "One subject: tile, latest estimate, active alarms and alarm history",
                 "parameters": [_SUBJECT],
                 "responses": {"200": _json({"allOf": [_ref("Tile"), {"type": "object", "properties": {
                     "latest": {"oneOf": [_ref("Estimate"), {"type": "null"}]},
-                    "alarm_history": {"type": "array", "items": _ref("AlarmEvent")}}}]}), "404": _ERROR}}},
+                    "alarm_history": {"type": "array", "items": _ref("AlarmEvent")},
+                    "read_only": _READ_ONLY}}]}), "404": _ERROR}}},
             "/api/subjects/{subject}/estimates": {"get": {
                 "summary": "Estimates after `since`, oldest first, paged",
                 "parameters": [

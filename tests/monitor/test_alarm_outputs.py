@@ -14,6 +14,7 @@ from helpers import open_lsl_inlet, wait_until
 
 from core import clock
 from core.alarms import AlarmConfig, AlarmRules
+from core.buffers import BufferHub
 from core.estimate import Estimate
 from core.streams import StreamSpec
 from core.wire import ALARM_FIELDS, ALARM_STREAM_TYPE, alarm_stream_name
@@ -116,8 +117,83 @@ def test_stale_check_thread_runs_and_stops():
     spec = StreamSpec("sim-8", "EDA", nominal_rate=4.0)
     pipeline.hub.push(spec, np.zeros((1, 1), np.float32), np.array([clock.now()]))
     alarms.start()
+    alarms.start()  # a second start while running is harmless: still one thread
     try:
+        assert alarms.running
+        assert [t.name for t in threading.enumerate()].count("painmon-alarms") == 1
         assert wait_until(lambda: bool(alarms.active("sim-8")), 5)
     finally:
         alarms.close()
-    assert alarms._thread is None
+    assert not alarms.running
+    assert "painmon-alarms" not in [t.name for t in threading.enumerate()]
+    alarms.close()  # closing twice is harmless
+
+
+def _resolvable(name: str, timeout: float = 1.0) -> bool:
+    return bool(pylsl.resolve_byprop("name", name, timeout=timeout))
+
+
+def test_a_subject_that_leaves_takes_its_alarm_outlet_with_it():
+    """Issue 13, finding 4 for the alarm path: the hub letting a subject go (idle, evicted)
+    releases its alarm stream as it does its estimate stream; LSL stops resolving both."""
+    from core.wire import estimate_stream_name
+    from monitor.alarms import attach_alarms
+    from monitor.outputs import LSLEstimateOutlets
+
+    subject = f"leaving-{uuid.uuid4().hex[:6]}"
+    stays = f"staying-{uuid.uuid4().hex[:6]}"
+    pipeline = Pipeline()
+    estimates = LSLEstimateOutlets(model_name="m")
+    pipeline.add_output(estimates)
+    alarms = attach_alarms(pipeline, AlarmConfig(AlarmRules(level=50, level_for_s=0, hysteresis=0,
+                                                            enabled=("level",))), lsl=True)
+    (lsl,) = [s for s in alarms.sinks if isinstance(s, LSLAlarmOutlets)]
+    pipeline.start()
+    try:
+        t0 = clock.now()
+        for sid in (subject, stays):
+            pipeline.hub.register(StreamSpec(sid, "EDA", nominal_rate=4.0))
+            pipeline.deliver(est(sid, t0, 80.0))  # raised: the alarm outlet opens
+            pipeline.deliver(est(sid, t0 + 1, 20.0))  # cleared: nothing keeps the subject's state
+        assert lsl.subjects() == sorted([subject, stays])
+        assert wait_until(lambda: _resolvable(alarm_stream_name(subject)), 10, 0.1)
+        assert wait_until(lambda: _resolvable(estimate_stream_name(subject)), 10, 0.1)
+        assert pipeline.hub.remove(subject)
+        assert lsl.subjects() == [stays] and lsl.closed == 1
+        assert estimates.subjects() == [stays]
+        assert wait_until(lambda: not _resolvable(alarm_stream_name(subject)), 15, 0.1)
+        assert wait_until(lambda: not _resolvable(estimate_stream_name(subject)), 15, 0.1)
+        assert _resolvable(alarm_stream_name(stays), 5.0)  # the other subject keeps its stream
+        # the subject comes back and alarms again: a new outlet, same stream name
+        pipeline.hub.register(StreamSpec(subject, "EDA", nominal_rate=4.0))
+        pipeline.deliver(est(subject, t0 + 2, 90.0))
+        assert [a.kind for a in alarms.active(subject)] == ["level"]
+        assert wait_until(lambda: _resolvable(alarm_stream_name(subject)), 10, 0.1)
+    finally:
+        pipeline.stop()
+    assert not alarms.running
+
+
+def test_an_mqtt_source_on_the_serves_broker_ignores_its_alarm_messages(mosquitto_broker):
+    """A ``monitor --mqtt`` on the broker a ``serve`` publishes to sees its alarm JSON on
+    <prefix>/<subject>/alarm: an output, passed over as ignored (not a rejected modality,
+    not a subject)."""
+    from core.alarms import AlarmEvent
+    from devices.mqtt import MQTTConfig, MQTTPublisher, MQTTSource
+
+    hub = BufferHub(seconds=10)
+    source = MQTTSource(MQTTConfig(mosquitto_broker.host, mosquitto_broker.port))
+    publisher = MQTTPublisher(MQTTConfig(mosquitto_broker.host, mosquitto_broker.port))
+    publisher.start()
+    source.start(hub)
+    try:
+        assert source.wait_connected(5.0) and publisher.wait_connected(5.0)
+        out = MQTTAlarmPublisher(publisher, origin="test")
+        out(AlarmEvent(subject="bed-7", kind="level", transition="raised", alarm_id=1, t=clock.now(), value=70.0,
+                       threshold=60.0, message="headline 70 >= 60"))
+        assert publisher.flush(10) and out.sent == 1
+        assert wait_until(lambda: source.status().ignored == 1, 5.0)
+        assert source.status().rejected == 0 and hub.subjects() == []
+    finally:
+        source.stop()
+        publisher.stop()

@@ -44,8 +44,14 @@
       const dot = el("span", "dot " + level, m + " " + level);
       return dot;
     }));
-    document.getElementById("alarms").replaceChildren(...d.alarms.map((a) =>
-      el("li", a.state, a.kind.toUpperCase() + " " + a.state + ": " + a.message)));
+    const readOnly = d.read_only !== false;
+    const mode = document.getElementById("mode");
+    mode.hidden = !readOnly;
+    mode.title = PainMon.READ_ONLY_WHY;
+    PainMon.showAlarms(document.getElementById("alarms"), id, d.alarms, readOnly, (event) => {
+      PainMon.say(event.kind.toUpperCase() + " alarm acknowledged" + (event.by ? " by " + event.by : "") + ".");
+      refresh();
+    });
     document.getElementById("history").replaceChildren(...d.alarm_history.slice().reverse().map((a) =>
       el("li", "", a.kind + " " + a.transition + (a.by ? " by " + a.by : "") + " — " + a.message)));
   }

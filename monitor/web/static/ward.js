@@ -12,10 +12,16 @@
   sortSel.value = localStorage.getItem("painmon-sort") || "name";
   sortSel.addEventListener("change", () => { localStorage.setItem("painmon-sort", sortSel.value); reorder(); });
 
+  let readOnly = true;  // until /api/subjects says otherwise: no button that cannot work
+
+  // A tile: the link to the subject's page (name, headline, state, sparkline, health), then
+  // the active alarms with their Acknowledge buttons (outside the link: a button inside a
+  // link is not valid HTML and would open the subject page).
   function makeTile(id) {
-    const root = el("a", "tile");
+    const root = el("article", "tile");
+    const link = el("a", "tile-link");
     const q = new URLSearchParams({ id });
-    root.href = "/subject?" + q.toString();
+    link.href = "/subject?" + q.toString();
     root.dataset.subject = id;
     const parts = {
       name: el("div", "name", id),
@@ -31,8 +37,9 @@
     const head = el("div", "headline");
     head.append(parts.value, parts.band);
     parts.spark.setAttribute("aria-hidden", "true");
-    root.append(parts.name, head, parts.state, parts.spark, parts.health, parts.alarms, parts.instance);
-    const tile = { root, parts, data: { subject: id, sparkline: [], alarms: [], health: {} } };
+    link.append(parts.name, head, parts.state, parts.spark, parts.health);
+    root.append(link, parts.alarms, parts.instance);
+    const tile = { root, link, parts, data: { subject: id, sparkline: [], alarms: [], health: {} } };
     tiles.set(id, tile);
     main.append(root);
     document.getElementById("empty").hidden = true;
@@ -51,18 +58,18 @@
     p.state.className = "state " + (d.state || "");
     tile.root.className = "tile" + (d.band ? " band-" + d.band : "") +
       ((d.alarms || []).some((a) => a.state === "raised") ? " alarming" : "");
-    tile.root.setAttribute("aria-label", d.subject + ": " + p.value.textContent + ", " + stateText +
+    tile.link.setAttribute("aria-label", d.subject + ": " + p.value.textContent + ", " + stateText +
       ((d.alarms || []).length ? ", " + d.alarms.length + " alarm(s)" : ""));
     p.health.replaceChildren(...Object.entries(d.health || {}).map(([m, level]) => {
       const dot = el("span", "dot " + level, m);
       dot.title = m + ": " + level;
       return dot;
     }));
-    p.alarms.replaceChildren(...(d.alarms || []).map((a) => {
-      const li = el("li", a.state, a.kind.toUpperCase() + " " + a.state + ": " + a.message);
-      li.dataset.alarmId = String(a.alarm_id);
-      return li;
-    }));
+    PainMon.showAlarms(p.alarms, d.subject, d.alarms || [], readOnly, (event) => {
+      PainMon.say(event.kind.toUpperCase() + " alarm of " + event.subject + " acknowledged" +
+        (event.by ? " by " + event.by : "") + ".");
+      refresh();
+    });
     if (d.instance) p.instance.textContent = "on " + d.instance.label;
     const pts = d.sparkline || [];
     const [t0, t1] = PainMon.axis(pts, SPARK_S);
@@ -89,6 +96,10 @@
     try {
       const r = await getJSON("/api/subjects");
       document.getElementById("instance").textContent = "instance " + r.instance.label;
+      readOnly = r.read_only !== false;
+      const mode = document.getElementById("mode");
+      mode.hidden = !readOnly;
+      mode.title = PainMon.READ_ONLY_WHY;
       for (const s of r.subjects) {
         const tile = tileFor(s.subject);
         tile.data = s;

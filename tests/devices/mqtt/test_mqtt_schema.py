@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from core.streams import MARKERS
+from core.wire import OUTPUT_LEAVES
 from devices.mqtt import (
     MQTTConfig,
     PayloadError,
@@ -165,6 +166,10 @@ def test_topics_parse_modalities_aliases_markers_and_estimates():
     assert parse_topic("lab/a", "lab/a/p7/gsr").modality == "EDA"
     assert parse_topic("painmon", "painmon/sim-1/markers").modality == MARKERS
     assert parse_topic("painmon", "painmon/sim-1/estimate").kind == "estimate"
+    for leaf in OUTPUT_LEAVES:  # PainMon's outputs, alarms included: recognised, never a modality
+        parsed = parse_topic("painmon", f"painmon/sim-1/{leaf}")
+        assert parsed.is_output and parsed.kind == leaf and parsed.modality == ""
+    assert not parse_topic("painmon", "painmon/sim-1/markers").is_output
     with pytest.raises(TopicError) as info:
         parse_topic("painmon", "painmon/sim-1/banana")
     assert info.value.reason == "unknown_modality"

@@ -168,7 +168,8 @@ def test_ward_page_of_a_served_simulation_updates_raises_and_acknowledges(small_
                           == ["acknowledged"], 15, 0.3)
         # the subject page: trend, states, alarm history
         link = browser.execute_script(
-            "return [...document.querySelectorAll('#tiles .tile')].find(t => t.dataset.subject === arguments[0]).href",
+            "return [...document.querySelectorAll('#tiles .tile')].find(t => t.dataset.subject === arguments[0])"
+            ".querySelector('a.tile-link').href",
             subjects[1])
         browser.get(link)
         history = lambda: browser.find_element("id", "history").text  # noqa: E731
@@ -216,7 +217,13 @@ def test_hostile_subject_ids_are_shown_as_text_never_run(browser):
         assert browser.execute_script(markup) == 0
         browser.save_screenshot(str(DOCS / "ward-hostile-ids.png"))
         # each subject page shows its id as the title, also for the 60 k one
-        hrefs = browser.execute_script("return [...document.querySelectorAll('#tiles .tile')].map(t => t.href)")
+        # no token on this server: every raised alarm's button is there but disabled, saying why
+        buttons = browser.execute_script("""return [...document.querySelectorAll('#tiles .tile')].map(t =>
+            [...t.querySelectorAll('button.ack')].map(b => ({disabled: b.disabled, title: b.title})))""")
+        assert [len(b) for b in buttons] == [1] * len(hostile)
+        assert all(b[0]["disabled"] and b[0]["title"].startswith("Read-only server") for b in buttons)
+        assert browser.find_element("id", "mode").is_displayed()
+        hrefs = browser.execute_script("return [...document.querySelectorAll('#tiles a.tile-link')].map(a => a.href)")
         for sid in hostile[:3]:
             link = server.url + "/subject?" + urllib.parse.urlencode({"id": sid})
             assert link in hrefs
@@ -225,4 +232,185 @@ def test_hostile_subject_ids_are_shown_as_text_never_run(browser):
             assert browser.execute_script("return document.title") == "PainMon — " + sid
             assert browser.execute_script("return window.__pwned") is None
     finally:
+        pipeline.stop()
+
+
+def _alarm_state(url: str, subject: str, alarm_id: int) -> str | None:
+    """The alarm's state as the API reports it (None: not active)."""
+    status, data = api(f"{url}/api/subjects/{urllib.parse.quote(subject, safe='')}")
+    assert status == 200, data
+    return next((a["state"] for a in data["alarms"] if a["alarm_id"] == alarm_id), None)
+
+
+def _ack_button(driver, subject: str):
+    from selenium.webdriver.common.by import By
+
+    (tile,) = [t for t in driver.find_elements(By.CSS_SELECTOR, "#tiles .tile")
+               if t.get_attribute("data-subject") == subject]
+    return tile.find_element(By.CSS_SELECTOR, "button.ack")
+
+
+def test_acknowledging_in_the_page_asks_for_the_token_and_uses_the_post_api(browser):
+    """Ward tile: click Acknowledge, a wrong token is refused with a clear message (and the
+    alarm stays raised), the right one acknowledges it; the subject page then acknowledges
+    another alarm with the token this tab already holds; the token never enters a URL."""
+    from selenium.webdriver.common.by import By
+
+    from core import clock
+    from core.alarms import AlarmConfig, AlarmRules
+    from core.estimate import Estimate
+    from monitor.alarms import attach_alarms
+    from monitor.pipeline import Pipeline
+    from monitor.web import HttpOptions, start_ward_server
+
+    pipeline = Pipeline()
+    pipeline.start()
+    alarms = attach_alarms(pipeline, AlarmConfig(AlarmRules(level=60, level_for_s=0, enabled=("level",))))
+    server = start_ward_server(pipeline, HttpOptions(port=0, token=TOKEN), alarms)
+    beds = ["bed-1", "bed-2", "bed-3"]
+    try:
+        t = clock.now()
+        for i, sid in enumerate(beds):  # bed-2 and bed-3 alarm, bed-1 does not
+            pipeline.deliver(Estimate(sid, t, 50.0, (0.2, 0.5, 0.3), smoothed=40.0 + 20 * i, state="ok"))
+        (alarm2,) = alarms.active("bed-2")
+        (alarm3,) = alarms.active("bed-3")
+        browser.get(server.url + "/")
+        DOCS.mkdir(exist_ok=True)
+        assert wait_until(lambda: sum(len(t["alarms"]) for t in tiles(browser)) == 2, 20, 0.2), tiles(browser)
+        assert not browser.find_element(By.ID, "mode").is_displayed()  # not read-only
+        assert browser.find_elements(By.CSS_SELECTOR, '#tiles .tile[data-subject="bed-1"] button') == []
+        # the dialog asks for the token (a password field) and who acknowledges
+        _ack_button(browser, "bed-2").click()
+        dialog = browser.find_element(By.ID, "access-dialog")
+        assert wait_until(dialog.is_displayed, 5, 0.05)
+        assert browser.current_url == server.url + "/"  # the tile's link was not followed
+        assert "bed-2" in browser.find_element(By.ID, "access-what").text
+        token_field = browser.find_element(By.ID, "access-token")
+        assert token_field.get_attribute("type") == "password" and token_field.is_displayed()
+        browser.find_element(By.ID, "access-by").send_keys("nurse <b>station</b>")
+        token_field.send_keys("not-the-token")
+        browser.save_screenshot(str(DOCS / "ward-ack-dialog.png"))
+        browser.find_element(By.ID, "access-ok").click()
+        error = browser.find_element(By.ID, "access-error")
+        assert wait_until(lambda: "refused the token (401)" in error.text, 10, 0.05), error.text
+        assert dialog.is_displayed() and _alarm_state(server.url, "bed-2", alarm2.alarm_id) == "raised"
+        assert browser.execute_script("return sessionStorage.getItem('painmon-token')") is None
+        browser.save_screenshot(str(DOCS / "ward-ack-401.png"))
+        # the right token: acknowledged through the POST API, by the name typed in
+        token_field = browser.find_element(By.ID, "access-token")
+        assert token_field.is_displayed() and token_field.get_attribute("value") == ""
+        token_field.send_keys(TOKEN)
+        browser.find_element(By.ID, "access-ok").click()
+        assert wait_until(lambda: not dialog.is_displayed(), 10, 0.05)
+        assert _alarm_state(server.url, "bed-2", alarm2.alarm_id) == "acknowledged"
+        (ack,) = [e for e in alarms.history("bed-2") if e.transition == "acknowledged"]
+        assert ack.by == "nurse <b>station</b>"
+        assert wait_until(lambda: [a["cls"] for a in {t["subject"]: t for t in tiles(browser)}["bed-2"]["alarms"]]
+                          == ["acknowledged"], 10, 0.1)
+        assert "acknowledged by nurse <b>station</b>" in browser.find_element(By.ID, "status-line").text
+        assert browser.execute_script("return document.querySelectorAll('#status-line b, #tiles b').length") == 0
+        assert browser.find_elements(By.CSS_SELECTOR, '#tiles .tile[data-subject="bed-2"] button') == []
+        assert _ack_button(browser, "bed-3").is_enabled()
+        browser.save_screenshot(str(DOCS / "ward-ack.png"))
+        # kept in this tab's session storage only, never in a URL or in local storage
+        assert browser.execute_script("return sessionStorage.getItem('painmon-token')") == TOKEN
+        assert browser.execute_script("return localStorage.length === 0 || localStorage.getItem('painmon-token')") \
+            in (True, None)
+        assert TOKEN not in browser.current_url
+        # the subject page: the tab has the token, so the dialog asks only who acknowledges
+        browser.get(server.url + "/subject?id=bed-3")
+        buttons = lambda: browser.find_elements(By.CSS_SELECTOR, "#alarms button.ack")  # noqa: E731
+        assert wait_until(lambda: len(buttons()) == 1 and buttons()[0].is_enabled(), 10, 0.1)
+        buttons()[0].click()
+        assert wait_until(dialog_shown := lambda: browser.find_element(By.ID, "access-dialog").is_displayed(), 5, 0.05)
+        assert not browser.find_element(By.ID, "access-token").is_displayed()
+        assert browser.find_element(By.ID, "access-by").get_attribute("value") == "nurse <b>station</b>"
+        browser.find_element(By.ID, "access-ok").click()
+        assert wait_until(lambda: not dialog_shown(), 10, 0.05)
+        assert _alarm_state(server.url, "bed-3", alarm3.alarm_id) == "acknowledged"
+        history = lambda: browser.find_element(By.ID, "history").text  # noqa: E731
+        assert wait_until(lambda: "level acknowledged by nurse <b>station</b>" in history(), 10, 0.1), history()
+        assert browser.find_elements(By.CSS_SELECTOR, "#alarms button.ack") == []
+        assert TOKEN not in browser.current_url
+        browser.save_screenshot(str(DOCS / "ward-ack-subject.png"))
+    finally:
+        pipeline.stop()
+
+
+def test_a_read_only_server_answers_the_page_with_a_clear_403_message(browser):
+    """Without a token the buttons are disabled; should a page still try (a server restarted
+    read-only under an open page), the dialog says why nothing was acknowledged."""
+    from selenium.webdriver.common.by import By
+
+    from core import clock
+    from core.alarms import AlarmConfig, AlarmRules
+    from core.estimate import Estimate
+    from monitor.alarms import attach_alarms
+    from monitor.pipeline import Pipeline
+    from monitor.web import HttpOptions, start_ward_server
+
+    pipeline = Pipeline()
+    pipeline.start()
+    alarms = attach_alarms(pipeline, AlarmConfig(AlarmRules(level=0, level_for_s=0, enabled=("level",))))
+    server = start_ward_server(pipeline, HttpOptions(port=0), alarms)
+    try:
+        pipeline.deliver(Estimate("bed-9", clock.now(), 50.0, (0.2, 0.5, 0.3), smoothed=50.0, state="ok"))
+        (alarm,) = alarms.active("bed-9")
+        browser.get(server.url + "/")
+        assert wait_until(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#tiles button.ack")) == 1, 20, 0.2)
+        button = _ack_button(browser, "bed-9")
+        assert not button.is_enabled() and "without an access token" in button.get_attribute("title")
+        assert browser.find_element(By.ID, "mode").is_displayed()  # "read-only" in the header
+        DOCS.mkdir(exist_ok=True)
+        browser.save_screenshot(str(DOCS / "ward-ack-read-only.png"))
+        browser.execute_script("PainMon.acknowledge(arguments[0], arguments[1])", "bed-9",
+                               {"alarm_id": alarm.alarm_id, "kind": "level", "state": "raised", "message": "m"})
+        browser.find_element(By.ID, "access-token").send_keys("some-token-of-another-server")
+        browser.find_element(By.ID, "access-ok").click()
+        error = browser.find_element(By.ID, "access-error")
+        assert wait_until(lambda: "read-only (403)" in error.text, 10, 0.05), error.text
+        assert _alarm_state(server.url, "bed-9", alarm.alarm_id) == "raised"
+        assert browser.execute_script("return sessionStorage.getItem('painmon-token')") is None
+    finally:
+        pipeline.stop()
+
+
+def test_a_server_beyond_loopback_asks_the_page_for_the_token_before_it_shows_data(browser):
+    """Every read of such a server needs the token: the page asks for it in the dialog (a
+    wrong one is refused with the reason), then shows the ward; the address never holds it."""
+    from selenium.webdriver.common.by import By
+
+    from core import clock
+    from core.estimate import Estimate
+    from monitor.pipeline import Pipeline
+    from monitor.ward import WardState
+    from monitor.web import HttpOptions, WebServer
+
+    pipeline = Pipeline()
+    pipeline.start()
+    ward = WardState(hub=pipeline.hub)
+    pipeline.add_listener(ward.on_estimate)
+    server = WebServer(ward, HttpOptions("0.0.0.0", 0, token=TOKEN)).start()
+    try:
+        pipeline.deliver(Estimate("bed-5", clock.now(), 30.0, (0.6, 0.3, 0.1), smoothed=30.0, state="ok"))
+        url = f"http://127.0.0.1:{server.port}/"
+        browser.get(url)
+        dialog = browser.find_element(By.ID, "access-dialog")
+        assert wait_until(dialog.is_displayed, 10, 0.05)
+        assert "needs its access token" in browser.find_element(By.ID, "access-title").text
+        assert not browser.find_element(By.ID, "access-by").is_displayed()
+        assert tiles(browser) == []
+        browser.find_element(By.ID, "access-token").send_keys("wrong-token-0123456789")
+        browser.find_element(By.ID, "access-ok").click()
+        error = browser.find_element(By.ID, "access-error")
+        assert wait_until(lambda: "refused this token (401)" in error.text, 10, 0.05), error.text
+        browser.find_element(By.ID, "access-token").send_keys(TOKEN)
+        browser.find_element(By.ID, "access-ok").click()
+        assert wait_until(lambda: [t["subject"] for t in tiles(browser)] == ["bed-5"], 15, 0.1)
+        assert not dialog.is_displayed()
+        assert wait_until(lambda: browser.find_element(By.ID, "live").text == "live", 10, 0.1)  # the feed too
+        assert browser.current_url == url and TOKEN not in browser.current_url
+        assert browser.execute_script("return sessionStorage.getItem('painmon-token')") == TOKEN
+    finally:
+        server.stop()
         pipeline.stop()

@@ -73,6 +73,9 @@ def test_openapi_schema_documents_every_api_route_and_the_answers_fit_it(ward):
     assert paths["/api/subjects/{subject}/alarms/{alarm_id}/ack"]["post"]["security"] == [{"bearer": []}]
     tile_keys = set(schema["components"]["schemas"]["Tile"]["properties"])
     _, listing = call(server.url + "/api/subjects")
+    assert listing["read_only"] is False  # a token is set: the pages offer Acknowledge
+    assert set(listing) <= set(paths["/api/subjects"]["get"]["responses"]["200"]["content"]["application/json"]
+                               ["schema"]["properties"])
     (tile,) = listing["subjects"]
     assert set(tile) == tile_keys | {"mode"} or set(tile) >= tile_keys
     assert tile["subject"] == "bed-1" and tile["headline"] == 40.0 and tile["band"] == "low"
@@ -167,7 +170,9 @@ def test_read_only_without_token_and_token_required_off_localhost():
     try:
         ro = start_ward_server(pipeline, HttpOptions(port=0), None)
         deliver(pipeline, "bed-4", 1)
-        assert call(ro.url + "/api/subjects")[0] == 200  # loopback reads need no token
+        status, listing = call(ro.url + "/api/subjects")
+        assert status == 200 and listing["read_only"] is True  # loopback reads need no token
+        assert call(ro.url + "/api/subjects/bed-4")[1]["read_only"] is True  # the pages disable Acknowledge
         status, body = call(ro.url + "/api/subjects/bed-4/events", "POST", {"label": "x"}, token=TOKEN)
         assert status == 403 and "read-only" in body["error"]
         # any address beyond loopback: refused without a token ...
