@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.limits import MAX_CHANNELS
 from core.streams import MARKERS, StreamSpec
 
 log = logging.getLogger(__name__)
@@ -26,8 +27,6 @@ DEFAULT_MAX_RATE = 250.0
 """Buffers are sized for at most this many rows per second: memory follows the rate the
 model works at (100 Hz) and the retention, never what a sender declares. A faster stream
 keeps proportionally less time (120 s x 250 / fs), still several windows at 1 kHz."""
-MAX_CHANNELS = 64
-"""Most channels one buffer holds (sources refuse wider streams before they get here)."""
 INITIAL_ROWS = 256
 """Rows allocated up front; a buffer grows (doubling) to its capacity as data arrives, so
 a stream that sends one message costs kilobytes, not its full retention."""

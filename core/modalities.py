@@ -14,6 +14,17 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from core.limits import (
+    BAD_FORMAT,
+    BAD_RATE,
+    MAX_CHANNELS,
+    MAX_RATE_HZ,
+    MIN_RATE_HZ,
+    TOO_MANY_CHANNELS,
+    DeclarationError,
+)
+from core.streams import MARKERS
+
 
 @dataclass(frozen=True)
 class Modality:
@@ -36,7 +47,8 @@ class Modality:
     """Plausible device rates (Hz); a stream declaring another rate is refused before any
     buffer is sized for it (:func:`rate_range`, overridable with ``PAINMON_RATE_RANGES``)."""
     max_channels: int = 8
-    """Most channels one stream of this modality may declare."""
+    """Most channels one stream of this modality may declare (at most
+    :data:`core.limits.MAX_CHANNELS`)."""
 
     def matches(self, text: str) -> bool:
         return re.search(self.pattern, text, flags=re.IGNORECASE) is not None
@@ -74,18 +86,63 @@ an unusual device); read by :func:`rate_range` each time, so tests and services 
 def rate_range(modality: str, overrides: Mapping[str, tuple[float, float]] | None = None) -> tuple[float, float]:
     """Plausible ``(low, high)`` device rate of ``modality`` in Hz: ``overrides``, else the
     ``PAINMON_RATE_RANGES`` environment variable, else the registry's ``rate_range``.
-    Unknown modalities get (0.1, 10000). Raises ValueError for a malformed override."""
+    Unknown modalities get the generic bounds of :mod:`core.limits`. Raises ValueError for a
+    malformed override."""
     if overrides and modality in overrides:
         return overrides[modality]
     env = parse_rate_ranges(os.environ.get(RATE_RANGES_ENV, ""))
     if modality in env:
         return env[modality]
     mod = REGISTRY.get(modality)
-    return mod.rate_range if mod is not None else (0.1, 10000.0)
+    return mod.rate_range if mod is not None else (MIN_RATE_HZ, MAX_RATE_HZ)
+
+
+def check_declared(
+    modality: str | None,
+    rate: float,
+    n_channels: int,
+    *,
+    irregular_ok: bool = False,
+    rate_ranges: Mapping[str, tuple[float, float]] | None = None,
+) -> None:
+    """Refuse a stream declaration that PainMon will not size anything for.
+
+    Every source calls this with what a sender *declares*, before a buffer, an inlet or a
+    slot exists for the stream, so a declaration can cost at most what a plausible device
+    costs. ``modality`` is the canonical name, :data:`core.streams.MARKERS`, or None while
+    it is not known yet (then only the generic bounds of :mod:`core.limits` apply).
+    ``irregular_ok``: a rate of 0 (LSL's "irregular") is accepted; marker streams always
+    may be irregular. ``rate_ranges`` overrides :func:`rate_range` per modality.
+
+    Raises :class:`core.limits.DeclarationError` with a countable reason and a detail that
+    says what was declared and what is allowed.
+    """
+    what = modality or "stream"
+    limit = REGISTRY[modality].max_channels if modality in REGISTRY else MAX_CHANNELS
+    if n_channels < 1:
+        raise DeclarationError(BAD_FORMAT, f"{what} declares {n_channels} channels")
+    if n_channels > limit:
+        raise DeclarationError(TOO_MANY_CHANNELS, f"{n_channels} {what} channels > {limit}")
+    if not math.isfinite(rate) or rate < 0:
+        raise DeclarationError(BAD_RATE, f"{what} at {rate:g} Hz is not a rate")
+    if rate == 0:
+        if irregular_ok or modality == MARKERS:
+            return
+        raise DeclarationError(BAD_RATE, f"{what} declares no rate (irregular)")
+    if modality is None or modality == MARKERS:
+        low, high = MIN_RATE_HZ, MAX_RATE_HZ
+    else:
+        low, high = rate_range(modality, rate_ranges)
+    if not (low <= rate <= high):
+        raise DeclarationError(BAD_RATE, f"{what} at {rate:g} Hz outside the plausible {low:g}-{high:g} Hz")
 
 
 def parse_rate_ranges(text: str) -> dict[str, tuple[float, float]]:
-    """Parse ``EDA=0.5-2000,SpO2=0.1-200`` into ``{"EDA": (0.5, 2000.0), ...}``."""
+    """Parse ``EDA=0.5-2000,SpO2=0.1-200`` into ``{"EDA": (0.5, 2000.0), ...}``.
+
+    A range may be widened down to any positive rate but not above
+    :data:`core.limits.MAX_RATE_HZ`: buffers and inlets are sized by the rate, and that cap
+    is what keeps them bounded."""
     out: dict[str, tuple[float, float]] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         name, _, span = item.partition("=")
@@ -96,6 +153,8 @@ def parse_rate_ranges(text: str) -> dict[str, tuple[float, float]]:
             raise ValueError(f"bad rate range {item!r}: expected MODALITY=LOW-HIGH in Hz") from None
         if not (0 < lo <= hi) or not math.isfinite(hi):
             raise ValueError(f"bad rate range {item!r}: need 0 < LOW <= HIGH")
+        if hi > MAX_RATE_HZ:
+            raise ValueError(f"bad rate range {item!r}: HIGH above the {MAX_RATE_HZ:g} Hz every buffer is sized for")
         out[get_modality(name).name] = (lo, hi)
     return out
 

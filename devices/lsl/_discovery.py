@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import pylsl
 
-from core.modalities import match_modality
+from core.limits import BAD_FORMAT, DeclarationError
+from core.modalities import check_declared, match_modality
 from core.streams import MARKERS, StreamSpec
 from core.wire import own_output_kind
 from devices.lsl._info import InfoFields, read_info, subject_from_source_id
@@ -43,6 +44,9 @@ class DiscoveredStream:
     own_output: str = ""
     """The kind of PainMon output this stream is (``estimate``, ``alarm``, ``selfreport``;
     :data:`core.wire.OUTPUT_STREAMS`), ``""`` for a signal or marker stream."""
+    refused: str = ""
+    """Why PainMon will not follow this stream (what it declares is out of bounds, see
+    :func:`check_declaration`); empty when it may. A refused stream has no spec."""
 
     @property
     def identity(self) -> str:
@@ -51,8 +55,8 @@ class DiscoveredStream:
 
     def spec(self) -> StreamSpec | None:
         """The :class:`StreamSpec` to register, or None when the modality is unknown or the
-        stream is one of PainMon's own outputs."""
-        if self.modality is None or self.own_output:
+        stream is refused or is one of PainMon's own outputs."""
+        if self.modality is None or self.refused or self.own_output:
             return None
         return StreamSpec(
             subject=self.subject,
@@ -74,6 +78,69 @@ _FORMATS = {
 }
 
 
+MARKER_TYPES = ("markers", "marker", "events")
+"""Stream types (lower case) of event streams, whatever their sample format."""
+
+
+def check_declaration(
+    info: pylsl.StreamInfo,
+    overrides: Mapping[str, str] | None = None,
+    *,
+    rate_ranges: Mapping[str, tuple[float, float]] | None = None,
+) -> None:
+    """Refuse a stream whose *header* declares what PainMon will not allocate for.
+
+    Reads only the header fields every resolved info carries (type, name, rate, channel
+    count, format; not ``<desc>``, whose channel list a hostile header could make huge),
+    so it runs before any inlet exists: liblsl sizes an inlet's queue by the declared rate
+    and our pulls by rate x channels. The modality is guessed from type and name (channel
+    labels may name a stricter one later: :func:`describe` checks again). The limits are
+    those of every source (:func:`core.modalities.check_declared`, ``rate_ranges``
+    overriding plausible rates); LSL's irregular rate (0) is allowed.
+    Raises :class:`core.limits.DeclarationError`.
+    """
+    fmt = info.channel_format()
+    stype = info.type()
+    marker_type = stype.strip().lower() in MARKER_TYPES
+    if fmt not in _FORMATS:
+        raise DeclarationError(BAD_FORMAT, f"unknown channel format {fmt}")
+    if fmt == pylsl.cf_string and not marker_type:
+        biosignal = match_modality(stype, (), "", overrides)  # what the type says, not the name
+        if biosignal is not None:
+            raise DeclarationError(BAD_FORMAT, f"text samples declared for a {biosignal} stream")
+    modality = MARKERS if fmt == pylsl.cf_string or marker_type else match_modality(stype, (), info.name(), overrides)
+    check_declared(modality, float(info.nominal_srate()), int(info.channel_count()), irregular_ok=True,
+                   rate_ranges=rate_ranges)
+
+
+def refusal(info: pylsl.StreamInfo, overrides: Mapping[str, str] | None = None) -> str:
+    """``check_declaration``'s verdict as text: empty when the stream may be followed."""
+    try:
+        check_declaration(info, overrides)
+    except DeclarationError as exc:
+        return str(exc)
+    return ""
+
+
+def refused_stream(
+    info: pylsl.StreamInfo, why: str, configured_subject: str | None = None, overrides: Mapping[str, str] | None = None
+) -> DiscoveredStream:
+    """A :class:`DiscoveredStream` of a refused stream, from its header only (no inlet is
+    opened for it, so no ``<desc>``: no channel labels, subject from the source id/host)."""
+    fields = InfoFields(
+        name=info.name(), type=info.type(), source_id=info.source_id(), uid=info.uid(),
+        hostname=info.hostname(), channel_count=int(info.channel_count()),
+        nominal_rate=float(info.nominal_srate()), channel_format=info.channel_format(),
+        channel_labels=(), units="", subject_in_desc="",
+    )
+    return DiscoveredStream(
+        name=fields.name, type=fields.type, source_id=fields.source_id, channel_labels=(),
+        rate=fields.nominal_rate, format=_FORMATS.get(fields.channel_format, str(fields.channel_format)),
+        hostname=fields.hostname, subject=guess_subject(fields, configured_subject),
+        modality=guess_modality(fields, overrides), uid=fields.uid, refused=why,
+    )
+
+
 def guess_subject(fields: InfoFields, configured: str | None = None) -> str:
     """The subject a stream belongs to.
 
@@ -93,7 +160,7 @@ def guess_subject(fields: InfoFields, configured: str | None = None) -> str:
 
 def guess_modality(fields: InfoFields, overrides: Mapping[str, str] | None = None) -> str | None:
     """Canonical modality from type / channel labels / name; string streams are markers."""
-    if fields.is_string or fields.type.strip().lower() in ("markers", "marker", "events"):
+    if fields.is_string or fields.type.strip().lower() in MARKER_TYPES:
         return MARKERS
     return match_modality(fields.type, fields.channel_labels, fields.name, overrides)
 
@@ -114,14 +181,24 @@ def own_output_header(info: pylsl.StreamInfo) -> str:
 
 
 def describe(info: pylsl.StreamInfo, subject: str | None = None,
-             overrides: Mapping[str, str] | None = None) -> DiscoveredStream:
-    """A :class:`DiscoveredStream` for a resolved ``StreamInfo``."""
+             overrides: Mapping[str, str] | None = None, *,
+             rate_ranges: Mapping[str, tuple[float, float]] | None = None) -> DiscoveredStream:
+    """A :class:`DiscoveredStream` for a resolved ``StreamInfo`` whose header passed
+    :func:`check_declaration`; ``refused`` is set when the modality the full info reveals
+    (by channel labels) does not allow what the stream declares."""
     f = read_info(info)
+    modality = guess_modality(f, overrides)
+    refused = ""
+    if modality is not None:
+        try:
+            check_declared(modality, f.nominal_rate, f.channel_count, irregular_ok=True, rate_ranges=rate_ranges)
+        except DeclarationError as exc:
+            refused = str(exc)
     return DiscoveredStream(
         name=f.name, type=f.type, source_id=f.source_id, channel_labels=f.channel_labels,
         rate=f.nominal_rate, format=_FORMATS.get(f.channel_format, str(f.channel_format)),
-        hostname=f.hostname, subject=guess_subject(f, subject), modality=guess_modality(f, overrides),
-        units=f.units, uid=f.uid, own_output=own_output(f),
+        hostname=f.hostname, subject=guess_subject(f, subject), modality=modality,
+        units=f.units, uid=f.uid, refused=refused, own_output=own_output(f),
     )
 
 
@@ -183,6 +260,8 @@ def discover(
     connect dialog can offer to map them; :meth:`DiscoveredStream.spec` is None for them.
     PainMon's own outputs (estimates, alarms, self-reports of a ``serve`` or a dashboard on
     the same network) are left out: they are not signals, and nobody should map them to one.
+    Streams whose header declares what PainMon will not allocate for are included with
+    :attr:`DiscoveredStream.refused` saying why, and are never opened.
     """
     xpath = xpath_filter(name, stream_type, source_id, predicate)
     if xpath is None:
@@ -190,12 +269,14 @@ def discover(
     else:
         infos = pylsl.resolve_bypred(xpath, minimum=0, timeout=timeout)
     unique = list({i.uid(): i for i in infos}.values())  # one per outlet even if seen twice
-    found = []
+    verdicts = [(i, refusal(i, modality_overrides)) for i in unique]
+    found = [refused_stream(i, why, subject, modality_overrides) for i, why in verdicts if why]
+    unique = [i for i, why in verdicts if not why]
     if unique:
         # fetch the full infos in parallel: one slow or frozen outlet must not delay the rest
         with ThreadPoolExecutor(max_workers=min(16, len(unique))) as pool:
             fulls = list(pool.map(lambda i: _try_full_info(i, timeout), unique))
-        found = [describe(f, subject, modality_overrides) for f in fulls if f is not None]
+        found += [describe(f, subject, modality_overrides) for f in fulls if f is not None]
     for s in found:
         if s.own_output:
             log.info("LSL stream %r is PainMon's own %s output, not a signal: left out", s.name, s.own_output)

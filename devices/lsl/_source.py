@@ -13,7 +13,12 @@ slow connect or clock sync of one stream never stalls another), so:
   False, status "lost ...");
 * when the outlet returns (same source_id; or same name/type/host) data flow again into the
   same buffer; the interruption is a gap in the timestamps (``StreamHealth.gaps``), never
-  zeros.
+  zeros;
+* a stream whose header declares what PainMon will not allocate for (a rate outside its
+  modality's plausible range, more channels than it may have, text samples for a
+  biosignal: the limits every source applies, :func:`core.modalities.check_declared`) is
+  refused before an inlet is opened for it, with one log line naming it and the reason,
+  and listed in :attr:`LSLSource.refused`; the other streams are followed as usual.
 """
 
 from __future__ import annotations
@@ -27,14 +32,18 @@ import pylsl
 
 from core import clock
 from core.buffers import BufferHub
+from core.limits import DeclarationError
+from core.logthrottle import LogLimiter
 from core.streams import StreamHealth, StreamSpec
 from core.worker import BackgroundWorker
 from devices.lsl._discovery import (
     DiscoveredStream,
     Predicate,
     accepts,
+    check_declaration,
     describe,
     own_output_header,
+    refused_stream,
     xpath_filter,
 )
 from devices.lsl._inlet import FollowedStream, StreamLost, open_inlet
@@ -57,6 +66,9 @@ RETRY_DEAD_AFTER_S = 1.0
 """A uid seen lost is tried again after this long if the resolver still lists it: a frozen
 or disconnected machine that comes back is followed again. (Attempts on an outlet that is
 really gone fail fast and cost only its own worker thread.)"""
+MAX_REFUSED = 256
+"""Refused streams listed at most (the oldest go first): a sender inventing a new source id
+for each outlet must not grow the list without bound."""
 STARTUP_POLL_S = 0.1
 STARTUP_S = 2.0
 
@@ -100,7 +112,9 @@ class LSLSource(Source):
     same buffers). ``subject`` names the subject of streams that carry none in ``<desc><subject>``;
     ``modality_overrides`` maps odd stream types or names to modalities (see
     :func:`core.modalities.match_modality`). Streams of unknown modality are skipped and
-    listed in :attr:`ignored`.
+    listed in :attr:`ignored`; streams declaring out-of-bounds rates, channel counts or
+    formats are refused and listed in :attr:`refused` (``rate_ranges`` widens a modality's
+    plausible rates, as ``--rate-range`` does for MQTT).
     """
 
     name = "lsl"
@@ -115,6 +129,7 @@ class LSLSource(Source):
         predicate: Predicate | None = None,
         subject: str | None = None,
         modality_overrides: Mapping[str, str] | None = None,
+        rate_ranges: Mapping[str, tuple[float, float]] | None = None,
         resolve_interval: float = 1.0,
     ):
         super().__init__()
@@ -124,6 +139,7 @@ class LSLSource(Source):
         self._predicate = predicate
         self._subject = subject
         self._overrides = dict(modality_overrides or {})
+        self._rate_ranges = dict(rate_ranges or {})
         self.resolve_interval = resolve_interval
         self._followed: dict[str, FollowedStream] = {}
         self.ignored: dict[str, DiscoveredStream] = {}
@@ -131,6 +147,9 @@ class LSLSource(Source):
         self.own_outputs: dict[str, str] = {}
         """uid -> name of each of PainMon's own output streams passed over (estimates, alarms,
         self-reports: :data:`core.wire.OUTPUT_STREAMS`); never opened for data."""
+        self.refused: dict[str, DiscoveredStream] = {}
+        """Streams refused for what they declare, by identity; ``.refused`` says why."""
+        self._refusal_log = LogLimiter(log, interval=60.0, first=1, max_keys=256)
         self._dead_uids: dict[str, float] = {}
         """uid -> when it was found lost."""
         self._ignored_uids: set[str] = set()
@@ -143,7 +162,10 @@ class LSLSource(Source):
         self.error: BaseException | None = None
 
     def describe(self) -> str:
-        return f"LSL ({self._xpath or 'all streams'}): {len(self._followed)} stream(s)"
+        """"LSL (filter): 3 stream(s)", with ", 1 refused" when a stream declared
+        something out of bounds (the log says which and why)."""
+        refused = f", {len(self.refused)} refused" if self.refused else ""
+        return f"LSL ({self._xpath or 'all streams'}): {len(self._followed)} stream(s){refused}"
 
     # --- Source API -----------------------------------------------------------------
     def _start(self, hub: BufferHub) -> None:
@@ -221,6 +243,12 @@ class LSLSource(Source):
                 followed = self._followed.get(identity)
                 if identity in self._opening or (followed is not None and followed.active):
                     continue
+            try:  # before any inlet: liblsl would size its queue by what the header declares
+                check_declaration(info, self._overrides, rate_ranges=self._rate_ranges)
+            except DeclarationError as exc:
+                self._refuse(refused_stream(info, str(exc), self._subject, self._overrides), identity)
+                continue
+            with self._lock:
                 self._opening.add(identity)
             worker = BackgroundWorker(partial(self._follow, info, identity), name=f"painmon-lsl {info.name()}")
             self._workers[uid] = worker
@@ -261,6 +289,19 @@ class LSLSource(Source):
                 elif f.connected:
                     f.report_lost(now, "outlet no longer on the network")
                     self._dead_uids[f.uid] = now
+
+    def _refuse(self, found: DiscoveredStream, identity: str) -> None:
+        """Never open this incarnation (uid) again, list it, and say so in one line (once
+        per stream a minute, however often a hostile outlet restarts)."""
+        with self._lock:
+            self._ignored_uids.add(found.uid)
+            self.refused.pop(identity, None)
+            self.refused[identity] = found
+            while len(self.refused) > MAX_REFUSED:
+                del self.refused[next(iter(self.refused))]
+        level = logging.WARNING if found.modality is not None else logging.INFO
+        self._refusal_log.log(level, identity, "LSL stream %r (type %r, from %s) refused: %s",
+                              found.name, found.type, found.hostname or "?", found.refused)
 
     # --- one worker per stream incarnation --------------------------------------------
     def _follow(self, info: pylsl.StreamInfo, identity: str, stop: threading.Event) -> None:
@@ -304,7 +345,11 @@ class LSLSource(Source):
             with self._lock:
                 self._dead_uids[uid] = clock.now()
             return None
-        found = describe(full, self._subject, self._overrides)
+        found = describe(full, self._subject, self._overrides, rate_ranges=self._rate_ranges)
+        if found.refused and accepts(found, self._predicate):  # labels named a stricter modality
+            inlet.close_stream()
+            self._refuse(found, identity)
+            return None
         spec = found.spec()
         if spec is None or not accepts(found, self._predicate):
             inlet.close_stream()

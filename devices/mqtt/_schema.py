@@ -45,14 +45,12 @@ from typing import Any
 import numpy as np
 
 from core.errors import PainMonError
+from core.limits import BAD_RATE, MAX_CHANNELS, MAX_RATE_HZ
 
 MAX_PAYLOAD_BYTES = 2 * 1024 * 1024
 """Larger payloads are refused before parsing: no wearable sends this much per message."""
 MAX_VALUES = 100_000
 """Most numbers (samples x channels) in one message."""
-MAX_CHANNELS = 64
-MAX_RATE_HZ = 10_000.0
-"""Highest plausible sampling rate of a wearable biosignal (EMG goes to a few kHz)."""
 MAX_SPAN_S = 60.0
 """Longest stretch of signal one message may cover (samples / fs): wearables send a few
 seconds at a time, and a long span at a tiny rate is what makes resampling allocate."""
@@ -73,7 +71,6 @@ MISSING_FIELD = "missing_field"
 NON_FINITE = "non_finite"
 EMPTY = "empty"
 TOO_LARGE = "too_large"
-BAD_RATE = "bad_rate"
 BAD_TIME = "bad_time"
 TOO_LONG = "too_long"
 BAD_SHAPE = "bad_shape"

@@ -21,8 +21,9 @@ import aiomqtt
 
 from core.buffers import BufferHub
 from core.clock import now
+from core.limits import DeclarationError
 from core.logthrottle import LogLimiter
-from core.modalities import REGISTRY, rate_range
+from core.modalities import check_declared
 from core.streams import StreamHealth, StreamSpec
 from core.wire import subscription
 from devices.mqtt._config import MQTTConfig
@@ -38,8 +39,6 @@ RETAINED = "retained"
 TOO_MANY_SUBJECTS = "too_many_subjects"
 TOO_MANY_STREAMS = "too_many_streams"
 SUBJECT_NOT_ALLOWED = "subject_not_allowed"
-BAD_RATE = "bad_rate"
-TOO_MANY_CHANNELS = "too_many_channels"
 INTERNAL_ERROR = "internal_error"
 SWEEP_EVERY_S = 1.0
 
@@ -272,12 +271,11 @@ class MQTTSource(Source):
             self._reject(tracker, topic, INTERNAL_ERROR, repr(exc)[:200])
 
     def _check_plausible(self, modality: str, msg: SampleMessage) -> None:
-        low, high = rate_range(modality, self.limits.rate_ranges)
-        if not (low <= msg.fs <= high):
-            raise PayloadError(BAD_RATE, f"{modality} at {msg.fs:g} Hz outside the plausible {low:g}-{high:g} Hz")
-        mod = REGISTRY.get(modality)
-        if mod is not None and msg.n_channels > mod.max_channels:
-            raise PayloadError(TOO_MANY_CHANNELS, f"{msg.n_channels} {modality} channels > {mod.max_channels}")
+        """The limits every source applies to a declaration (:func:`core.modalities.check_declared`)."""
+        try:
+            check_declared(modality, msg.fs, msg.n_channels, rate_ranges=self.limits.rate_ranges)
+        except DeclarationError as exc:
+            raise PayloadError(exc.reason, exc.detail) from None
 
     def _slot(self, parsed: Topic, topic: str, received: float) -> StreamTracker:
         """The tracker of a validated message's stream, making room if needed: a new

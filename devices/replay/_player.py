@@ -8,11 +8,30 @@ MQTT); :class:`LSLRepublisher` publishes the same slices on LSL outlets for othe
 
 Timestamps: the session's timestamps keep their recorded spacing and are shifted onto the
 shared clock (:func:`core.clock.now`) so that the replayed data looks live: at start, the
-sample at the current position maps to ``now()``. After a pause, seek or loop the shift is
-recomputed the same way but never lets time run backwards, so a buffer never sees a
-timestamp older than one it already holds (a pause shows up as a gap, like a sensor
-that was off). At speeds other than 1 the timestamps keep the recorded spacing (so rates
-stay right for filtering) and run ahead of or behind ``now()``.
+sample at the current position maps to ``now()`` rounded up to a whole second
+(:data:`SHIFT_QUANTUM_S`), and at a finite speed pacing begins when the clock gets there,
+so at speed 1 every sample is delivered as its timestamp comes due, like a live device's
+(never ahead of the clock, never stamped before the replay began). After a pause, seek or
+loop the position maps to ``now()`` rounded *down* (pacing goes on at once; samples are then
+up to a second older than the clock, like a device's latency), and the shift never lets
+time run backwards, so a buffer never sees a timestamp older than one it already holds (a
+pause shows up as a gap, like a sensor that was off). At speeds other than 1 the timestamps
+keep the recorded spacing (so rates stay right for filtering) and run ahead of or behind
+``now()``.
+
+Why whole seconds: the engine resamples every stream onto the grid ``k / working_rate`` of
+the shared clock and (live) ends windows on multiples of the hop. A shift by an arbitrary
+fraction of a sample put that grid somewhere else in the recording on every replay, so two
+replays of one file interpolated different points and gave different estimates. A whole
+second is a whole number of periods of any integer working rate (100 Hz) and of the default
+1 s hop (and of every hop dividing it), so grid points and live windows fall on the same
+places of the recording every time; and adding an integer to the file's relative timestamps
+changes only their integer part, so the shifted timestamps, and every interpolation weight
+computed from them, are bit-identical from one replay to the next (while the clock stays
+within one power of two, i.e. for days; a shift of k x 0.01 s would not be: 0.01 has no
+exact binary form). The price: playing starts up to 1 s later than asked (as fast as
+possible, at speed 0, nothing waits), and a pause shows as a gap of whole seconds (one
+shorter than a second may show none).
 """
 
 from __future__ import annotations
@@ -43,6 +62,9 @@ SEEK_TOLERANCE_S = 1e-6
 """Samples this close before a seek position still count as at it (float rounding)."""
 MIN_STEP_S = 1e-3
 """Smallest forward step of the clock shift after a seek or loop (keeps time increasing)."""
+SHIFT_QUANTUM_S = 1.0
+"""The clock shift is a whole multiple of this (see the module docstring): replays of one
+file then put the engine's resampling grid and windows on the same samples."""
 
 
 class ReplaySink(Protocol):
@@ -147,7 +169,7 @@ class ReplayPlayer:
         value = _check_speed(value)
         with self._cond:
             self._anchor_pos = self._position_locked()
-            self._anchor_wall = clock.now()
+            self._anchor_wall = max(clock.now(), self._anchor_wall)  # a pending wait still holds
             self._speed = value
             self._cond.notify_all()
 
@@ -181,7 +203,9 @@ class ReplayPlayer:
             return min(self._done_until, self.duration)
         if self._paused or not self._started:
             return self._anchor_pos
-        return min(self._anchor_pos + (clock.now() - self._anchor_wall) * self._speed, self.duration)
+        # before the anchor's wall time (the wait for a whole second, see _reanchor) it stays put
+        elapsed = max(clock.now() - self._anchor_wall, 0.0)
+        return min(self._anchor_pos + elapsed * self._speed, self.duration)
 
     # --- lifecycle ----------------------------------------------------------------
     def start(self) -> None:
@@ -189,7 +213,7 @@ class ReplayPlayer:
         with self._cond:
             if self._started:
                 raise WorkerStateError("replay already started")
-            self._reanchor(self._anchor_pos)
+            self._reanchor(self._anchor_pos, starting=True)
             self._started = True
         self._worker.start()
 
@@ -235,16 +259,28 @@ class ReplayPlayer:
             self._reanchor(seconds)
             self._cond.notify_all()
 
-    def _reanchor(self, pos: float) -> None:
-        """Restart pacing at ``pos`` now, and shift time so ``pos`` maps to now() but no
-        pending sample maps at or before a timestamp already delivered."""
+    def _reanchor(self, pos: float, *, starting: bool = False) -> None:
+        """Restart pacing at ``pos`` and shift time onto the clock by whole quanta
+        (:data:`SHIFT_QUANTUM_S`) so that no pending sample maps at or before a timestamp
+        already delivered (that bound is rounded up).
+
+        ``starting``: ``pos`` maps to now() rounded *up*, and at a finite speed pacing waits
+        for the clock to get there (less than a quantum), so no sample is stamped before the
+        replay began or delivered ahead of its time. Otherwise (resume, seek, loop) ``pos``
+        maps to now() rounded *down* and pacing goes on at once: a play button answers
+        without a wait, and samples are then at most a quantum older than the clock."""
         now = clock.now()
-        self._anchor_pos = pos
-        self._anchor_wall = now
-        self._done_until = pos
         pending = [r[c] for r, c in zip(self._rel, self._cursor, strict=True) if c < len(r)]
         first = min([pos, *pending])
-        self._shift = max(now - pos, self._last_out + MIN_STEP_S - first)
+        q = SHIFT_QUANTUM_S
+        live = (math.ceil if starting else math.floor)((now - pos) / q) * q
+        shift = live
+        if math.isfinite(self._last_out):  # something was delivered already
+            shift = max(shift, math.ceil((self._last_out + MIN_STEP_S - first) / q) * q)
+        self._shift = shift
+        self._anchor_pos = pos
+        self._anchor_wall = now + max(live - (now - pos), 0.0) if starting and not self.asap else now
+        self._done_until = pos
 
     # --- the thread ---------------------------------------------------------------
     def _run(self, _stop: threading.Event) -> None:

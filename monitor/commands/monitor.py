@@ -51,7 +51,8 @@ def build_sources(args: argparse.Namespace) -> list[Source]:
     if args.lsl or args.lsl_type or args.lsl_name:
         from devices.lsl import LSLSource
 
-        sources.append(LSLSource(name=args.lsl_name, stream_type=args.lsl_type, subject=args.subject))
+        sources.append(LSLSource(name=args.lsl_name, stream_type=args.lsl_type, subject=args.subject,
+                                 rate_ranges=ingest_limits(args).rate_ranges))
     config = broker_config(args, ingest=True)
     if config is not None:
         from devices.mqtt import MQTTSource

@@ -107,7 +107,7 @@ class Recording:
             from monitor.commands.serve import lsl_predicate
 
             predicate = lsl_predicate(lambda _subject: True, a.lsl_type, a.lsl_name)
-            out.append(LSLSource(predicate=predicate, subject=a.subject))
+            out.append(LSLSource(predicate=predicate, subject=a.subject, rate_ranges=ingest_limits(a).rate_ranges))
         config = broker_config(a, ingest=True)
         if config is not None:
             from devices.mqtt import MQTTSource

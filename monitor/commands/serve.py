@@ -242,7 +242,8 @@ class Service:
         if a.lsl:
             from devices.lsl import LSLSource
 
-            sources.append(LSLSource(predicate=lsl_predicate(self.shard, a.lsl_type, a.lsl_name)))
+            sources.append(LSLSource(predicate=lsl_predicate(self.shard, a.lsl_type, a.lsl_name),
+                                     rate_ranges=ingest_limits(a).rate_ranges))
         config = broker_config(a)
         if config is not None:
             from devices.mqtt import MQTTSource

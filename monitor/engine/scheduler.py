@@ -19,8 +19,9 @@ the replay would wait for estimates that never come (it stalled for good after ~
 data on single-stream files). On the data clock the same file is always cut the same
 way, however fast the machine; and its windows end on a grid from the subject's first
 sample (live: the shared clock's grid, so subjects line up), so a replayed file is cut at
-the same places whenever it is replayed (the replay maps the file onto ``now()``, which
-would otherwise shift every window by a random fraction of the hop). Offline a stream
+the same places whenever it is replayed (the replay maps the file onto ``now()`` with a
+shift of whole seconds, which keeps the resampling grid on the same samples, but a file's
+first sample may lie anywhere between two grid points of the hop). Offline a stream
 counts as stopped only when it is both behind on the data's clock and silent by the wall
 clock (a producer may push one stream's history before the next one's).
 """

@@ -167,14 +167,20 @@ class ConnectDialog(QtWidgets.QDialog):
         r = self.table.rowCount()
         self.table.insertRow(r)
         use = QtWidgets.QTableWidgetItem()
-        use.setFlags(QtCore.Qt.ItemFlag.ItemIsUserCheckable | QtCore.Qt.ItemFlag.ItemIsEnabled)
-        use.setCheckState(QtCore.Qt.CheckState.Checked if s.modality else QtCore.Qt.CheckState.Unchecked)
+        # a refused stream (out-of-bounds declaration) is listed, with the reason as its
+        # tooltip, but cannot be chosen: the source would refuse it anyway
+        use.setFlags(QtCore.Qt.ItemFlag.ItemIsEnabled if s.refused
+                     else QtCore.Qt.ItemFlag.ItemIsUserCheckable | QtCore.Qt.ItemFlag.ItemIsEnabled)
+        use.setCheckState(QtCore.Qt.CheckState.Checked if s.modality and not s.refused
+                          else QtCore.Qt.CheckState.Unchecked)
         use.setData(QtCore.Qt.ItemDataRole.UserRole, s.identity)
         self.table.setItem(r, 0, use)
         for col, text in ((1, s.name), (2, s.type), (5, f"{s.rate:g} Hz" if s.rate else "irregular"),
-                          (6, str(len(s.channel_labels))), (7, s.hostname)):
+                          (6, str(len(s.channel_labels)) if not s.refused else "-"), (7, s.hostname)):
             item = QtWidgets.QTableWidgetItem(text)
             item.setFlags(QtCore.Qt.ItemFlag.ItemIsEnabled)
+            if s.refused:
+                item.setToolTip(f"refused: {s.refused}")
             self.table.setItem(r, col, item)
         self.table.setItem(r, 3, QtWidgets.QTableWidgetItem(s.subject))
         combo = QtWidgets.QComboBox()
