@@ -391,8 +391,9 @@ def main(argv: list[str] | None = None) -> int:
             runs, window_s, wall = run_subjects(args, mode)
             seen_states = {m for r in runs.values() for m in r.states}
             data_s = sum(r.t[-1] - r.t[0] + window_s for r in runs.values() if r.t)
+            counts = {st: sum(x == st for r in runs.values() for x in r.states) for st in sorted(seen_states)}
             print(f"\nmode {mode}: {sum(len(r.t) for r in runs.values())} estimates in {wall:.0f} s "
-                  f"({data_s / wall:.1f} s of data per s; states {sorted(seen_states)})")
+                  f"({data_s / wall:.1f} s of data per s; states {counts})")
         all_modes = [m for r in runs.values() for m in r.modes]
         if all_modes:
             n_rel = sum(m == "relative" for m in all_modes)
