@@ -5,8 +5,11 @@ are scored offline through the real engine (:func:`monitor.scoring.score_session
 same path as ``painmon replay --speed 0``), and for the raw 1-s index and the headline
 (the engine's causal smoothed index) it prints:
 
-* **corr** — Pearson correlation with the true level (no 0, low 50, high 100) over every
-  window with a number (transitions included; target for the headline >= 0.75);
+* **corr** — Pearson correlation with the true level (no 0, low 50, high 100) at each
+  window's end, over every window with a number (transitions included; target for the
+  headline >= 0.75); **corr/win** — the same against the true level averaged over the
+  window (what the window's data can show at best: a window that ends 2 s into an episode
+  holds 8 s of the previous level), reported to say how much of the gap is the window's lag;
 * **change/s** — mean absolute change per second in steady periods (the true level
   unchanged for the window plus :data:`SETTLE_S`; target <= 3 points);
 * **onset lag** — median seconds from an episode's start to the value first entering the
@@ -21,9 +24,14 @@ chosen on the trade-off between steadiness and lag; the figures for the engine's
 headline come from the engine, not from this re-computation. ``--save`` keeps the series,
 ``--load`` re-evaluates them without scoring again.
 
-Modes: ``absolute`` (the population model) is always measured. ``relative`` needs a
-model and engine with a per-subject baseline; where the estimator offers none the
-benchmark says so instead of printing absolute numbers under the relative heading.
+Modes (``--mode``, default both, each a run of its own through the engine):
+``absolute`` — no baseline, every estimate from the population head; ``relative`` — each
+subject's baseline learnt from its first ``--baseline`` s (default 60) of good signal as
+live, later estimates from the relative head (the count of estimates per mode is printed;
+a model without a relative head shows none as relative). Subjects (``--population``):
+``varied`` by default — varied physiology on a random device (gain, offset, coloured noise,
+drift) and a 70-100 s first rest, like the training subjects but from other seeds;
+``plain`` — ideal devices, 15-35 s first rest (the first population of this benchmark).
 """
 
 from __future__ import annotations
@@ -72,6 +80,7 @@ class SubjectRun:
     raw: list[float] = field(default_factory=list)
     headline: list[float] = field(default_factory=list)
     states: list[str] = field(default_factory=list)
+    modes: list[str] = field(default_factory=list)
 
     def truth(self, t: np.ndarray) -> np.ndarray:
         return self.schedule.codes_at(t)  # type: ignore[attr-defined]
@@ -88,13 +97,29 @@ class Scores:
     onsets: int
     onsets_never: int
     no_in_high: float
+    corr_window: float = math.nan
+    """Pearson correlation with the true level *averaged over each window* (what the
+    window's own data can show at best; the gap to ``corr`` is the window's lag)."""
 
 
-def held_out_session(n_subjects: int, duration_s: float, seed: int):
+POPULATIONS = ("varied", "plain")
+"""``varied`` (default): :meth:`SubjectProfile.varied` physiology measured by a
+:meth:`SensorSettings.random` device (gain, offset, coloured noise, drift) at the drawn rates,
+with a first rest of 70-100 s (:func:`training.sim_data.first_rest_s`, the rule of the
+training subjects), so a 60-s baseline is learnt at rest — the population the bundled model's
+training evaluation holds out, from other seeds; ``plain``: :meth:`SubjectProfile.random` on an
+ideal device at the drawn rates with a 15-35 s first rest (the benchmark's first population;
+a 60-s baseline then includes pain)."""
+
+
+def held_out_session(n_subjects: int, duration_s: float, seed: int, population: str = "varied"):
     """A :class:`devices.xdf.Session` of simulated held-out subjects (in memory) and their schedules."""
-    from devices.simulator import CHANNEL_LABELS, UNITS, PainSchedule, SubjectProfile, simulate
+    from devices.simulator import CHANNEL_LABELS, UNITS, PainSchedule, SensorSettings, SubjectProfile, simulate
     from devices.xdf import Session, SessionStream
+    from training.sim_data import first_rest_s
 
+    if population not in POPULATIONS:
+        raise ValueError(f"population {population!r}: use one of {', '.join(POPULATIONS)}")
     streams, schedules = [], {}
     t0 = 1000.0
     for i in range(n_subjects):
@@ -102,8 +127,13 @@ def held_out_session(n_subjects: int, duration_s: float, seed: int):
         rng = np.random.default_rng([s_seed, 7])
         rates = {m: float(rng.choice(choices)) for m, choices in RATE_CHOICES.items()}
         sid = f"held-{i + 1}"
-        rec = simulate(SubjectProfile.random(s_seed), PainSchedule.random(duration_s, seed=s_seed), duration_s,
-                       seed=s_seed, rates=rates, subject=sid)
+        if population == "plain":
+            rec = simulate(SubjectProfile.random(s_seed), PainSchedule.random(duration_s, seed=s_seed), duration_s,
+                           seed=s_seed, rates=rates, subject=sid)
+        else:
+            sched = PainSchedule.random(duration_s, seed=s_seed, first_rest_s=min(first_rest_s(s_seed), duration_s))
+            rec = simulate(SubjectProfile.varied(s_seed), sched, duration_s, seed=s_seed, rates=rates, subject=sid,
+                           sensor=SensorSettings.random(s_seed))
         schedules[sid] = rec.schedule
         for modality, (values, fs) in rec.signals.items():
             spec = StreamSpec(sid, modality, (CHANNEL_LABELS[modality],), fs, UNITS[modality], f"{sid} {modality}")
@@ -193,13 +223,24 @@ def smooth(values: np.ndarray, t: np.ndarray, spec: str) -> np.ndarray:
     return np.array([sm.update(tk, v) if math.isfinite(v) else math.nan for tk, v in zip(t, values, strict=True)])
 
 
-def run_subjects(args: argparse.Namespace) -> tuple[dict[str, SubjectRun], float, float]:
-    """Score the held-out subjects through the real engine; (runs, window_s, wall seconds)."""
-    from monitor.engine import Engine
+def run_subjects(args: argparse.Namespace, mode: str) -> tuple[dict[str, SubjectRun], float, float]:
+    """Score the held-out subjects through the real engine in ``mode``; (runs, window_s, wall seconds).
+
+    ``absolute``: no automatic baseline (and no profiles), so every estimate comes from the
+    population head; ``relative``: each subject's baseline is learnt from its first
+    ``--baseline`` s of good signal, as live, and the estimates after it come from the
+    relative head (the ones before are absolute, state ``calibrating``). Profiles are never
+    read or written: a benchmark must not leave baselines in the user's folder.
+    """
+    from dataclasses import replace
+
+    from monitor.engine import BaselineOptions, Engine
     from monitor.scoring import score_session
 
-    session, schedules = held_out_session(args.subjects, args.duration, args.seed)
+    session, schedules = held_out_session(args.subjects, args.duration, args.seed, args.population)
     model = model_options(args)
+    baseline = BaselineOptions(duration_s=0.0 if mode == "absolute" else args.baseline, profiles="off")
+    model = replace(model, baseline=baseline)
     loaded = model.load()
     runs = {sid: SubjectRun(sid, sched) for sid, sched in schedules.items()}
     lock = threading.Lock()
@@ -211,6 +252,7 @@ def run_subjects(args: argparse.Namespace) -> tuple[dict[str, SubjectRun], float
             run.raw.append(est.index if est.state != "low_quality" else math.nan)
             run.headline.append(est.smoothed)
             run.states.append(est.state)
+            run.modes.append(est.mode)
 
     t0 = time.monotonic()
     score_session(session, lambda hub: Engine(hub, loaded.estimator, realtime=False, threads=model.threads),
@@ -243,8 +285,18 @@ def load_runs(path: str) -> tuple[dict[str, SubjectRun], float]:
         run = SubjectRun(sid, _SavedSchedule(t, data[f"{sid}/truth"]))
         run.t, run.raw, run.headline = list(t), list(data[f"{sid}/raw"]), list(data[f"{sid}/headline"])
         run.states = ["ok"] * len(t)
+        run.modes = [str(m) for m in data[f"{sid}/mode"]] if f"{sid}/mode" in data.files else []
         runs[sid] = run
     return runs, float(data["window_s"])
+
+
+def window_truth(run: SubjectRun, t: np.ndarray, window_s: float) -> np.ndarray:
+    """Mean true level (0 / 50 / 100) over each window ``[t - window_s, t]`` (0.1 s grid)."""
+    if not len(t):
+        return np.zeros(0)
+    grid = np.asarray(t, dtype=float)[:, None] - np.arange(0.0, window_s + 1e-9, 0.1)[None, :]
+    codes = run.truth(grid.ravel()).reshape(grid.shape)
+    return np.vectorize(LEVEL_VALUE.__getitem__)(codes.astype(int)).mean(axis=1)
 
 
 def pooled(runs: dict[str, SubjectRun], window_s: float, series) -> Scores:
@@ -252,6 +304,7 @@ def pooled(runs: dict[str, SubjectRun], window_s: float, series) -> Scores:
     per = []
     all_v: list[float] = []
     all_truth: list[float] = []
+    all_win: list[float] = []
     changes: list[float] = []
     lags: list[float] = []
     no_high: list[bool] = []
@@ -267,13 +320,16 @@ def pooled(runs: dict[str, SubjectRun], window_s: float, series) -> Scores:
         ok = np.isfinite(v)
         all_v.extend(v[ok])
         all_truth.extend(LEVEL_VALUE[int(c)] for c in codes[ok])
+        all_win.extend(window_truth(run, t[ok], window_s))
         if math.isfinite(s.change_per_s):
             changes.append(s.change_per_s)
         lags.extend(_onset_lags(v, t, codes))
         no = (codes == 0) & ok
         no_high.extend(band_of(x) == CLASS_NAMES[2] for x in v[no])
     corr = float(np.corrcoef(all_v, all_truth)[0, 1]) if len(all_v) > 2 and np.std(all_v) > 0 else math.nan
-    return Scores(corr=corr, n=len(all_v), change_per_s=float(np.mean(changes)) if changes else math.nan,
+    corr_win = float(np.corrcoef(all_v, all_win)[0, 1]) if len(all_v) > 2 and np.std(all_v) > 0 else math.nan
+    return Scores(corr=corr, corr_window=corr_win, n=len(all_v),
+                  change_per_s=float(np.mean(changes)) if changes else math.nan,
                   onset_lag_s=float(np.median(lags)) if lags else math.nan, onsets=len(lags),
                   onsets_never=sum(1 for x in lags if not math.isfinite(x)),
                   no_in_high=float(np.mean(no_high)) if no_high else math.nan)
@@ -281,8 +337,16 @@ def pooled(runs: dict[str, SubjectRun], window_s: float, series) -> Scores:
 
 def _row(name: str, s: Scores) -> str:
     lag = "never" if math.isinf(s.onset_lag_s) else f"{s.onset_lag_s:5.1f}"
-    return (f"  {name:<26} {s.corr:6.3f} {s.n:6d} {s.change_per_s:9.2f} {lag:>9} "
+    return (f"  {name:<26} {s.corr:6.3f} {s.corr_window:8.3f} {s.n:6d} {s.change_per_s:9.2f} {lag:>9} "
             f"{s.onsets - s.onsets_never:>4}/{s.onsets:<4} {100 * s.no_in_high:7.1f} %")
+
+
+def _mode_path(path: str, mode: str, n_modes: int) -> str:
+    """``--save`` path of one mode: as given for one mode, ``NAME-MODE.npz`` when both are measured."""
+    if n_modes == 1:
+        return path
+    p = Path(path)
+    return str(p.with_name(f"{p.stem}-{mode}{p.suffix or '.npz'}"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -293,7 +357,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="draw of held-out subjects (default 0)")
     p.add_argument("--quick", action="store_true", help="2 subjects x 180 s (a smoke run)")
     p.add_argument("--mode", choices=("absolute", "relative", "both"), default="both",
-                   help="which modes to measure (default both; relative needs a baseline-aware model)")
+                   help="which modes to measure (default both; relative needs a model with a relative head)")
+    p.add_argument("--population", choices=POPULATIONS, default="varied",
+                   help="held-out simulated subjects: varied (default: varied physiology, random devices, "
+                   "70-100 s first rest) or plain (ideal devices, 15-35 s first rest)")
     p.add_argument("--smoothers", default=DEFAULT_CANDIDATES,
                    help=f"candidate causal headline smoothers to compare (default {DEFAULT_CANDIDATES}; '' = none)")
     p.add_argument("--load", default=None, metavar="PATH.npz",
@@ -312,23 +379,29 @@ def main(argv: list[str] | None = None) -> int:
 
     from monitor.engine.smoothing import SHORT_TAU_S
 
-    print(f"index quality: {args.subjects} held-out simulated subjects x {args.duration:.0f} s "
-          f"(seeds {HELD_OUT_SEED_BASE + args.seed * 1000}..., rates drawn from {RATE_CHOICES})")
+    print(f"index quality: {args.subjects} held-out simulated subjects ({args.population}) x {args.duration:.0f} s "
+          f"(seeds {HELD_OUT_SEED_BASE + args.seed * 1000}..., rates drawn from {RATE_CHOICES}; "
+          f"relative mode: {args.baseline:g}-s baseline)")
     for mode in modes:
-        if mode == "relative":
-            print("\nmode relative: not measured — this build's estimator has no per-subject baseline "
-                  "(every estimate says mode 'absolute'); see README 'A trustworthy index'")
-            continue
         if args.load:
-            runs, window_s = load_runs(args.load)
-            print(f"\nmode {mode}: {sum(len(r.t) for r in runs.values())} estimates loaded from {args.load}")
+            path = _mode_path(args.load, mode, len(modes))
+            runs, window_s = load_runs(path)
+            print(f"\nmode {mode}: {sum(len(r.t) for r in runs.values())} estimates loaded from {path}")
         else:
-            runs, window_s, wall = run_subjects(args)
+            runs, window_s, wall = run_subjects(args, mode)
             seen_states = {m for r in runs.values() for m in r.states}
             data_s = sum(r.t[-1] - r.t[0] + window_s for r in runs.values() if r.t)
+            counts = {st: sum(x == st for r in runs.values() for x in r.states) for st in sorted(seen_states)}
             print(f"\nmode {mode}: {sum(len(r.t) for r in runs.values())} estimates in {wall:.0f} s "
-                  f"({data_s / wall:.1f} s of data per s; states {sorted(seen_states)})")
-        print(f"  {'series':<26} {'corr':>6} {'n':>6} {'change/s':>9} {'onset lag':>9} {'hit/eps':>9} {'no→high':>9}")
+                  f"({data_s / wall:.1f} s of data per s; states {counts})")
+        all_modes = [m for r in runs.values() for m in r.modes]
+        if all_modes:
+            n_rel = sum(m == "relative" for m in all_modes)
+            print(f"  estimates by mode: relative {n_rel}, absolute {len(all_modes) - n_rel}")
+            if mode == "relative" and n_rel == 0:
+                print("  (no estimate is relative: the model has no relative head, or no baseline was learnt)")
+        print(f"  {'series':<26} {'corr':>6} {'corr/win':>8} {'n':>6} {'change/s':>9} {'onset lag':>9} "
+              f"{'hit/eps':>9} {'no→high':>9}")
         print(_row("raw 1-s index", pooled(runs, window_s, lambda r, t, o: np.asarray(r.raw)[o])))
         print(_row(f"headline (engine, EMA {SHORT_TAU_S:g} s)",
                    pooled(runs, window_s, lambda r, t, o: np.asarray(r.headline)[o])))
@@ -341,9 +414,11 @@ def main(argv: list[str] | None = None) -> int:
             for sid, r in runs.items():
                 t = np.asarray(r.t)
                 arrays.update({f"{sid}/t": t, f"{sid}/raw": np.asarray(r.raw),
-                               f"{sid}/headline": np.asarray(r.headline), f"{sid}/truth": r.truth(t)})
-            np.savez(args.save, **arrays)  # type: ignore[arg-type]
-            print(f"  saved to {args.save}")
+                               f"{sid}/headline": np.asarray(r.headline), f"{sid}/truth": r.truth(t),
+                               f"{sid}/mode": np.asarray(r.modes, dtype=str)})
+            path = _mode_path(args.save, mode, len(modes))
+            np.savez(path, **arrays)  # type: ignore[arg-type]
+            print(f"  saved to {path}")
     return 0
 
 

@@ -143,3 +143,71 @@ def _empty(n: int, ch: int, t_end: float, rate: float, reason: str) -> WindowSig
         good=np.zeros(n, bool),
         channels=np.zeros((n, ch), np.float32),
     )
+
+
+def end_at_input(
+    values: np.ndarray,
+    timestamps: np.ndarray,
+    flags: np.ndarray,
+    input_times: np.ndarray,
+    t_end: float,
+    length_s: float,
+    input_rate: float,
+    rate: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """End a processed signal at the newest *input* sample before ``t_end`` and hold that
+    sample's value up to ``t_end`` when it is at most one input period before it.
+
+    Why: the live engine cuts a window as soon as its last input sample has arrived (no
+    waiting for the next one, which for a 1 Hz SpO2 probe would cost up to a second). A
+    sample *at* the end, or processed points interpolated towards a later one, may or may
+    not have arrived by then, so they are left out and a window's content does not depend
+    on how quickly the engine got to it. Interpolation cannot reach past the newest input
+    sample, so without the hold the final input period of every window would count as
+    missing (10 % of a 10 s SpO2 window); a sample describes its stream until the next one
+    is due, so holding it over at most one period is what the sample says.
+
+    Training cuts its windows through this same rule (:func:`training.recording_windows.cut_recording`):
+    a model trained on windows that end differently from the engine's sees, at serve time,
+    a different last second (for 1 Hz SpO2, a held value instead of a ramp to the next
+    sample) — a train/serve skew.
+
+    Args:
+        values: the processed signal at ``rate``, (m, ch); may extend past ``t_end``.
+        timestamps: its (m,) times.
+        flags: its (m, ch) bad-sample flags.
+        input_times: timestamps of the stream's accepted input samples (any that fall
+            within ``[t_end - length_s, t_end)`` are used).
+        t_end: the window's end.
+        length_s: the window's length.
+        input_rate: the stream's nominal rate (<= 0: unknown, nothing is changed).
+        rate: the working rate of ``values``.
+
+    Returns:
+        ``(values, timestamps, flags)`` to hand to :func:`cut_window`.
+    """
+    ts = np.asarray(timestamps, dtype=np.float64)
+    if ts.size == 0 or input_rate <= 0:
+        return values, timestamps, flags
+    raw = np.asarray(input_times, dtype=np.float64)
+    raw = raw[(raw >= t_end - length_s) & (raw < t_end - 1e-6)]
+    if raw.size == 0:
+        return values, timestamps, flags
+    t_input = float(raw.max())
+    keep = ts <= t_input + 1e-9
+    values, ts, flags = values[keep], ts[keep], flags[keep]
+    period = 1.0 / input_rate
+    step = 1.0 / rate
+    if ts.size == 0 or not (ts[-1] < t_end - 0.5 * step and t_input >= t_end - period - 1e-6):
+        return values, ts, flags
+    k0 = int(round(ts[-1] * rate)) + 1
+    k1 = int(round(t_end * rate))
+    if k1 < k0 or (k1 - k0 + 1) * step > period + step:
+        return values, ts, flags
+    n = k1 - k0 + 1
+    extra_ts = np.arange(k0, k1 + 1, dtype=np.float64) / rate
+    return (
+        np.vstack([values, np.repeat(values[-1:], n, axis=0)]),
+        np.concatenate([ts, extra_ts]),
+        np.vstack([flags, np.repeat(flags[-1:], n, axis=0)]),
+    )

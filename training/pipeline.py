@@ -160,6 +160,8 @@ def embed_recordings(recordings: Sequence[Recording], settings: WindowSettings, 
         "window": settings.as_dict(), "representations": list(representations),
         "representation_config": dataclasses.asdict(RepresentationConfig()),
         "encoder": encoder.fingerprint, "preprocessing": preprocessing_settings(settings.modalities),
+        # windows end by core.windows.end_at_input (as the engine's); caches of windows cut before are stale
+        "window_end": "newest input sample, held one period",
     }
     cache = EmbeddingCache(cache_root, key)
     todo = sum(len(window_ends(r, settings)) for r in recordings if not cache.has(r))

@@ -3,7 +3,8 @@
 Training must see windows exactly like the ones the real-time engine will feed the model,
 otherwise the head learns preprocessing artefacts it never meets live. So each modality
 goes through the same :class:`core.preprocessing.StreamPreprocessor` (device rate ->
-working rate, filtering, artefact flags) and :func:`core.windows.cut_window` as live data.
+working rate, filtering, artefact flags), the engine's end-of-window rule
+(:func:`core.windows.end_at_input`) and :func:`core.windows.cut_window` as live data.
 """
 
 from __future__ import annotations
@@ -68,6 +69,26 @@ def window_ends(rec: Recording, settings: WindowSettings) -> np.ndarray:
     return np.arange(first, end + 1e-9, settings.stride_s)
 
 
+def engine_window_input(proc, sig, t_end: float, settings: WindowSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The processed samples the engine would cut the window ending at ``t_end`` from.
+
+    The engine (:meth:`monitor.engine.ingest.StreamIngest.cut`) reads its processed buffer
+    between ``t_end - window_s`` and ``t_end`` (two working-rate samples of margin either
+    side) and ends the signal at the newest input sample before ``t_end``, held over at
+    most one input period (:func:`core.windows.end_at_input`). Training windows are cut by
+    the same rule, so the model learns the windows it is served (a window interpolated on
+    to a sample *at* its end differs in its last input period: for 1 Hz SpO2, the last
+    second).
+    """
+    from core.windows import end_at_input
+
+    margin = 2.0 / settings.working_rate
+    # masks, not searchsorted: like the engine's ring buffer, robust to a clock reset
+    sel = (proc.timestamps >= t_end - settings.window_s - margin) & (proc.timestamps < t_end + margin)
+    return end_at_input(proc.values[sel], proc.timestamps[sel], proc.flags[sel], sig.timestamps, t_end,
+                        settings.window_s, sig.rate, settings.working_rate)
+
+
 def cut_recording(rec: Recording, settings: WindowSettings) -> WindowBatch:
     """All windows of ``rec`` (windows where no modality is usable are dropped)."""
     from core.preprocessing import StreamPreprocessor
@@ -87,9 +108,8 @@ def cut_recording(rec: Recording, settings: WindowSettings) -> WindowBatch:
         pre = StreamPreprocessor(modality, sig.rate, n_channels=1, working_rate=settings.working_rate)
         proc = pre.process(sig.values[:, None], sig.timestamps)
         for i, t_end in enumerate(ends):
-            w = cut_window(
-                proc.values, proc.timestamps, proc.flags, float(t_end), settings.window_s, settings.working_rate
-            )
+            values, ts, flags = engine_window_input(proc, sig, float(t_end), settings)
+            w = cut_window(values, ts, flags, float(t_end), settings.window_s, settings.working_rate)
             reasons[i][j] = w.reason or ""
             quality[i, j] = float(w.quality)
             if w.valid:

@@ -24,7 +24,7 @@ from core.inference import ModalityWindow
 from core.logthrottle import LogLimiter
 from core.preprocessing import StreamPreprocessor
 from core.streams import MARKERS, StreamSpec
-from core.windows import cut_window
+from core.windows import cut_window, end_at_input
 
 log = logging.getLogger(__name__)
 _REJECT_LOG = LogLimiter(log)
@@ -166,14 +166,8 @@ class StreamIngest:
 
     def _end_at_input(self, st: _Stream, values, ts, flags, t_end: float, window_s: float):
         """End the processed signal at the newest *input* sample before ``t_end`` and hold
-        that sample's value up to ``t_end`` when it is at most one input period before it.
-
-        The window is cut as soon as its last input sample has arrived (no waiting for the
-        next one, which for a 1 Hz SpO2 probe would cost up to a second). Interpolation
-        cannot reach past the newest input sample, so without the hold the final input
-        period of every window would count as missing and lower its quality (by 10 % for
-        SpO2 in a 10 s window). A sample describes its stream until the next one is due,
-        so holding it over at most one period is what the sample says, not invented data.
+        it over at most one input period (:func:`core.windows.end_at_input`, the rule
+        training cuts its windows by too).
 
         The scheduler cuts a window once a sample within one period of its end has arrived
         (:meth:`StreamProgress.reached`); a sample *at* the end, or processed points that
@@ -184,26 +178,7 @@ class StreamIngest:
         if ts.size == 0 or st.spec.nominal_rate <= 0:
             return values, ts, flags
         _, raw = st.raw_times.between(t_end - window_s, t_end - 1e-6)
-        if raw.size == 0:
-            return values, ts, flags
-        t_input = float(raw.max())
-        keep = ts <= t_input + 1e-9
-        values, ts, flags = values[keep], ts[keep], flags[keep]
-        period = 1.0 / st.spec.nominal_rate
-        step = 1.0 / self.working_rate
-        if ts.size == 0 or not (ts[-1] < t_end - 0.5 * step and t_input >= t_end - period - 1e-6):
-            return values, ts, flags
-        k0 = int(round(ts[-1] * self.working_rate)) + 1
-        k1 = int(round(t_end * self.working_rate))
-        if k1 < k0 or (k1 - k0 + 1) * step > period + step:
-            return values, ts, flags
-        n = k1 - k0 + 1
-        extra_ts = np.arange(k0, k1 + 1, dtype=np.float64) / self.working_rate
-        return (
-            np.vstack([values, np.repeat(values[-1:], n, axis=0)]),
-            np.concatenate([ts, extra_ts]),
-            np.vstack([flags, np.repeat(flags[-1:], n, axis=0)]),
-        )
+        return end_at_input(values, ts, flags, raw, t_end, window_s, st.spec.nominal_rate, self.working_rate)
 
     def forget_subject(self, subject: str) -> None:
         with self._lock:
