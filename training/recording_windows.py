@@ -54,13 +54,18 @@ class WindowBatch:
 
 
 def window_ends(rec: Recording, settings: WindowSettings) -> np.ndarray:
-    """Window end times: every ``stride_s`` through a session, or anchored at a segment's end."""
+    """Window end times: every ``stride_s`` through a session, or anchored at a segment's end;
+    on the working rate's grid, as the engine's (a window ending between two processed
+    samples would be an average of neighbours, see :class:`monitor.engine.scheduler.WindowScheduler`)."""
     start, end = rec.span
     if not np.isfinite(start):
         return np.zeros(0)
+    rate = settings.working_rate
+    start = np.floor(start * rate + 1e-6) / rate
     if rec.whole_segment:
         # AI4PAIN segments are ~10 s: anchor at the end so a full-length segment gives one
         # full window; longer ones give more, stepping back by the stride.
+        end = np.floor(end * rate + 1e-6) / rate
         n_more = int(np.floor(max(0.0, (end - start) - settings.window_s) / settings.stride_s + 1e-9))
         return end - settings.stride_s * np.arange(n_more, -1, -1)
     first = start + settings.window_s

@@ -22,7 +22,16 @@ Order of operations, per chunk:
 4. anti-aliasing: a 4th-order Butterworth low-pass at 40 % of the working rate, run at the
    input rate, only when the input is faster than the working rate;
 5. resampling: linear interpolation onto the absolute grid ``k / working_rate`` of the
-   shared clock (so all modalities of all subjects share sample times). A grid point
+   shared clock (so all modalities of all subjects share sample times), *phase-locked* for
+   a stream whose rate divides the working rate (1, 4, 25, 50 Hz ... at 100 Hz): each
+   segment is first moved back by where its samples lie after a grid point (less than one
+   working-rate period, 10 ms at 100 Hz), so it is sampled exactly at its own samples
+   wherever the clock puts them. Without
+   this the representations depended on the clock's phase: a 1 Hz SpO2 stream 4-6 ms off
+   the grid made the spectrogram's near-zero bins (floored 160 dB down) differ entirely from
+   the on-grid training recordings (``painmon bench clock_phase``: index 52 / 32 / 96 on the
+   grid, 9 / 7 / 29 shifted by 5 ms). The cost: a stream is placed up to one period early,
+   so modalities line up to within 10 ms rather than exactly. A grid point
    between two input samples further apart than 1.75 input periods lies in a short gap:
    it is interpolated and flagged;
 6. the modality's chain (:mod:`core.preprocessing.chains`) at the working rate, then the
@@ -59,6 +68,9 @@ MAX_BRIDGE_S = 10.0
 bridged gap is resampled onto the working grid, so a declared rate of 1e-6 Hz would
 otherwise make one four-sample chunk cost 10^8 output samples."""
 
+GRID_TOL = 1e-6
+"""Tolerance, in working-rate samples, of "on a grid point" (10 ns at 100 Hz): a clock of
+10^6 s and more carries rounding of that order into ``t * rate``."""
 WARN_INTERVAL_S = 10.0
 """A misbehaving stream logs a warning at most this often (the rest go to DEBUG); the
 counters in :class:`PreprocessStats` keep the full tally."""
@@ -174,6 +186,7 @@ class StreamPreprocessor:
         self._run_min = np.full(ch, np.inf)
         self._prev: tuple[float, np.ndarray, np.ndarray] | None = None
         self._next_k = 0
+        self._phase = 0.0  # seconds the current segment's samples lie after the grid
         self._aa_zi: np.ndarray | None = None
         self._chain_zi: np.ndarray | None = None
 
@@ -356,7 +369,11 @@ class StreamPreprocessor:
             self._prev = None
             self._aa_zi = None
             self._chain_zi = None
-            self._next_k = math.ceil(t[0] * self.rate - 1e-9)
+            # lock the grid to the segment's samples: shift the segment back by where its
+            # first sample lies after a grid point (< one working-rate period)
+            self._phase = self._grid_phase(float(t[0]))
+            self._next_k = math.ceil((t[0] - self._phase) * self.rate - GRID_TOL)
+        t = t - self._phase
         if self._aa_sos is not None and self._aa_unit is not None:
             if self._aa_zi is None:
                 self._aa_zi = self._aa_unit[:, :, None] * v[0][None, None, :]
@@ -372,6 +389,17 @@ class StreamPreprocessor:
             np.clip(out.values, self.chain.clip[0], self.chain.clip[1], out=out.values)
         return out
 
+    def _grid_phase(self, t0: float) -> float:
+        """Seconds a segment starting at ``t0`` is moved back to lock the grid to its
+        samples: where ``t0`` lies after a grid point, when the input period is a whole number
+        of working-rate periods (then every regular sample lies there too, whichever came
+        first); 0 for other rates, whose samples fall all over the grid anyway (and whose
+        first sample depends on when a listener attached)."""
+        ratio = self.rate / self.fs_in
+        if abs(ratio - round(ratio)) > 1e-6 * ratio or round(ratio) < 1:
+            return 0.0
+        return (t0 * self.rate - math.floor(t0 * self.rate + GRID_TOL)) / self.rate
+
     def _resample(self, t: np.ndarray, v: np.ndarray, f: np.ndarray) -> Processed:
         """Linear interpolation onto the grid ``k / rate`` up to the newest sample."""
         if self._prev is not None:
@@ -383,7 +411,7 @@ class StreamPreprocessor:
         gaps = np.diff(t) > self.missing_dt
         self.stats.bridged_gaps += int(gaps.sum())
         k0 = self._next_k
-        k1 = math.floor(t[-1] * self.rate + 1e-9)
+        k1 = math.floor(t[-1] * self.rate + GRID_TOL)
         if k1 < k0:
             return Processed.empty(self.n_channels)
         self._next_k = k1 + 1

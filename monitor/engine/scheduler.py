@@ -109,6 +109,7 @@ class WindowScheduler:
         catch_up: bool = True,
         modalities: tuple[str, ...] | None = None,
         data_clock: bool = False,
+        sample_s: float = 0.0,
     ):
         if window_s <= 0 or hop_s <= 0:
             raise ValueError(f"window ({window_s}) and hop ({hop_s}) must be positive")
@@ -124,6 +125,12 @@ class WindowScheduler:
         """Only these modalities are waited for (None: all)."""
         self.data_clock = data_clock
         """Judge stalls on the data's clock (offline) instead of by time of arrival."""
+        self.sample_s = float(sample_s)
+        """The working rate's period: an offline grid starts at the first sample moved back
+        onto a multiple of it, so windows end where the processed signal has samples (the
+        preprocessor locks its grid to the stream's samples in the same way), not between
+        two of them: a window cut half a sample off the grid is an average of neighbours,
+        which changed the spectrogram of a 1 Hz SpO2 stream beyond recognition."""
         self._subjects: dict[str, _Subject] = {}
 
     # --- input ------------------------------------------------------------------------
@@ -153,7 +160,7 @@ class WindowScheduler:
         sp.last_arrived = arrived
         if math.isnan(subj.next_end):
             if self.data_clock:
-                subj.origin = first_ts
+                subj.origin = self._on_sample_grid(first_ts)
             # first window: the first grid point that leaves a full window of data
             subj.next_end = self._grid_ceil(first_ts + self.window_s, subj.origin)
 
@@ -245,6 +252,11 @@ class WindowScheduler:
         return out
 
     # --- grid ------------------------------------------------------------------------
+    def _on_sample_grid(self, t: float) -> float:
+        if self.sample_s <= 0:
+            return t
+        return math.floor(t / self.sample_s + 1e-6) * self.sample_s
+
     def _grid_ceil(self, t: float, origin: float = 0.0) -> float:
         return origin + math.ceil((t - origin) / self.stride_s - 1e-9) * self.stride_s
 

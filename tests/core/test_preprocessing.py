@@ -77,7 +77,8 @@ def test_resampled_onto_the_shared_working_grid(fs):
     k = out.timestamps * 100.0
     np.testing.assert_allclose(k, np.round(k), atol=1e-6)  # on the grid k / 100
     np.testing.assert_allclose(np.diff(out.timestamps), 0.01, atol=1e-9)
-    assert out.timestamps[0] >= t[0] - 1e-9 and out.timestamps[-1] <= t[-1] + 1e-9
+    # phase-locked (rates dividing 100 Hz): the grid starts less than a period before the first sample
+    assert abs(out.timestamps[0] - t[0]) < 0.01 and out.timestamps[-1] <= t[-1] + 1e-9
     assert len(out) >= int((t[-1] - t[0]) * 100) - 1
     # the slow sine passes the 1.5 Hz low-pass unchanged but for a small delay
     settled = out.timestamps > t[0] + 2.0
@@ -85,6 +86,30 @@ def test_resampled_onto_the_shared_working_grid(fs):
     errors = {lag: np.abs(v - 5.0 - np.sin(2 * np.pi * 0.3 * (ts - lag))).max() for lag in np.arange(0, 0.5, 0.01)}
     best = min(errors, key=errors.get)
     assert errors[best] < 0.03 and 0.05 < best < 0.3, (best, errors[best])
+
+
+@pytest.mark.parametrize(("modality", "fs"), [("SpO2", 1.0), ("EDA", 4.0), ("RESP", 25.0), ("BVP", 50.0)])
+def test_the_clock_phase_of_a_stream_does_not_change_its_processed_signal(modality, fs):
+    """Samples anywhere between two grid points (a live device, a replay shifted onto the
+    clock) give what the same samples on the grid give (training recordings start at 0), for
+    rates that divide the working rate (the others fall all over the grid anyway)."""
+    rng = np.random.default_rng(2)
+    n = int(60 * fs)
+    x = {"SpO2": np.round(97 + np.cumsum(rng.standard_normal(n)) * 0.2),
+         "EDA": 5 + np.cumsum(rng.standard_normal(n)) * 0.01,
+         "RESP": np.sin(2 * np.pi * 0.25 * np.arange(n) / fs),
+         "BVP": np.sin(2 * np.pi * 1.2 * np.arange(n) / fs)}[modality]
+    t = np.arange(n) / fs
+    late = StreamPreprocessor(modality, fs)
+    late.process(x[7:], 1000.0037 + t[7:])  # another first sample: the same phase
+    assert late._phase == pytest.approx(0.0037, abs=1e-9)
+    ref = StreamPreprocessor(modality, fs).process(x, 1000.0 + t)
+    for shift in (0.001, 0.0043, 0.005, 0.0099, 7.5, 123456.0037):
+        out = StreamPreprocessor(modality, fs).process(x, 1000.0 + shift + t)
+        lead = (1000.0 + shift - out.timestamps[0]) - (1000.0 - ref.timestamps[0])
+        assert 0 <= lead < 0.01  # placed less than one working-rate period early
+        np.testing.assert_allclose(out.values, ref.values, rtol=0, atol=1e-4)
+        np.testing.assert_array_equal(out.flags, ref.flags)
 
 
 def test_fast_input_is_antialiased_before_decimation():
