@@ -309,8 +309,11 @@ def load_bench_estimator(model: ModelOptions):
 
     dev = resolve_device(model.device or "auto")
     head = FusionHead(DEFAULT_MODALITIES, DEFAULT_REPRESENTATIONS).to(dev).eval()
+    from monitor.engine.engine import default_torch_threads
+
     extra: dict[str, Any] = {"backend": model.backend} if model.backend not in (None, "torch") else {}
-    encoder = load_encoder(model.encoder_path, device=str(dev), precision=model.precision or "auto", **extra)
+    encoder = load_encoder(model.encoder_path, device=str(dev), precision=model.precision or "auto",
+                           threads=model.threads or default_torch_threads(), **extra)
     est = Estimator(encoder, head, DEFAULT_MODALITIES, DEFAULT_REPRESENTATIONS, device=dev, model_name="untrained-head")
     return est, "untrained head (no bundled model found)"
 

@@ -281,6 +281,17 @@ class OpenVINOEncoder(nn.Module):
     def device(self) -> torch.device:
         return torch.device("cpu")
 
+    def compiled_property(self, name: str) -> list[Any]:
+        """The CPU plugin property ``name`` (e.g. ``INFERENCE_NUM_THREADS``) as OpenVINO reports it
+        for every compiled part of every request chain (latency chain first).
+
+        What the runtime actually took, not what was asked: settings such as the thread count
+        are fixed when a model is compiled, so this is how a caller (or a test) can see that
+        ``threads`` reached the runtime."""
+        with self._lock:
+            lanes = ([self._latency_lane] if self._latency_lane is not None else []) + self._lanes
+            return [request.get_compiled_model().get_property(name) for lane in lanes for request in lane]
+
     def describe(self) -> str:
         """One line for logs and status bars: mode, runtime, threading and precision split."""
         if self.precision == "fp32":
