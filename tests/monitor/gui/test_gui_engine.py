@@ -58,7 +58,6 @@ def test_engine_estimates_reach_the_dashboard_and_the_recording(qtbot, window, t
 @pytest.mark.allow_thread_errors  # the loader thread logs the failed engine start it reports
 def test_engine_that_cannot_load_is_reported_and_signals_keep_flowing(qtbot, window, tmp_path):
     from devices.simulator import SimulatedWearable, SimulatorSource
-
     from monitor.engine import ModelOptions
     from monitor.gui.app import model_overrides
 
