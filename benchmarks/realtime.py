@@ -18,6 +18,11 @@ Measured in one run on this machine:
 (d) **threads**: images/s of a whole-window pass with 1 torch thread and with all cores;
 (e) **warm-up**: the first (cold) pass against the next one, why the engine warms up.
 
+With several backends (``--backends torch:fp32,openvino:fp32,openvino:bf16``) the runs are
+interleaved: (a) for every backend in turn (``--rounds`` times), then (b) each subject count for
+every backend still in real time before the next count, so outside load on a shared machine
+hits them alike. Every run reports the 1-minute load average at its end.
+
 The simulator pushes 64 ms chunks (like a BLE wearable) and pre-fills one window of
 history so the first estimate comes at once.
 """
@@ -202,10 +207,27 @@ class RunResult:
     """Mean seconds per engine stage (per batch) over the run's estimates."""
     max_hop_s: float = float("nan")
     """Longest hop an estimate of the run carried (> 1 s: the engine degraded)."""
+    load: float = float("nan")
+    """1-minute load average at the end of the run (``uptime``'s first figure): on a shared
+    machine it says how much other work the figures competed with."""
 
     @property
     def degraded(self) -> bool:
         return self.max_hop_s > 1.0 + 1e-9
+
+
+def merge_runs(runs: list[RunResult]) -> RunResult:
+    """Rounds of the same measurement (same subjects, one backend) as one result: counts summed,
+    latencies pooled, stage means and load averages averaged, the longest hop kept."""
+    if len(runs) == 1:
+        return runs[0]
+    lateness = [r.lateness for r in runs if r.lateness is not None]
+    stages = {k: float(np.mean([r.stages[k] for r in runs if k in r.stages])) for k in runs[0].stages}
+    return RunResult(runs[0].n_subjects, sum(r.seconds for r in runs), sum(r.estimates for r in runs),
+                     sum(r.expected for r in runs), sum(r.skipped for r in runs),
+                     np.concatenate([r.latencies for r in runs]),
+                     np.concatenate(lateness) if lateness else None, stages,
+                     max(r.max_hop_s for r in runs), float(np.mean([r.load for r in runs])))
 
 
 def run_once(
@@ -281,7 +303,7 @@ def run_once(
         for k in ("preprocess", "represent", "encode", "fuse", "batch")
     }
     return RunResult(n_subjects, elapsed, got, expected, st1.skipped - st0.skipped, np.asarray(lat), lateness, stages,
-                     max(hops, default=float("nan")))
+                     max(hops, default=float("nan")), os.getloadavg()[0])
 
 
 def estimator_window(estimator) -> float:
@@ -309,8 +331,11 @@ def load_bench_estimator(model: ModelOptions):
 
     dev = resolve_device(model.device or "auto")
     head = FusionHead(DEFAULT_MODALITIES, DEFAULT_REPRESENTATIONS).to(dev).eval()
+    from monitor.engine.engine import default_torch_threads
+
     extra: dict[str, Any] = {"backend": model.backend} if model.backend not in (None, "torch") else {}
-    encoder = load_encoder(model.encoder_path, device=str(dev), precision=model.precision or "auto", **extra)
+    encoder = load_encoder(model.encoder_path, device=str(dev), precision=model.precision or "auto",
+                           threads=model.threads or default_torch_threads(), **extra)
     est = Estimator(encoder, head, DEFAULT_MODALITIES, DEFAULT_REPRESENTATIONS, device=dev, model_name="untrained-head")
     return est, "untrained head (no bundled model found)"
 
@@ -428,6 +453,19 @@ def pct(x: np.ndarray, q: float) -> float:
     return float(np.percentile(x, q)) if x.size else float("nan")
 
 
+@dataclass(frozen=True)
+class BackendChoice:
+    """One encoder runtime to measure: a backend and, optionally, its precision (None: the
+    model options' ``--precision``), so one run can compare e.g. OpenVINO fp32 with its mixed mode."""
+
+    backend: str
+    precision: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.backend + (f":{self.precision}" if self.precision else "")
+
+
 @dataclass
 class BackendResult:
     """(a) and (b) for one encoder backend."""
@@ -468,30 +506,68 @@ def engine_capacity(engine):
     return out[0]
 
 
-def serve_and_search(estimator, args: argparse.Namespace, tag: str, backend: str, warm_engine) -> BackendResult:
-    """(a) one subject's latency (with the main thread's timer lateness, (c)), then (b) the
-    capacity search from 2 subjects up, stopping at the first that degrades or falls behind."""
-    capacity = engine_capacity(warm_engine)
-    print(f"[{backend}] {capacity.describe()}", flush=True)
-    one = run_once(estimator, 1, args.seconds, tag + "a", measure_gui=True, threads=args.threads)
-    best = 0
-    for n in range(1, args.max_subjects + 1):
-        r = one if n == 1 else run_once(estimator, n, args.seconds, f"{tag}b{n}", threads=args.threads)
-        ok = not r.degraded and r.skipped == 0 and r.estimates >= 0.9 * r.expected and pct(r.latencies, 95) < 1.0
-        verdict = "real time" if ok else (f"degraded (hop {r.max_hop_s:.2f} s)" if r.degraded else "falls behind")
-        print(f"  [{backend}] {n} subject(s): {r.estimates}/{r.expected} estimates, {r.skipped} skipped, "
-              f"p95 latency {pct(r.latencies, 95) * 1e3:.0f} ms -> {verdict}", flush=True)
-        if not ok:
-            break
-        best = n
-    return BackendResult(backend, encoder_text(estimator), capacity, one, best, best == args.max_subjects)
+def in_real_time(r: RunResult) -> bool:
+    """Served at 1 Hz without degrading: no lengthened hop, nothing skipped, >= 90 % of the
+    expected estimates, p95 latency under the hop."""
+    return not r.degraded and r.skipped == 0 and r.estimates >= 0.9 * r.expected and pct(r.latencies, 95) < 1.0
 
 
-def backends_to_run(text: str | None, default: str | None) -> list[str]:
-    """``--backends torch,openvino`` or ``each`` (every backend installed here); default: the
-    model options' backend alone."""
+def verdict(r: RunResult) -> str:
+    """One word on a run for the progress lines: real time, degraded (with the hop) or falls behind."""
+    if in_real_time(r):
+        return "real time"
+    return f"degraded (hop {r.max_hop_s:.2f} s)" if r.degraded else "falls behind"
+
+
+@dataclass
+class Contender:
+    """A loaded backend in the interleaved run: its estimator and what has been measured so far."""
+
+    choice: BackendChoice
+    estimator: Any
+    capacity: Any
+    tag: str
+    one: list[RunResult] = field(default_factory=list)
+    best: int = 0
+    searching: bool = True
+
+
+def serve_interleaved(contenders: list[Contender], args: argparse.Namespace) -> list[BackendResult]:
+    """(a) one subject's latency for every backend in turn, ``--rounds`` times (with the main
+    thread's timer lateness, (c)); then (b) the capacity search from 2 subjects up, each subject
+    count served by every backend still in real time before the next count, so a burst of outside
+    load hits the backends alike instead of whichever was measured at that moment."""
+    for r in range(args.rounds):
+        for c in contenders:
+            run = run_once(c.estimator, 1, args.seconds, f"{c.tag}a{r}", measure_gui=True, threads=args.threads)
+            c.one.append(run)
+            print(f"  [{c.choice.label}] 1 subject (round {r + 1}): {run.estimates}/{run.expected} estimates, "
+                  f"{run.skipped} skipped, p95 latency {pct(run.latencies, 95) * 1e3:.0f} ms -> {verdict(run)} "
+                  f"(load average {run.load:.1f})", flush=True)
+    for c in contenders:
+        c.searching = in_real_time(merge_runs(c.one))
+        c.best = 1 if c.searching else 0
+    for n in range(2, args.max_subjects + 1):
+        for c in contenders:
+            if not c.searching:
+                continue
+            run = run_once(c.estimator, n, args.seconds, f"{c.tag}b{n}", threads=args.threads)
+            print(f"  [{c.choice.label}] {n} subjects: {run.estimates}/{run.expected} estimates, {run.skipped} "
+                  f"skipped, p95 latency {pct(run.latencies, 95) * 1e3:.0f} ms -> {verdict(run)} "
+                  f"(load average {run.load:.1f})", flush=True)
+            if in_real_time(run):
+                c.best = n
+            else:
+                c.searching = False
+    return [BackendResult(c.choice.label, encoder_text(c.estimator), c.capacity, merge_runs(c.one), c.best,
+                          c.best == args.max_subjects) for c in contenders]
+
+
+def backends_to_run(text: str | None, default: str | None) -> list[BackendChoice]:
+    """``--backends torch,openvino:fp32,openvino:bf16`` (``backend[:precision]``) or ``each`` (every
+    backend installed here, at ``--precision``); default: the model options' backend alone."""
     if not text:
-        return [default or "torch"]
+        return [BackendChoice(default or "torch")]
     if text == "each":
         import importlib.util
         import inspect
@@ -499,21 +575,32 @@ def backends_to_run(text: str | None, default: str | None) -> list[str]:
         from core.encoder import load_encoder
 
         has_backends = "backend" in inspect.signature(load_encoder).parameters
-        return ["torch"] + (["openvino"] if has_backends and importlib.util.find_spec("openvino") else [])
-    return [b.strip() for b in text.split(",") if b.strip()]
+        names = ["torch"] + (["openvino"] if has_backends and importlib.util.find_spec("openvino") else [])
+        return [BackendChoice(b) for b in names]
+    out = []
+    for item in (b.strip() for b in text.split(",")):
+        if item:
+            backend, _, precision = item.partition(":")
+            out.append(BackendChoice(backend.strip(), precision.strip() or None))
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     """``painmon bench realtime``: latency of one subject, then the largest number of subjects
-    served in real time, for each backend asked for; returns the exit code."""
+    served in real time, for each backend asked for, interleaved; returns the exit code."""
     p = argparse.ArgumentParser(prog="painmon bench realtime", description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=20.0, help="measured seconds per run (default 20)")
     p.add_argument("--max-subjects", type=int, default=8, help="stop the capacity search here (default 8)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="one-subject latency runs per backend, taken in turn with the other backends (default 1)")
     p.add_argument("--backends", default=None, metavar="LIST",
-                   help="encoder backends to measure one after the other: a comma list (torch,openvino) or "
-                   "'each' (every one installed); default: --backend alone")
+                   help="encoder backends to measure, interleaved: a comma list of backend[:precision] "
+                   "(torch:fp32,openvino:fp32,openvino:bf16) or 'each' (every one installed); default: --backend "
+                   "alone")
     add_model_options(p)
     args = p.parse_args(argv)
+    if args.rounds < 1 or args.max_subjects < 1:
+        p.error("--rounds and --max-subjects must be at least 1")
 
     import torch
 
@@ -521,17 +608,21 @@ def main(argv: list[str] | None = None) -> int:
     from monitor.engine.engine import Engine, default_torch_threads
 
     model = model_options(args)
-    backends = backends_to_run(args.backends, getattr(model, "backend", None))
+    choices = backends_to_run(args.backends, getattr(model, "backend", None))
     print(cpu_line())
-    print(f"engine torch threads: {args.threads or default_torch_threads()}, "
+    print(f"engine threads (torch and OpenVINO): {args.threads or default_torch_threads()}, "
           f"load average before: {os.getloadavg()[0]:.1f}", flush=True)
     tag = f"-bench{os.getpid()}"
-    results: list[BackendResult] = []
     rows: list[tuple[str, str]] = []
-    for k, backend in enumerate(backends):
-        estimator, model_desc = load_bench_estimator(dataclasses.replace(model, backend=backend))
+    contenders: list[Contender] = []
+    by_threads: dict[int, float] = {}
+    smooth: dict[str, np.ndarray] = {}
+    for k, choice in enumerate(choices):
+        estimator, model_desc = load_bench_estimator(dataclasses.replace(
+            model, backend=choice.backend, precision=choice.precision or model.precision))
         n_images = len(estimator.modalities) * len(estimator.representations)
-        print(f"\n[{backend}] model: {model_desc}; {len(estimator.modalities)} modalities x "
+        b = f"[{choice.label}] "
+        print(f"\n{b}model: {model_desc}; {len(estimator.modalities)} modalities x "
               f"{len(estimator.representations)} representations = {n_images} images per window; "
               f"encoder {encoder_text(estimator)} on {estimator.device}", flush=True)
         # (e) the warm-up Engine.start runs: a cold first pass against the next (warm) one
@@ -539,39 +630,43 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(warm_engine.threads)  # as on the engine's worker
         cold_s = warm_engine.warmup()
         warm_s = warm_engine.warmup()
-        if k == 0:  # machine-wide measures, once: (d) threads, (c) thread vs process
-            by_threads = encoder_threads(estimator)
+        rows.append((f"{b}(e) one window, first (cold) pass vs warm pass",
+                     f"{cold_s * 1e3:.0f} ms vs {warm_s * 1e3:.0f} ms"))
+        if k == 0:  # machine-wide measures, once: (c) thread vs process
             smooth = worker_smoothness(estimator, min(5.0, args.seconds), args.threads or default_torch_threads())
-        res = serve_and_search(estimator, args, f"{tag}{k}", backend, warm_engine)
-        results.append(res)
+        if not by_threads and choice.backend == "torch":  # (d) torch threads (OpenVINO's are fixed at load)
+            by_threads = encoder_threads(estimator)
+            base = by_threads[min(by_threads)]
+            rows += [(f"{b}(d) whole-window pass with {c} torch thread(s)", f"{ips:.1f} images/s ({ips / base:.2f}x)")
+                     for c, ips in by_threads.items()]
+        capacity = engine_capacity(warm_engine)
+        print(f"{b}{capacity.describe()} (load average {os.getloadavg()[0]:.1f})", flush=True)
+        contenders.append(Contender(choice, estimator, capacity, f"{tag}{k}"))
+        del warm_engine
+    print(f"\ninterleaved: {args.rounds} round(s) of one subject per backend, then the capacity search",
+          flush=True)
+    results = serve_interleaved(contenders, args)
+    for res in results:
         one = res.one
         stage_text = ", ".join(f"{name} {v * 1e3:.0f}" for name, v in one.stages.items())
-        b = f"[{backend}] "
-        rows += [(f"{b}(a) latency, 1 subject: p50", f"{pct(one.latencies, 50) * 1e3:.0f} ms"),
-                 (f"{b}(a) latency, 1 subject: p95", f"{pct(one.latencies, 95) * 1e3:.0f} ms"),
-                 (f"{b}(a) latency, 1 subject: max",
-                  f"{one.latencies.max() * 1e3:.0f} ms" if one.latencies.size else "n/a"),
+        b = f"[{res.backend}] "
+        rows += [(f"{b}(a) latency, 1 subject: p50 / p95 / max",
+                  f"{pct(one.latencies, 50) * 1e3:.0f} / {pct(one.latencies, 95) * 1e3:.0f} / "
+                  f"{one.latencies.max() * 1e3 if one.latencies.size else float('nan'):.0f} ms "
+                  f"(load average {one.load:.1f})"),
                  (f"{b}(a) estimates / expected", f"{one.estimates} / {one.expected} (skipped {one.skipped})"),
                  (f"{b}(a) mean ms per stage, 1 subject", stage_text),
                  (f"{b}(b) subjects at 1 Hz without degrading",
                   f"{res.best}{' (search limit)' if res.limit else ''}"),
-                 (f"{b}(b) the engine's own statement at start", res.capacity.describe()),
-                 (f"{b}(e) one window, first (cold) pass vs warm pass",
-                  f"{cold_s * 1e3:.0f} ms vs {warm_s * 1e3:.0f} ms")]
-        if k == 0:
-            busy = one.lateness if one.lateness is not None else np.zeros(0)
-            for name, label in (("idle", "nothing running"), ("thread", "model looping in a thread"),
-                                ("process", "model looping in a child process")):
-                x = smooth.get(name, np.zeros(0))
-                rows.append((f"(c) 10 ms main-thread timer lateness, {label}: p99 / max",
-                             f"{pct(x, 99) * 1e3:.1f} / {x.max() * 1e3 if x.size else float('nan'):.1f} ms"))
-            rows.append((f"{b}(c) same, engine serving 1 subject (thread): p99 / max",
-                         f"{pct(busy, 99) * 1e3:.1f} / {busy.max() * 1e3 if busy.size else float('nan'):.1f} ms"))
-            base = by_threads[min(by_threads)]
-            for c, ips in by_threads.items():
-                rows.append((f"{b}(d) whole-window pass with {c} torch thread(s)",
-                             f"{ips:.1f} images/s ({ips / base:.2f}x)"))
-        del estimator, warm_engine
+                 (f"{b}(b) the engine's own statement at start", res.capacity.describe())]
+        busy = one.lateness if one.lateness is not None else np.zeros(0)
+        rows.append((f"{b}(c) 10 ms main-thread timer lateness, engine serving 1 subject (thread): p99 / max",
+                     f"{pct(busy, 99) * 1e3:.1f} / {busy.max() * 1e3 if busy.size else float('nan'):.1f} ms"))
+    for name, label in (("idle", "nothing running"), ("thread", "model looping in a thread"),
+                        ("process", "model looping in a child process")):
+        x = smooth.get(name, np.zeros(0))
+        rows.append((f"(c) 10 ms main-thread timer lateness, {label} ({choices[0].label}): p99 / max",
+                     f"{pct(x, 99) * 1e3:.1f} / {x.max() * 1e3 if x.size else float('nan'):.1f} ms"))
     print()
     print("| measure | value |")
     print("|---|---|")

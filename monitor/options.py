@@ -54,8 +54,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--device", default=None, metavar="DEVICE",
                        help=f"compute device: {DEVICES} (default: auto; the dashboard: its setting)")
     group.add_argument("--threads", type=int, default=None, metavar="N",
-                       help="torch CPU threads for the model (default: all cores; the dashboard leaves one "
-                       "for the GUI)")
+                       help="CPU threads for the model, torch's and OpenVINO's (default: all cores; the dashboard "
+                       "leaves one for the GUI)")
     group.add_argument("--precision", default=None, choices=PRECISIONS,
                        help="encoder precision (default: auto)")
     group.add_argument("--backend", default=None, choices=BACKENDS,

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.encoder.backbone import copy_backbone, reference_from_state_dict, released_state_dict, snapshot_backbone
 from core.encoder.fused import FusedConv2d, FusedLinear, onednn_fusion_available
 from core.encoder.layers import ConvBN, Residual
 from core.encoder.model import TinyBioMoE, check_images
@@ -415,7 +416,7 @@ class FastTinyBioMoE(nn.Module):
         if ref is not reference:
             ref.load_state_dict({k: v.to("cpu") for k, v in reference.state_dict().items()})
         dtype = DTYPES[self.precision]
-        self._backbone = {k: v.detach().to("cpu", copy=True) for k, v in ref.state_dict().items()}
+        self._backbone = snapshot_backbone(ref)
         # float32 statistics here: the reference's float64 ones only pin rounding for the parity
         # fixture, and cost 3x as much; the fast path is held to cosine similarity instead
         self.ln_img = _Norm(ref.ln_img)
@@ -448,20 +449,17 @@ class FastTinyBioMoE(nn.Module):
     # -- checkpoint interface in the released format ------------------------------------------
     def backbone_state_dict(self) -> dict[str, torch.Tensor]:
         """The weights this module was built from, in the released backbone format (on CPU)."""
-        return {k: v.clone() for k, v in self._backbone.items()}
+        return copy_backbone(self._backbone)
 
     def state_dict(  # type: ignore[override]  # accepts torch's call forms, returns the released format
         self, *args: Any, destination: dict | None = None, prefix: str = "", keep_vars: bool = False
     ) -> dict:
-        out = destination if destination is not None else {}
-        for k, v in self._backbone.items():
-            out[prefix + k] = v.clone()
-        return out
+        """The released-format weights (the folded tensors are derived, never saved)."""
+        return released_state_dict(self._backbone, *args, destination=destination, prefix=prefix, keep_vars=keep_vars)
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False):
         """Load released-format backbone weights and rebuild every folded tensor and table."""
-        ref = TinyBioMoE()
-        result = ref.load_state_dict(state_dict, strict=strict)
+        ref, result = reference_from_state_dict(state_dict, strict=strict)
         device = self.device
         self._build(ref)  # folded on CPU in float64 (MPS has no float64), then moved
         self.to(device)

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.encoder.backbone import copy_backbone, reference_from_state_dict, released_state_dict, snapshot_backbone
 from core.encoder.cache import Entry, code_version, commit, temp_path, verify
 from core.encoder.export import GraphPart, export_graphs
 from core.encoder.fast import FastTinyBioMoE
@@ -225,7 +226,7 @@ class OpenVINOEncoder(nn.Module):
     # -- construction -------------------------------------------------------------------------
     def _build(self, reference: TinyBioMoE) -> None:
         ref = reference.to("cpu").eval()
-        self._backbone = {k: v.detach().to("cpu", copy=True) for k, v in ref.state_dict().items()}
+        self._backbone = snapshot_backbone(ref)
         self.fingerprint = encoder_fingerprint(self._backbone)
         fast = FastTinyBioMoE(ref, precision="fp32", onednn=False)
         self._parts = export_graphs(fast, self.precision, spectral_filter=self._spectral_filter,
@@ -280,6 +281,17 @@ class OpenVINOEncoder(nn.Module):
     def device(self) -> torch.device:
         return torch.device("cpu")
 
+    def compiled_property(self, name: str) -> list[Any]:
+        """The CPU plugin property ``name`` (e.g. ``INFERENCE_NUM_THREADS``) as OpenVINO reports it
+        for every compiled part of every request chain (latency chain first).
+
+        What the runtime actually took, not what was asked: settings such as the thread count
+        are fixed when a model is compiled, so this is how a caller (or a test) can see that
+        ``threads`` reached the runtime."""
+        with self._lock:
+            lanes = ([self._latency_lane] if self._latency_lane is not None else []) + self._lanes
+            return [request.get_compiled_model().get_property(name) for lane in lanes for request in lane]
+
     def describe(self) -> str:
         """One line for logs and status bars: mode, runtime, threading and precision split."""
         if self.precision == "fp32":
@@ -301,20 +313,18 @@ class OpenVINOEncoder(nn.Module):
 
     # -- checkpoint interface in the released format ------------------------------------------
     def backbone_state_dict(self) -> dict[str, torch.Tensor]:
-        return {k: v.clone() for k, v in self._backbone.items()}
+        """The weights this module was built from, in the released backbone format (on CPU)."""
+        return copy_backbone(self._backbone)
 
     def state_dict(  # type: ignore[override]  # accepts torch's call forms, returns the released format
         self, *args: Any, destination: dict | None = None, prefix: str = "", keep_vars: bool = False
     ) -> dict:
-        out = destination if destination is not None else {}
-        for k, v in self._backbone.items():
-            out[prefix + k] = v.clone()
-        return out
+        """The released-format weights (the compiled graphs are derived, never saved)."""
+        return released_state_dict(self._backbone, *args, destination=destination, prefix=prefix, keep_vars=keep_vars)
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False):
         """Load released-format backbone weights: converts (or reuses the cache) and recompiles."""
-        ref = TinyBioMoE()
-        result = ref.load_state_dict(state_dict, strict=strict)
+        ref, result = reference_from_state_dict(state_dict, strict=strict)
         with self._lock:
             self._build(ref)
         return result

@@ -151,6 +151,23 @@ def default_torch_threads() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+def check_encoder_threads(estimator: Estimator, threads: int) -> bool:
+    """Warn when the encoder fixed another thread count than the engine's ``threads``.
+
+    The engine sets torch's threads on its worker, but the OpenVINO backend fixed its own when
+    it compiled the model at load: an estimator loaded without the engine's count (e.g. built
+    by the caller) would silently run with another. Returns True when they agree (or the
+    encoder follows torch's setting)."""
+    encoder = getattr(estimator, "encoder", None)
+    fixed = getattr(encoder, "threads", None) if getattr(encoder, "backend", "torch") != "torch" else None
+    if fixed is None or int(fixed) == threads:
+        return True
+    log.warning("the %s encoder was compiled for %d threads, not the engine's %d: load it with threads=%d "
+                "(load_estimator(..., threads=...) / --threads)", getattr(encoder, "backend", "?"), fixed,
+                threads, threads)
+    return False
+
+
 class Engine:
     """Continuous pain estimation for every subject in a :class:`BufferHub`.
 
@@ -205,6 +222,7 @@ class Engine:
         self.realtime = realtime
         self.threads = int(threads) if threads else default_torch_threads()
         """torch intra-op threads of the worker (process-wide in torch)."""
+        check_encoder_threads(estimator, self.threads)
         self.max_batch = max_batch
         self._short_tau, self._long_tau = short_tau_s, long_tau_s
         self._wake = threading.Event()

@@ -15,6 +15,7 @@ from core.device import resolve_device
 from core.errors import PainMonError
 from core.inference import Estimator
 from monitor.engine.baselines import BaselineOptions, attach_baselines
+from monitor.engine.engine import default_torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +50,17 @@ class ModelOptions:
     backend: str | None = None
     """Encoder runtime: torch, openvino or auto (None: the loader's default, torch)."""
     threads: int | None = None
-    """Torch CPU threads of the engine's worker (None: the engine's default, all cores;
-    the dashboard's, all but one)."""
+    """CPU threads of the model: torch's on the engine's worker, and OpenVINO's, which fixes its
+    count when it compiles the model at load (None: the engine's default, all cores; the
+    dashboard's, all but one)."""
     baseline: BaselineOptions | None = None
     """How subject baselines are learnt and kept (None: the defaults, 60 s, profiles saved)."""
 
     def load(self) -> LoadedEstimator:
         """The estimator these options name (seconds: reads and builds the model)."""
         return load_estimator(self.model_path, self.encoder_path, device=self.device or "auto",
-                              precision=self.precision or "auto", baseline=self.baseline, backend=self.backend)
+                              precision=self.precision or "auto", baseline=self.baseline, backend=self.backend,
+                              threads=self.threads)
 
 
 def load_estimator(
@@ -68,11 +71,17 @@ def load_estimator(
     precision: str = "auto",
     baseline: BaselineOptions | None = None,
     backend: str | None = None,
+    threads: int | None = None,
 ) -> LoadedEstimator:
     """Fusion head + metadata from ``model_path`` (default: the bundled model); encoder
     weights from ``encoder_path`` when given (e.g. the released ``Tiny-BioMoE.pth``),
     else from the model file itself. A model with a relative head gets a baseline book
-    (:func:`monitor.engine.baselines.attach_baselines` with ``baseline``)."""
+    (:func:`monitor.engine.baselines.attach_baselines` with ``baseline``).
+
+    ``threads`` is the thread count the engine will run the model with (None: the engine's
+    default, :func:`monitor.engine.engine.default_torch_threads`). It must be known here, not
+    only on the engine's worker: the OpenVINO backend fixes its thread count when it compiles
+    the model, and a later ``torch.set_num_threads`` does not reach it."""
     from core.checkpoint import load_model
     from core.encoder import load_encoder
     from core.paths import default_model_path
@@ -97,7 +106,8 @@ def load_estimator(
         raise ModelNotFoundError(
             f"model {path} carries no encoder weights; pass --encoder PATH (e.g. Tiny-BioMoE.pth)"
         )
-    encoder = load_encoder(enc_src, device=str(dev), precision=precision, backend=backend or "torch")
+    encoder = load_encoder(enc_src, device=str(dev), precision=precision, backend=backend or "torch",
+                           threads=int(threads) if threads else default_torch_threads())
     if encoder_path is not None:
         check_encoder_identity(meta, getattr(encoder, "info", None), path)
     render_config = representation_config(meta.preprocessing, path)

@@ -97,6 +97,7 @@ def model_overrides(model: ModelOptions | None) -> dict[str, object]:
         "encoder_path": model.encoder_path,
         "device": model.device,
         "precision": model.precision,
+        "backend": model.backend,
         "threads": model.threads,
     }
     return {k: (str(v) if k.endswith("_path") else v) for k, v in given.items() if v is not None}

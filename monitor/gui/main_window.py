@@ -79,7 +79,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._closed = False
         self.engine_overrides: dict[str, Any] = {}
         """Command-line model options for this run (model_path, encoder_path, device,
-        precision, threads; never saved; Settings… replaces them)."""
+        precision, backend, threads; never saved; Settings… replaces them)."""
         app = QtWidgets.QApplication.instance()
         if isinstance(app, QtWidgets.QApplication):  # instance() is typed as QCoreApplication | None
             apply_theme(app, self.settings.theme)  # before any plot exists
@@ -562,6 +562,7 @@ class MainWindow(QtWidgets.QMainWindow):
             encoder_path=o.get("encoder_path"),
             device=o.get("device") or s.device,
             precision=o.get("precision") or "auto",
+            backend=o.get("backend"),
             window_s=s.window_s,
             hop_s=s.hop_s,
         )

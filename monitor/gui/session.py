@@ -50,14 +50,17 @@ class EngineConfig:
     """Encoder weights replacing the model file's own (``--encoder``)."""
     device: str = "auto"
     precision: str = "auto"
+    backend: str | None = None
+    """Encoder runtime (``--backend``): torch, openvino or auto (None: torch)."""
     window_s: float | None = None
     hop_s: float = 1.0
     estimator: Estimator | None = None
     """A ready :class:`core.inference.Estimator` instead of loading ``model_path``
     (embedding applications, tests with a small model)."""
     threads: int | None = field(default_factory=lambda: gui_torch_threads())
-    """Torch threads of the engine: all cores but one, which is left to the GUI thread
-    (on a 2-core machine this halved the longest GUI stall while the model ran)."""
+    """Model threads of the engine (torch's, and OpenVINO's, fixed when it compiles the model):
+    all cores but one, which is left to the GUI thread (on a 2-core machine this halved the
+    longest GUI stall while the model ran)."""
 
 
 def gui_torch_threads() -> int:
@@ -262,7 +265,8 @@ class Session:
             estimator = cfg.estimator
             if estimator is None:
                 options = ModelOptions(model_path=cfg.model_path or None, encoder_path=cfg.encoder_path or None,
-                                       device=cfg.device, precision=cfg.precision)
+                                       device=cfg.device, precision=cfg.precision, backend=cfg.backend,
+                                       threads=cfg.threads)
                 estimator = options.load().estimator
             if cfg.estimator is None:
                 self.model_info = read_model_info(cfg.model_path)

@@ -195,6 +195,23 @@ def test_openvino_stream_hints_split_the_batch_and_agree(ov, cache_dir, parity_s
     assert "latency" in one.describe() and "streams" not in one.describe()
 
 
+def test_openvino_compiles_with_the_thread_count_asked_for(ov, cache_dir, parity_sd):
+    """OpenVINO fixes its thread count when it compiles the model (a later torch.set_num_threads
+    does not reach it), so ``threads`` must arrive in the compiled model: real compiles, the
+    count read back from the runtime, against torch's count of the moment (2, the default)."""
+    assert torch.get_num_threads() == 2
+    one = load_encoder(parity_sd, device="cpu", backend="openvino", precision="fp32", threads=1)
+    assert one.threads == 1 and one.compiled_property("INFERENCE_NUM_THREADS") == [1]  # one part, one request
+    assert "1 threads, latency hint" in one.describe()
+    default = load_encoder(parity_sd, device="cpu", backend="openvino", precision="fp32")  # follows torch's 2
+    assert set(default.compiled_property("INFERENCE_NUM_THREADS")) == {2}
+    torch.set_num_threads(1)  # the fixture restores it
+    two = load_encoder(parity_sd, device="cpu", backend="openvino", precision="fp32", threads=2, hint="auto")
+    # the latency chain and both throughput streams: 2 threads in all, split 1 + 1 over the streams
+    assert two.compiled_property("INFERENCE_NUM_THREADS") == [2, 2, 2]
+    assert two.compiled_property("NUM_STREAMS") == [1, 2, 2]
+
+
 def test_openvino_mixed_precision_is_faithful(ov, cache_dir, parity_sd, fixture64):
     if not _bf16_units():
         pytest.skip("no bf16 units on this CPU (AVX512-BF16/AMX), or hidden by an ISA cap")

@@ -77,6 +77,25 @@ def test_fast_module_speaks_the_released_state_dict(parity_sd):
     ref.load_state_dict(enc.state_dict(), strict=True)  # round-trips into the reference module
 
 
+def test_fast_module_state_dict_nests_copies_and_a_refused_load_changes_nothing(parity_sd, fixture_npz):
+    """Inside a parent module torch asks with ``destination``/``prefix``; what comes back are
+    copies; a state dict the reference refuses leaves the encoder computing as before."""
+    enc = load_encoder(parity_sd, device="cpu")
+    parent = torch.nn.ModuleDict({"encoder": enc})
+    nested = parent.state_dict()
+    assert list(nested) == [f"encoder.{k}" for k in parity_sd]
+    key = next(k for k, v in parity_sd.items() if v.is_floating_point())
+    nested[f"encoder.{key}"].add_(1.0)
+    assert torch.equal(enc.state_dict()[key], parity_sd[key])
+    assert torch.equal(enc.backbone_state_dict()[key], parity_sd[key])
+    x = torch.from_numpy(fixture_npz["x"][:1])
+    y = enc(x)
+    broken = {k: v for k, v in parity_sd.items() if k != key}
+    with pytest.raises(RuntimeError, match="Missing key"):
+        enc.load_state_dict(broken)
+    assert torch.equal(enc(x), y) and torch.equal(enc.state_dict()[key], parity_sd[key])
+
+
 def test_loading_new_weights_into_fast_module_rebuilds_every_table(parity_sd, fixture_npz):
     """Folded weights and precomputed attention-bias tables must follow a later load."""
     x = torch.from_numpy(fixture_npz["x"][:1])

@@ -316,6 +316,39 @@ def test_end_to_end_default_configuration_from_a_model_file(tmp_path):
     assert e.latency["encode"] > 0 and e.latency["represent"] > 0
 
 
+def test_model_threads_reach_the_openvino_encoder_and_a_mismatch_is_warned(tmp_path, monkeypatch, caplog):
+    """``--threads N`` with the OpenVINO backend: the runtime fixes its thread count when it
+    compiles at load, before the engine's worker sets torch's, so the model options must carry it
+    to the load (a real conversion and compile, the count read back from the runtime). An engine
+    given another count than its encoder was compiled for says so."""
+    pytest.importorskip("openvino", reason="OpenVINO is not installed (optional extra painmon[openvino])")
+    from core.checkpoint import ModelMetadata, save_model
+    from core.encoder import TinyBioMoE
+    from core.fusion import FusionHead
+    from monitor.engine import ModelOptions
+
+    monkeypatch.setenv("PAINMON_CACHE_DIR", str(tmp_path / "cache"))
+    torch.manual_seed(2)
+    meta = ModelMetadata(name="ov-threads", modalities=["EDA", "BVP"], representations=["waveform"], window_s=2.0)
+    path = save_model(tmp_path / "m.pt", FusionHead(("EDA", "BVP"), ("waveform",)), meta,
+                      encoder_state_dict=TinyBioMoE().state_dict())
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # what the encoder would follow if the option were lost on the way
+    try:
+        loaded = ModelOptions(model_path=str(path), device="cpu", precision="fp32", backend="openvino",
+                              threads=2).load()
+    finally:
+        torch.set_num_threads(before)
+    encoder = loaded.estimator.encoder
+    assert encoder.info.backend == "openvino"
+    assert set(encoder.compiled_property("INFERENCE_NUM_THREADS")) == {2}
+    with caplog.at_level("WARNING", logger="monitor.engine.engine"):
+        Engine(BufferHub(), loaded.estimator, threads=2)
+        assert "compiled for" not in caplog.text
+        Engine(BufferHub(), loaded.estimator, threads=1)
+    assert "openvino encoder was compiled for 2 threads, not the engine's 1" in caplog.text
+
+
 def test_model_settings_checks_and_their_effect(estimator, tmp_path, caplog):
     """Recorded representation settings are parsed (unknown ones refused) and change the
     images; a preprocessing chain that differs from the running one is warned about."""

@@ -58,11 +58,17 @@ def test_engine_estimates_reach_the_dashboard_and_the_recording(qtbot, window, t
 @pytest.mark.allow_thread_errors  # the loader thread logs the failed engine start it reports
 def test_engine_that_cannot_load_is_reported_and_signals_keep_flowing(qtbot, window, tmp_path):
     from devices.simulator import SimulatedWearable, SimulatorSource
+    from monitor.engine import ModelOptions
+    from monitor.gui.app import model_overrides
 
-    window.engine_overrides["model_path"] = str(tmp_path / "missing.pt")
+    # the command line's model options, as `painmon monitor --backend torch --threads 1` gives them
+    window.engine_overrides.update(model_overrides(ModelOptions(model_path=str(tmp_path / "missing.pt"),
+                                                                backend="torch", threads=1)))
     window.start_engine()
     qtbot.waitUntil(lambda: window.session.engine_state.startswith("error"), timeout=20000)
     assert "missing.pt" in window.session.engine_state
+    config = window.session.engine_config  # what the model load was given
+    assert (config.backend, config.threads) == ("torch", 1)
     window.add_source(SimulatorSource(SimulatedWearable(1, seed=6)))
     qtbot.waitUntil(
         lambda: "sim-1" in window.panels and window.panels["sim-1"].rows.get("BVP") is not None, timeout=10000
