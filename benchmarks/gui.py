@@ -92,8 +92,8 @@ def run_phase(app, window, name: str, seconds: float, probe: StallProbe) -> Phas
     probe.stop()
     frames = np.diff(np.array(window.frame_times)) * 1000.0
     late = np.array(probe.lateness) if probe.lateness else np.zeros(1)
-    frames = window.frame_times
-    fps = (len(frames) - 1) / (frames[-1] - frames[0]) if len(frames) > 1 else 0.0
+    times = window.frame_times
+    fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
     return PhaseResult(
         name=name,
         fps=fps,

@@ -77,22 +77,17 @@ class StreamIngest:
     # --- listener (source threads) ---------------------------------------------------
     def listener(self, spec: StreamSpec, data: np.ndarray, timestamps: np.ndarray) -> None:
         """Queue a chunk for the engine thread; called by :class:`BufferHub` on push."""
-        if spec.modality == MARKERS or spec.modality not in self.modalities:
-            return
-        if self.subjects is not None and not self.subjects(spec.subject):
-            return
-        with self._lock:
-            st = self._streams.get(spec.key)
-            if st is None or st.spec.n_channels != spec.n_channels or st.spec.nominal_rate != spec.nominal_rate:
-                st = self._new_stream(spec)
-                self._streams[spec.key] = st
-            # hub chunks may be views of the source's buffers: keep our own copy
-            st.pending.append((np.array(data, copy=True), np.array(timestamps, dtype=np.float64, copy=True)))
-        if self.wake is not None:
-            self.wake.set()
+        self._queue(spec, data, timestamps, history=False)
 
     def attach_existing(self, hub: BufferHub) -> None:
-        """Feed what the hub already holds for the model's modalities (engine started late)."""
+        """Feed what the hub already holds for the model's modalities (engine started late).
+
+        Called after :meth:`listener` was registered, so chunks pushed in between are both
+        in the hub's buffer and already queued: the history goes *before* them and stops at
+        the first queued sample. Appended after them, it reached the preprocessor as a jump
+        back in time (a clock reset: a new segment, the filters restarted, every sample of
+        the overlap refused as a duplicate) for each stream of every subject.
+        """
         for spec in hub.specs():
             if spec.modality == MARKERS or spec.modality not in self.modalities:
                 continue
@@ -100,7 +95,30 @@ class StreamIngest:
             if buf is None or len(buf) == 0:
                 continue
             data, ts = buf.latest(self.window_s + 2.0)
-            self.listener(spec, data, ts)
+            self._queue(spec, data, ts, history=True)
+
+    def _queue(self, spec: StreamSpec, data: np.ndarray, timestamps: np.ndarray, *, history: bool) -> None:
+        if spec.modality == MARKERS or spec.modality not in self.modalities:
+            return
+        if self.subjects is not None and not self.subjects(spec.subject):
+            return
+        # hub chunks may be views of the source's buffers: keep our own copy
+        chunk = (np.array(data, copy=True), np.array(timestamps, dtype=np.float64, copy=True).reshape(-1))
+        with self._lock:
+            st = self._streams.get(spec.key)
+            if st is None or st.spec.n_channels != spec.n_channels or st.spec.nominal_rate != spec.nominal_rate:
+                st = self._new_stream(spec)
+                self._streams[spec.key] = st
+            if not history:
+                st.pending.append(chunk)
+            else:
+                if st.pending and st.pending[0][1].size:
+                    older = chunk[1] < st.pending[0][1][0]
+                    chunk = (chunk[0][older], chunk[1][older])
+                if chunk[1].size:
+                    st.pending.insert(0, chunk)
+        if self.wake is not None:
+            self.wake.set()
 
     def _new_stream(self, spec: StreamSpec) -> _Stream:
         rate = spec.nominal_rate if spec.nominal_rate > 0 else self.working_rate

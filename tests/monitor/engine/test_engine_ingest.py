@@ -34,3 +34,25 @@ def test_a_window_is_the_same_whether_or_not_the_next_samples_arrived_before_the
     for w in windows[1:]:
         np.testing.assert_array_equal(w.signal, first.signal)
         assert w.quality == first.quality
+
+
+def test_an_engine_started_while_data_flows_takes_the_history_before_what_arrives_meanwhile(caplog):
+    # The engine registers its listener, then feeds what the hub already holds: a chunk that
+    # arrives in between is both in the hub and queued. The history must go before it.
+    spec = StreamSpec(subject="s", modality="EDA", nominal_rate=4.0)
+    ts = 500.0 + np.arange(80) / 4.0  # 20 s
+    values = 5.0 + 0.01 * np.arange(80)
+    hub = BufferHub()
+    hub.push(spec, values[:60], ts[:60])  # before the engine
+    ingest = StreamIngest(("EDA",), window_s=4.0)
+    hub.add_listener(ingest.listener)
+    hub.push(spec, values[60:62], ts[60:62])  # arrives between listener and history
+    ingest.attach_existing(hub)
+    hub.push(spec, values[62:], ts[62:])
+    with caplog.at_level("WARNING"):
+        ingest.drain()
+    assert not [r for r in caplog.records if "jumped back" in r.getMessage()]
+    assert ingest.rejected == 0
+    w = ingest.cut("s", 515.0, 4.0)["EDA"]  # spans the history and what came after
+    assert w.valid and w.quality == 1.0
+    np.testing.assert_allclose(w.signal[-1], 5.0 + 0.01 * 59, atol=0.05)  # still rising, no restart
