@@ -55,6 +55,11 @@ class StreamProgress:
         # a small tolerance absorbs float jitter of timestamps on the nominal grid
         return self.last_ts >= t_end - slack - 1e-6
 
+    def span(self) -> float:
+        """Seconds from the first to the newest sample (0 before two samples)."""
+        span = self.last_ts - self.first_ts
+        return span if math.isfinite(span) else 0.0
+
     def live(self, now: float, stall_s: float) -> bool:
         return not math.isnan(self.last_received) and now - self.last_received <= stall_s
 
@@ -151,6 +156,7 @@ class WindowScheduler:
         if not math.isnan(sp.last_ts) and first_ts < sp.last_ts - self.window_s:
             # the stream's clock went back (device restart, replay from the start): its
             # timeline starts afresh, and the subject's next window with it
+            sp.first_ts = first_ts
             sp.last_ts = last_ts
             subj.next_end = min(subj.next_end, self._grid_ceil(first_ts + self.window_s, subj.origin))
             subj.last_end = math.nan
@@ -171,9 +177,14 @@ class WindowScheduler:
         return sorted(self._subjects)
 
     def active(self, now: float) -> list[str]:
-        """Subjects with a live stream (being served): the load the engine plans for."""
+        """Subjects being served, the load the engine plans for: a live stream that has
+        delivered at least a window's span of data. A subject that sent one short burst (a
+        device probing, or a flood of invented ids on a shared broker: 25 new ids a second
+        kept ~50 such "subjects" live) never has a window to estimate; counted, it made the
+        engine lengthen every real subject's hop to 10 s and more."""
         return [name for name, subj in self._subjects.items()
-                if any(sp.live(now, self.stall_s) for sp in subj.streams.values())]
+                if any(sp.live(now, self.stall_s) and sp.span() >= self.window_s - 1e-6
+                       for sp in subj.streams.values())]
 
     def set_stride(self, stride_s: float) -> None:
         """Cut every subject's windows ``stride_s`` apart from now on (at least ``hop_s``).

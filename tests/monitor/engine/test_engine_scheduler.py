@@ -265,3 +265,17 @@ def test_hop_governor_lengthens_at_once_and_recovers_after_the_load_falls():
     assert gov.images_per_s == pytest.approx(8.0, rel=0.05)
     assert gov.update(17.0, subjects[:2]) == pytest.approx(2.5)
     assert Capacity(float("nan"), 8, 1.0).subjects == 0
+
+
+def test_only_subjects_with_a_window_of_data_count_as_load():
+    # a flood of invented ids, each sending one short burst, must not make the engine plan
+    # (and lengthen every real subject's hop) for subjects that never have a window
+    s = WindowScheduler(window_s=10.0, hop_s=1.0, modalities=("EDA",))
+    for k in range(1, 13):
+        s.observe("real", "EDA", 4.0, k - 1.0, k - 0.25, received=float(k))
+    for i in range(50):
+        s.observe(f"fake-{i}", "EDA", 4.0, 11.0, 11.75, received=12.0)
+    assert s.active(12.0) == ["real"]
+    s.observe("real", "EDA", 4.0, 0.0, 0.75, received=12.5)  # the device restarted its clock
+    assert s.active(12.5) == []  # no window of the new timeline yet
+    assert s.active(30.0) == []  # nothing live
