@@ -54,6 +54,20 @@ log = logging.getLogger(__name__)
 MAX_OWN_OUTPUTS_KEPT = 1024
 """Entries of :attr:`LSLSource.own_outputs` kept (it is for looking, not for deciding)."""
 
+MAX_KNOWN_UIDS = 4096
+"""uids remembered as ignored or lost, each: every restart of an outlet has a new uid, so a
+sender restarting one for days must not grow them without bound (a forgotten uid that comes
+back is simply judged again)."""
+
+
+def _remember(known: dict, uid: str, value: object) -> None:
+    """Set ``known[uid]`` as the newest entry, dropping the oldest beyond :data:`MAX_KNOWN_UIDS`."""
+    known.pop(uid, None)
+    known[uid] = value
+    while len(known) > MAX_KNOWN_UIDS:
+        del known[next(iter(known))]
+
+
 STOP_TIMEOUT_S = 5.0
 """How long ``stop()`` waits for each thread."""
 WORKER_WAIT_S = 0.1
@@ -152,7 +166,8 @@ class LSLSource(Source):
         self._refusal_log = LogLimiter(log, interval=60.0, first=1, max_keys=256)
         self._dead_uids: dict[str, float] = {}
         """uid -> when it was found lost."""
-        self._ignored_uids: set[str] = set()
+        self._ignored_uids: dict[str, None] = {}
+        """uids never to open again (oldest forgotten beyond :data:`MAX_KNOWN_UIDS`)."""
         self._lock = threading.Lock()
         self._discovery = BackgroundWorker(self._run, name="painmon-lsl-source")
         self._workers: dict[str, BackgroundWorker] = {}
@@ -235,7 +250,7 @@ class LSLSource(Source):
                 if uid in self._ignored_uids or now - self._dead_uids.get(uid, -1e18) < RETRY_DEAD_AFTER_S:
                     continue
                 if kind := own_output_header(info):  # PainMon's own output: never opened, never ingested
-                    self._ignored_uids.add(uid)
+                    _remember(self._ignored_uids, uid, None)
                     self._note_own_output(uid, info.name())
                     log.info("LSL stream %r is PainMon's own %s output, not a signal; ignored", info.name(), kind)
                     continue
@@ -288,13 +303,13 @@ class LSLSource(Source):
                     f.mark_alive(now)
                 elif f.connected:
                     f.report_lost(now, "outlet no longer on the network")
-                    self._dead_uids[f.uid] = now
+                    _remember(self._dead_uids, f.uid, now)
 
     def _refuse(self, found: DiscoveredStream, identity: str) -> None:
         """Never open this incarnation (uid) again, list it, and say so in one line (once
         per stream a minute, however often a hostile outlet restarts)."""
         with self._lock:
-            self._ignored_uids.add(found.uid)
+            _remember(self._ignored_uids, found.uid, None)
             self.refused.pop(identity, None)
             self.refused[identity] = found
             while len(self.refused) > MAX_REFUSED:
@@ -332,7 +347,7 @@ class LSLSource(Source):
                     followed.close()
                     followed.active = False
                     if not stop.is_set():
-                        self._dead_uids[uid] = clock.now()
+                        _remember(self._dead_uids, uid, clock.now())
 
     def _connect(self, info: pylsl.StreamInfo, identity: str) -> FollowedStream | None:
         """Open the inlet, read the full info, register the stream; None if not wanted."""
@@ -343,7 +358,7 @@ class LSLSource(Source):
         except Exception as exc:  # noqa: BLE001 - outlet gone between discovery and connect (liblsl raises several types)
             log.info("cannot open LSL stream %s: %s", info.name(), exc)
             with self._lock:
-                self._dead_uids[uid] = clock.now()
+                _remember(self._dead_uids, uid, clock.now())
             return None
         found = describe(full, self._subject, self._overrides, rate_ranges=self._rate_ranges)
         if found.refused and accepts(found, self._predicate):  # labels named a stricter modality
@@ -354,7 +369,7 @@ class LSLSource(Source):
         if spec is None or not accepts(found, self._predicate):
             inlet.close_stream()
             with self._lock:
-                self._ignored_uids.add(uid)
+                _remember(self._ignored_uids, uid, None)
                 if found.own_output:  # known only from <desc> (a subject-named output, foreign source_id)
                     self._note_own_output(uid, found.name)
                     log.info("LSL stream %r is PainMon's own %s output, not a signal; ignored",

@@ -131,3 +131,14 @@ def test_declaration_limits_are_one_definition_for_every_source():
     assert check_declared("EDA", 2000.0, 1, rate_ranges=parse_rate_ranges("EDA=0.5-2000")) is None
     with pytest.raises(ValueError, match="above the 10000 Hz"):
         parse_rate_ranges("EDA=1-1000000")
+
+
+def test_uids_remembered_by_the_source_stay_bounded_however_often_outlets_restart():
+    from devices.lsl._source import MAX_KNOWN_UIDS, _remember
+
+    known: dict[str, None] = {}
+    for i in range(3 * MAX_KNOWN_UIDS):  # a hostile outlet restarting: a new uid every time
+        _remember(known, f"uid-{i}", None)
+    assert len(known) == MAX_KNOWN_UIDS and f"uid-{3 * MAX_KNOWN_UIDS - 1}" in known and "uid-0" not in known
+    _remember(known, f"uid-{2 * MAX_KNOWN_UIDS}", None)  # seen again: now the newest
+    assert next(reversed(known)) == f"uid-{2 * MAX_KNOWN_UIDS}"
