@@ -42,6 +42,7 @@ from core.wire import (
     stream_source_id,
 )
 from core.worker import BackgroundWorker
+from monitor.outputs import forget_subject
 
 log = logging.getLogger(__name__)
 
@@ -195,13 +196,7 @@ class AlarmMonitor:
         same ``source_id``, which LSL consumers reconnect to by themselves."""
         with self._lock:
             self.machine.forget(subject)
-        for sink in self.sinks:
-            release = getattr(sink, "forget", None)
-            if release is not None:
-                try:
-                    release(subject)
-                except Exception:
-                    log.exception("alarm output %r failed to forget %s", sink, subject)
+        forget_subject(self.sinks, subject)
 
     def acknowledge(self, subject: str, alarm_id: int, by: str = "") -> AlarmEvent | None:
         """Acknowledge a raised alarm (None: no such raised alarm)."""

@@ -26,6 +26,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from core.estimate import CLASS_NAMES, Estimate
@@ -43,6 +44,19 @@ from core.wire import (
 )
 
 log = logging.getLogger(__name__)
+
+
+def forget_subject(outputs: Iterable[object], subject: str) -> None:
+    """Let every output with a ``forget(subject)`` release what it holds for a subject that
+    left (an LSL outlet: file descriptors and threads); one failing output does not keep
+    the others from it."""
+    for output in outputs:
+        forget = getattr(output, "forget", None)
+        if forget is not None:
+            try:
+                forget(subject)
+            except Exception:
+                log.exception("output %r failed to forget %s", output, subject)
 
 
 def estimate_row(est: Estimate) -> list[float]:

@@ -45,6 +45,7 @@ from core.estimate import Estimate
 from core.streams import SELF_REPORT, StreamHealth
 from devices.source import PlaybackControls, Source
 from monitor.engine import Engine, EngineStats
+from monitor.outputs import forget_subject
 
 log = logging.getLogger(__name__)
 
@@ -234,13 +235,7 @@ class Pipeline:
         engine = self._engine
         if engine is not None:
             engine.forget(subject)
-        for output in self.outputs:
-            forget = getattr(output, "forget", None)
-            if forget is not None:
-                try:
-                    forget(subject)
-                except Exception:
-                    log.exception("output %r failed to forget %s", output, subject)
+        forget_subject(self.outputs, subject)
 
     # --- estimates -------------------------------------------------------------------
     def deliver(self, est: Estimate) -> None:
