@@ -64,7 +64,8 @@ def test_lsl_discovery_mapping_is_editable_and_used(qtbot, window):
         if f"bed-{tag}" in window.panels:
             break
     qtbot.waitUntil(lambda: f"bed-{tag}" in window.panels, timeout=10000)
-    assert list(window.panels[f"bed-{tag}"].rows) == ["BVP"]
+    # the panel opens with the subject's first chunk; its signal rows with the next refresh
+    qtbot.waitUntil(lambda: list(window.panels[f"bed-{tag}"].rows) == ["BVP"], timeout=10000)
     spec = window.session.hub.spec(f"bed-{tag}", "BVP")
     assert spec.nominal_rate == 50.0 and spec.name == name
 
