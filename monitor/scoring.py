@@ -216,7 +216,7 @@ def score_session(
             report()
         failed = [h.status for h in source.health() if h.status.startswith("error")]
         if not failed:
-            _drain(engine, quiet_s, report)
+            drain(engine, quiet_s, report)
     finally:
         pipeline.stop()
     if failed:
@@ -227,7 +227,7 @@ def score_session(
     return final
 
 
-def _drain(engine, quiet_s: float, report: Callable[[], None], limit_s: float = 300.0) -> None:
+def drain(engine, quiet_s: float, report: Callable[[], None] = lambda: None, limit_s: float = 300.0) -> None:
     """Let the engine finish the windows the replay has handed it: until its queue is
     empty and nothing was cut or estimated for ``quiet_s`` (at most ``limit_s``)."""
     end = time.monotonic() + limit_s

@@ -253,21 +253,12 @@ def _never() -> bool:
     return False
 
 
-def _drain(engine, quiet_s: float = 1.5, limit_s: float = 120.0) -> None:
-    """Let the engine finish the windows the replay has already handed it: wait until its
-    queue is empty and no estimate has come for ``quiet_s`` (at most ``limit_s``)."""
-    end = time.monotonic() + limit_s
-    last = (-1, -1)
-    last_change = time.monotonic()
+def _drain(engine) -> None:
+    """Let the engine finish the windows the replay has already handed it (at most 2 min)."""
+    from monitor.scoring import drain
+
     try:
-        while time.monotonic() < end:
-            st = engine.stats()
-            now = (st.estimates, st.windows_cut)
-            if now != last:
-                last, last_change = now, time.monotonic()
-            elif st.queue_depth == 0 and time.monotonic() - last_change >= quiet_s:
-                return
-            time.sleep(0.1)
+        drain(engine, quiet_s=1.5, limit_s=120.0)
     except KeyboardInterrupt:
         _say("interrupted")
 
