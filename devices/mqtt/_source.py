@@ -100,6 +100,8 @@ class MQTTStatus:
     connections: int = 0
     """Successful connects so far (> 1 means it has reconnected)."""
     messages: int = 0
+    """Messages handled so far (stored, ignored or refused): counted once a message is
+    done with, so ``messages >= n`` means the first n are in the hub or refused."""
     accepted: int = 0
     ignored: int = 0
     """Messages of subjects another instance takes, and PainMon's own estimates."""
@@ -233,8 +235,14 @@ class MQTTSource(Source):
         Everything a message declares is checked before it may take a slot or size a
         buffer: topic, subject id, payload, plausible rate and channel count."""
         received = now()
-        with self._lock:
-            self._status.messages += 1
+        try:
+            self._handle(topic, payload, retained, received)
+        finally:
+            with self._lock:
+                self._status.messages += 1
+
+    def _handle(self, topic: str, payload: object, retained: bool, received: float) -> None:
+        """The body of :meth:`_on_message` (which counts the message once this returns)."""
         if received - self._last_sweep >= SWEEP_EVERY_S:
             self.expire_idle(received)
         tracker: StreamTracker | None = None
