@@ -16,6 +16,8 @@ the library takes:
 * :func:`add_ingest_options` / :func:`ingest_limits`: ``--max-subjects``,
   ``--subject-expiry``, ``--subject-pattern``, ``--rate-range`` ->
   :class:`devices.mqtt.IngestLimits`.
+* :func:`add_lsl_options` / :func:`lsl_source`: ``--lsl``, ``--lsl-type``, ``--lsl-name``,
+  ``--subject`` -> :class:`devices.lsl.LSLSource`;
 * :func:`add_record_option`: ``--record FILE.xdf`` (a new file in an existing folder).
 
 Defaults that depend on the command (the dashboard keeps its own device setting and one
@@ -26,6 +28,7 @@ same everywhere.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +36,7 @@ from core.modalities import RATE_RANGES_ENV
 from core.wire import DEFAULT_TOPIC_PREFIX
 
 if TYPE_CHECKING:
+    from devices.lsl import LSLSource
     from devices.mqtt import IngestLimits, MQTTConfig
     from monitor.engine import ModelOptions
 
@@ -83,6 +87,63 @@ def model_options(args: argparse.Namespace) -> ModelOptions:
     return ModelOptions(model_path=args.model, encoder_path=args.encoder, device=args.device,
                         precision=args.precision, threads=args.threads, baseline=baseline,
                         backend=args.backend)
+
+
+def regex(text: str) -> str:
+    """An argparse type: a regular expression, compiled now so a typo is a usage error
+    (one line, exit 2) before any source starts."""
+    import re
+
+    try:
+        re.compile(text)
+    except re.error as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a regular expression: {exc}") from None
+    return text
+
+
+# --- LSL --------------------------------------------------------------------------------
+def add_lsl_options(group: Any, *, help: str) -> None:
+    """``--lsl``, ``--lsl-type``, ``--lsl-name`` and ``--subject`` on ``group`` (a parser or
+    an argument group): which LSL streams a command follows (:func:`lsl_source`)."""
+    group.add_argument("--lsl", action="store_true", help=help)
+    group.add_argument("--lsl-type", action="append", default=None, metavar="TYPE",
+                       help="only LSL streams of this LSL type or modality (repeatable; implies --lsl)")
+    group.add_argument("--lsl-name", type=regex, default=None, metavar="REGEX",
+                       help="only LSL streams whose name matches (implies --lsl)")
+    group.add_argument("--subject", default=None, metavar="ID", help="subject id for LSL streams that carry none")
+
+
+def wants_lsl(args: argparse.Namespace) -> bool:
+    """Whether the options ask for LSL input (``--lsl-type`` and ``--lsl-name`` imply ``--lsl``)."""
+    return bool(args.lsl or args.lsl_type or args.lsl_name)
+
+
+def lsl_predicate(subjects: Callable[[str], bool], types: list[str] | None, name_pattern: str | None):
+    """Which discovered LSL streams to follow: ``subjects``' (a serve shard's, or all), of
+    the requested types (LSL type or recognised modality), with a matching name."""
+    import re
+
+    from core.wire import ALARM_STREAM_TYPE
+
+    wanted = {t.lower() for t in types} if types else None
+    rx = re.compile(name_pattern) if name_pattern else None
+
+    def accept(stream) -> bool:
+        if not subjects(stream.subject) or stream.type == ALARM_STREAM_TYPE:  # not our own alarm streams
+            return False
+        if wanted is not None and stream.type.lower() not in wanted and (stream.modality or "").lower() not in wanted:
+            return False
+        return rx is None or rx.search(stream.name) is not None
+
+    return accept
+
+
+def lsl_source(args: argparse.Namespace, *, subjects: Callable[[str], bool] | None = None) -> LSLSource:
+    """The LSL source the options of :func:`add_lsl_options` (and ingest limits) describe."""
+    from devices.lsl import LSLSource
+
+    predicate = lsl_predicate(subjects or (lambda _subject: True), args.lsl_type, args.lsl_name)
+    return LSLSource(predicate=predicate, subject=args.subject, rate_ranges=ingest_limits(args).rate_ranges)
 
 
 # --- recording --------------------------------------------------------------------------
@@ -221,7 +282,7 @@ def add_ingest_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--subject-expiry", type=float, default=d.idle_expiry_s, metavar="SEC",
                        help=f"forget a subject silent this long, releasing its buffers and outlet "
                        f"(default {d.idle_expiry_s:g})")
-    group.add_argument("--subject-pattern", default=None, metavar="REGEX",
+    group.add_argument("--subject-pattern", type=regex, default=None, metavar="REGEX",
                        help="only take subject ids matching this regular expression entirely (allow-list)")
     group.add_argument("--rate-range", action="append", default=None, metavar="MOD=LOW-HIGH",
                        help="plausible device rate of a modality in Hz, e.g. EDA=0.5-2000 (repeatable; "

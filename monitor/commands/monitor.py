@@ -8,11 +8,14 @@ from typing import TYPE_CHECKING
 from monitor.options import (
     add_broker_options,
     add_ingest_options,
+    add_lsl_options,
     add_model_options,
     add_record_option,
     broker_config,
     ingest_limits,
+    lsl_source,
     model_options,
+    wants_lsl,
 )
 
 if TYPE_CHECKING:
@@ -26,12 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="open the dashboard (LSL streams, MQTT broker or a recording)",
         description="Opens the PainMon dashboard. Without options it starts empty: use File > Connect.",
     )
-    p.add_argument("--lsl", action="store_true",
-                   help="follow every LSL stream of a known modality (never PainMon's own estimate, alarm or "
-                   "self-report outputs)")
-    p.add_argument("--lsl-type", default=None, help="only LSL streams of this type")
-    p.add_argument("--lsl-name", default=None, help="only LSL streams of this name")
-    p.add_argument("--subject", default=None, help="subject id for LSL streams that carry none")
+    add_lsl_options(p, help="follow every LSL stream of a known modality (never PainMon's own estimate, "
+                    "alarm or self-report outputs)")
     add_broker_options(p, help="MQTT broker to subscribe to")
     add_ingest_options(p)
     p.add_argument("--replay", default=None, metavar="FILE", help="replay an XDF / PainMon recording")
@@ -48,11 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def build_sources(args: argparse.Namespace) -> list[Source]:
     """The sources the options ask for (not started)."""
     sources: list[Source] = []
-    if args.lsl or args.lsl_type or args.lsl_name:
-        from devices.lsl import LSLSource
-
-        sources.append(LSLSource(name=args.lsl_name, stream_type=args.lsl_type, subject=args.subject,
-                                 rate_ranges=ingest_limits(args).rate_ranges))
+    if wants_lsl(args):
+        sources.append(lsl_source(args))
     config = broker_config(args, ingest=True)
     if config is not None:
         from devices.mqtt import MQTTSource

@@ -18,7 +18,16 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from monitor.options import add_broker_options, add_ingest_options, broker_config, ingest_limits, record_path
+from monitor.options import (
+    add_broker_options,
+    add_ingest_options,
+    add_lsl_options,
+    broker_config,
+    ingest_limits,
+    lsl_source,
+    record_path,
+    wants_lsl,
+)
 
 if TYPE_CHECKING:
     from devices.source import Source
@@ -39,12 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("file", type=record_path, metavar="FILE.xdf", help="the new XDF file (never overwritten)")
     src = p.add_argument_group("inputs")
-    src.add_argument("--lsl", action="store_true", help="record LSL streams on the network")
-    src.add_argument("--lsl-type", action="append", default=None, metavar="TYPE",
-                     help="only LSL streams of this type or modality (repeatable; implies --lsl)")
-    src.add_argument("--lsl-name", default=None, metavar="REGEX",
-                     help="only LSL streams whose name matches (implies --lsl)")
-    src.add_argument("--subject", default=None, metavar="ID", help="subject id for LSL streams that carry none")
+    add_lsl_options(src, help="record LSL streams on the network")
     add_broker_options(p, address_group=src, help="record the streams published on this MQTT broker")
     add_ingest_options(p)
     p.add_argument("--duration", type=float, default=None, metavar="SEC",
@@ -60,9 +64,7 @@ def _say(text: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Record until the duration, SIGINT or SIGTERM; exit 0, or 1 when the recording failed."""
-    import re
-
-    lsl = bool(args.lsl or args.lsl_type or args.lsl_name)
+    lsl = wants_lsl(args)
     if not lsl and not args.mqtt:
         _say("painmon record: give at least one input: --lsl (--lsl-type, --lsl-name) and/or --mqtt URL")
         return 2
@@ -72,12 +74,6 @@ def run(args: argparse.Namespace) -> int:
     if args.status_every < 0:
         _say(f"painmon record: --status-every must be >= 0, got {args.status_every}")
         return 2
-    if args.lsl_name:
-        try:
-            re.compile(args.lsl_name)
-        except re.error as exc:
-            _say(f"painmon record: --lsl-name {args.lsl_name!r} is not a regular expression: {exc}")
-            return 2
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -103,11 +99,7 @@ class Recording:
         a = self.args
         out: list[Source] = []
         if self.lsl:
-            from devices.lsl import LSLSource
-            from monitor.commands.serve import lsl_predicate
-
-            predicate = lsl_predicate(lambda _subject: True, a.lsl_type, a.lsl_name)
-            out.append(LSLSource(predicate=predicate, subject=a.subject, rate_ranges=ingest_limits(a).rate_ranges))
+            out.append(lsl_source(a))
         config = broker_config(a, ingest=True)
         if config is not None:
             from devices.mqtt import MQTTSource

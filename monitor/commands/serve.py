@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import signal
 import socket
 import threading
@@ -20,16 +19,18 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from core.wire import ALARM_STREAM_TYPE
 from monitor.options import (
     add_broker_options,
     add_ingest_options,
+    add_lsl_options,
     add_model_options,
     add_record_option,
     broker_config,
     ingest_limits,
+    lsl_source,
     model_options,
     startup_error,
+    wants_lsl,
 )
 
 if TYPE_CHECKING:
@@ -48,10 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Headless pain estimation for many subjects. Stop with Ctrl+C or SIGTERM.",
     )
     src = p.add_argument_group("inputs")
-    src.add_argument("--lsl", action="store_true", help="take signals from LSL streams on the network")
-    src.add_argument("--lsl-type", action="append", default=None, metavar="TYPE",
-                     help="only LSL streams of this type (repeatable; default: any known modality)")
-    src.add_argument("--lsl-name", default=None, metavar="REGEX", help="only LSL streams whose name matches")
+    add_lsl_options(src, help="take signals from LSL streams on the network (any known modality)")
     add_broker_options(p, address_group=src, help="take signals from this MQTT broker")
     add_ingest_options(p)
     out = p.add_argument_group("outputs")
@@ -85,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from monitor.engine.sharding import Shard
 
     log.setLevel(logging.INFO)  # health lines are the point of a service, even without -v
-    if not args.lsl and not args.mqtt:
+    if not wants_lsl(args) and not args.mqtt:
         print("painmon serve: give at least one input: --lsl and/or --mqtt URL")
         return 2
     try:
@@ -93,12 +91,6 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"painmon serve: {exc}")
         return 2
-    if args.lsl_name:
-        try:
-            re.compile(args.lsl_name)
-        except re.error as exc:
-            print(f"painmon serve: --lsl-name {args.lsl_name!r} is not a regular expression: {exc}")
-            return 2
     problem = _not_positive(args)
     if problem:
         print(f"painmon serve: {problem}")
@@ -154,22 +146,6 @@ def _install_signal_handlers(stop: threading.Event) -> None:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, handler)
-
-
-def lsl_predicate(shard: Callable[[str], bool], types: list[str] | None, name_pattern: str | None):
-    """Which discovered LSL streams this instance follows: its shard's subjects, of the
-    requested types (LSL type or recognised modality), with a matching name."""
-    wanted = {t.lower() for t in types} if types else None
-    rx = re.compile(name_pattern) if name_pattern else None
-
-    def accept(stream) -> bool:
-        if not shard(stream.subject) or stream.type == ALARM_STREAM_TYPE:  # not our own alarm streams
-            return False
-        if wanted is not None and stream.type.lower() not in wanted and (stream.modality or "").lower() not in wanted:
-            return False
-        return rx is None or rx.search(stream.name) is not None
-
-    return accept
 
 
 class Service:
@@ -239,11 +215,8 @@ class Service:
     def _make_sources(self) -> list[Source]:
         a = self.args
         sources: list[Source] = []
-        if a.lsl:
-            from devices.lsl import LSLSource
-
-            sources.append(LSLSource(predicate=lsl_predicate(self.shard, a.lsl_type, a.lsl_name),
-                                     rate_ranges=ingest_limits(a).rate_ranges))
+        if wants_lsl(a):
+            sources.append(lsl_source(a, subjects=self.shard))
         config = broker_config(a)
         if config is not None:
             from devices.mqtt import MQTTSource

@@ -130,7 +130,7 @@ def test_shards_partition_subjects_stably():
 
 def test_lsl_stream_selection_by_shard_type_and_name():
     from devices.lsl import DiscoveredStream
-    from monitor.commands.serve import lsl_predicate
+    from monitor.options import lsl_predicate
 
     def stream(subject, typ, name):
         return DiscoveredStream(name, typ, "", (), 4.0, "float32", "host", subject, typ if typ != "GSR" else "EDA")
@@ -161,12 +161,15 @@ def test_serve_refuses_bad_arguments_clearly(capsys, caplog, keep_signal_handler
         (("--lsl", "--shard", "3/2"), "need 1 <= K <= N"),
         (("--lsl", "--shard", "two"), "is not K/N"),
         (("--lsl", "--publish", "mqtt"), "--publish mqtt needs --mqtt"),
-        (("--lsl", "--lsl-name", "(["), "not a regular expression"),
         (("--lsl", "--hop", "0"), "--hop must be positive"),
         (("--lsl", "--threads", "-1"), "--threads must be positive"),
     ):
         assert main(["serve", *args]) == 2, args
         assert message in capsys.readouterr().out, args
+    for command in ("serve", "record", "monitor"):  # a bad pattern is a usage error before anything starts
+        with pytest.raises(SystemExit) as exit_:
+            main([command, "--lsl-name", "(["])
+        assert exit_.value.code == 2 and "'([' is not a regular expression" in capsys.readouterr().err
     assert main(["serve", "--lsl", "--model", "/nonexistent/model.pt", "--duration", "5"]) == 1
     assert "model file /nonexistent/model.pt not found" in caplog.text
     for model, message in (("", "--model is empty"), (".", "is a directory, not a model file")):

@@ -345,7 +345,8 @@ def test_hold_gives_back_pressure_to_fast_replay(tmp_path):
 
     src = ReplaySource(session, speed=0, hold=hold)
     src.start(hub)
-    time.sleep(0.2)
+    assert wait_until(lambda: (b := hub.buffer("sim-1", "BVP")) is not None and b.total > 0, 10.0)
+    time.sleep(0.2)  # time to run on, were it not held
     buf = hub.buffer("sim-1", "BVP")
     held = buf.total
     assert 0 < held < 200 and not src.finished.is_set()  # stopped after the first chunk
