@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -29,3 +30,39 @@ def open_lsl_inlet(name: str, max_buflen: int = 30, open_timeout: float = 10.0):
     inlet = pylsl.StreamInlet(found[0], max_buflen=max_buflen)
     inlet.open_stream(timeout=open_timeout)
     return inlet
+
+
+class PulseOutlet:
+    """A real LSL outlet publishing a 64 Hz BVP-like wave (72 bpm) for one subject until the
+    ``with`` block ends."""
+
+    def __init__(self, subject: str, name: str):
+        import pylsl
+
+        info = pylsl.StreamInfo(name, "BVP", 1, 64.0, pylsl.cf_float32, f"painmon:{subject}:BVP")
+        info.desc().append_child_value("subject", subject)
+        self.outlet = pylsl.StreamOutlet(info)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import numpy as np
+        import pylsl
+
+        t_next = pylsl.local_clock()
+        while not self._stop.is_set():
+            n = int((pylsl.local_clock() - t_next) * 64)
+            if n > 0:
+                t = t_next + np.arange(n) / 64.0
+                x = np.sin(2 * np.pi * 1.2 * t) + 0.3 * np.sin(4 * np.pi * 1.2 * t + 0.8)
+                self.outlet.push_chunk([[float(v)] for v in x], [float(ts) for ts in t])
+                t_next += n / 64.0
+            self._stop.wait(0.02)
+
+    def __enter__(self) -> PulseOutlet:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()

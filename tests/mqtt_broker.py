@@ -246,3 +246,35 @@ def paho_publish(client, topic: str, payload: bytes | str, qos: int = 1, retain:
 def paho_close(client) -> None:
     client.disconnect()
     client.loop_stop()
+
+
+class Collector:
+    """A paho subscriber recording (topic, payload) in arrival order."""
+
+    def __init__(self, broker, topic: str = "painmon/#", qos: int = 1, client_id: str = "", clean_session: bool = True):
+        self.got: list[tuple[str, bytes]] = []
+        self._lock = __import__("threading").Lock()
+        self.client = paho_client(broker, client_id=client_id, clean_session=clean_session)
+        self.client.on_message = self._on_message
+        subscribed = __import__("threading").Event()
+        self.client.on_subscribe = lambda *a: subscribed.set()
+        self.client.subscribe(topic, qos=qos)
+        assert subscribed.wait(5.0)
+
+    def _on_message(self, client, userdata, msg) -> None:
+        with self._lock:
+            self.got.append((msg.topic, bytes(msg.payload)))
+
+    def payloads(self, topic: str | None = None) -> list[bytes]:
+        with self._lock:
+            return [p for t, p in self.got if topic is None or t == topic]
+
+    def json(self) -> list[tuple[str, dict]]:
+        """(topic, decoded JSON payload) in arrival order."""
+        import json
+
+        with self._lock:
+            return [(t, json.loads(p)) for t, p in self.got]
+
+    def close(self) -> None:
+        paho_close(self.client)

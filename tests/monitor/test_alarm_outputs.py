@@ -11,6 +11,7 @@ import uuid
 import numpy as np
 import pylsl
 from helpers import open_lsl_inlet, wait_until
+from mqtt_broker import Collector
 
 from core import clock
 from core.alarms import AlarmConfig, AlarmRules
@@ -27,20 +28,11 @@ def est(subject: str, t: float, headline: float, state: str = "ok") -> Estimate:
 
 
 def test_transitions_become_markers_lsl_samples_mqtt_json_and_xdf_events(tmp_path, mosquitto_broker):
-    import paho.mqtt.client as mqtt
-
     from devices.mqtt import MQTTConfig, MQTTPublisher
     from devices.xdf import load_session
 
     subject = f"bed-{uuid.uuid4().hex[:6]}"
-    received: list[tuple[str, dict]] = []
-    subscribed = threading.Event()
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-    client.on_message = lambda _c, _u, msg: received.append((msg.topic, json.loads(msg.payload)))
-    client.on_subscribe = lambda *_a: subscribed.set()
-    client.connect(mosquitto_broker.host, mosquitto_broker.port)
-    client.subscribe("ward/+/alarm")
-    client.loop_start()
+    sub = Collector(mosquitto_broker, "ward/+/alarm")
     publisher = MQTTPublisher(MQTTConfig(mosquitto_broker.host, mosquitto_broker.port, prefix="ward"))
     publisher.start()
     lsl = LSLAlarmOutlets(origin="host:1 shard 1/1")
@@ -53,7 +45,7 @@ def test_transitions_become_markers_lsl_samples_mqtt_json_and_xdf_events(tmp_pat
     alarms.add_listener(seen.append)
     xdf = tmp_path / "alarms.xdf"
     try:
-        assert subscribed.wait(10) and publisher.wait_connected(10)
+        assert publisher.wait_connected(10)
         lsl.outlet(subject)
         inlet = open_lsl_inlet(alarm_stream_name(subject), max_buflen=10, open_timeout=5.0)
         assert inlet.info().type() == ALARM_STREAM_TYPE and inlet.info().channel_format() == pylsl.cf_string
@@ -68,12 +60,12 @@ def test_transitions_become_markers_lsl_samples_mqtt_json_and_xdf_events(tmp_pat
         samples = []
         assert wait_until(lambda: samples.extend(inlet.pull_chunk(timeout=0.2)[0]) or len(samples) >= 3, 10)
         assert publisher.flush(10)
-        assert wait_until(lambda: len(received) >= 3, 10)
+        assert wait_until(lambda: len(sub.got) >= 3, 10)
     finally:
         pipeline.stop()  # closes the alarm monitor and the recording
         publisher.stop()
-        client.loop_stop()
-        client.disconnect()
+        sub.close()
+    received = sub.json()
     assert [e.transition for e in seen] == ["raised", "acknowledged", "cleared"]
     lsl_json = [json.loads(s[0]) for s in samples]
     assert [d["transition"] for d in lsl_json] == ["raised", "acknowledged", "cleared"]

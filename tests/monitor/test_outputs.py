@@ -12,6 +12,7 @@ import uuid
 import pylsl
 import pytest
 from helpers import open_lsl_inlet, wait_until
+from mqtt_broker import Collector
 
 from core.clock import now
 from core.estimate import Estimate
@@ -116,36 +117,24 @@ def test_json_and_lsl_row_carry_state_and_mode_and_a_stale_status_has_no_numbers
 
 
 def test_mqtt_estimate_json_received_by_a_real_subscriber(mosquitto_broker):
-    import threading
-
-    import paho.mqtt.client as mqtt
-
     from devices.mqtt import MQTTConfig, MQTTPublisher
     from monitor.outputs import MQTTEstimatePublisher
 
-    received: list[tuple[str, dict]] = []
-    subscribed = threading.Event()
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-    client.on_message = lambda _c, _u, msg: received.append((msg.topic, json.loads(msg.payload)))
-    client.on_subscribe = lambda *_a: subscribed.set()
-    client.connect(mosquitto_broker.host, mosquitto_broker.port)
-    client.subscribe("ward/+/estimate")
-    client.loop_start()
+    sub = Collector(mosquitto_broker, "ward/+/estimate")
     publisher = MQTTPublisher(MQTTConfig(mosquitto_broker.host, mosquitto_broker.port, prefix="ward"))
     publisher.start()
     try:
-        assert subscribed.wait(10) and publisher.wait_connected(10)
+        assert publisher.wait_connected(10)
         out = MQTTEstimatePublisher(publisher, prefix="ward", origin="test-host:1 shard 1/1")
         out(make_estimate("bed-3", 100.0, index=12.5))
         out(make_estimate("bed-4", 101.0, index=float("nan"), valid=False))
         out(make_estimate("bed/5", 101.0))  # no valid topic for this id: counted, not raised
         assert publisher.flush(10)
-        wait_until(lambda: len(received) >= 2, 10)
+        wait_until(lambda: len(sub.got) >= 2, 10)
     finally:
         publisher.stop()
-        client.loop_stop()
-        client.disconnect()
-    by_topic = dict(received)
+        sub.close()
+    by_topic = dict(sub.json())
     assert set(by_topic) == {"ward/bed-3/estimate", "ward/bed-4/estimate"}
     a, b = by_topic["ward/bed-3/estimate"], by_topic["ward/bed-4/estimate"]
     assert a["subject"] == "bed-3" and a["index"] == 12.5 and a["t_end"] == 100.0

@@ -6,34 +6,9 @@ import threading
 
 import pytest
 from helpers import wait_until
-from mqtt_broker import MosquittoBroker, paho_client, paho_close
+from mqtt_broker import Collector, MosquittoBroker
 
 from devices.mqtt import MQTTConfig, MQTTPublisher
-
-
-class Collector:
-    """A paho subscriber recording (topic, payload) in arrival order."""
-
-    def __init__(self, broker, topic: str = "painmon/#", qos: int = 1, client_id: str = "", clean_session: bool = True):
-        self.got: list[tuple[str, bytes]] = []
-        self._lock = threading.Lock()
-        self.client = paho_client(broker, client_id=client_id, clean_session=clean_session)
-        self.client.on_message = self._on_message
-        subscribed = threading.Event()
-        self.client.on_subscribe = lambda *a: subscribed.set()
-        self.client.subscribe(topic, qos=qos)
-        assert subscribed.wait(5.0)
-
-    def _on_message(self, client, userdata, msg) -> None:
-        with self._lock:
-            self.got.append((msg.topic, bytes(msg.payload)))
-
-    def payloads(self, topic: str | None = None) -> list[bytes]:
-        with self._lock:
-            return [p for t, p in self.got if topic is None or t == topic]
-
-    def close(self) -> None:
-        paho_close(self.client)
 
 
 def test_publish_from_many_threads_keeps_each_threads_order(mosquitto_broker):

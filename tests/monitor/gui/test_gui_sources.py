@@ -1,43 +1,10 @@
 """The window fed by real sources: an LSL outlet on this machine and a shared XDF replay."""
 
-import threading
 import uuid
 
 import numpy as np
-import pylsl
 import pytest
-
-
-class PulseOutlet:
-    """A real LSL outlet publishing a 64 Hz BVP-like wave (72 bpm) for one subject."""
-
-    def __init__(self, subject: str, name: str):
-        info = pylsl.StreamInfo(name, "BVP", 1, 64.0, pylsl.cf_float32, f"painmon:{subject}:BVP")
-        info.desc().append_child_value("subject", subject)
-        self.outlet = pylsl.StreamOutlet(info)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        t_next = pylsl.local_clock()
-        while not self._stop.is_set():
-            now = pylsl.local_clock()
-            n = int((now - t_next) * 64)
-            if n > 0:
-                t = t_next + np.arange(n) / 64.0
-                x = np.sin(2 * np.pi * 1.2 * t) + 0.3 * np.sin(4 * np.pi * 1.2 * t + 0.8)
-                for value, ts in zip(x, t, strict=True):
-                    self.outlet.push_sample([float(value)], float(ts))
-                t_next += n / 64.0
-            self._stop.wait(0.02)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
+from helpers import PulseOutlet
 
 
 def test_window_shows_a_stream_from_a_real_lsl_outlet(qtbot, window):

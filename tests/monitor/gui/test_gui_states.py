@@ -2,13 +2,12 @@
 a killed LSL source greys number, band and vitals within 6 s and says why."""
 
 import math
-import threading
 import time
 import uuid
 
 import numpy as np
-import pylsl
 import torch
+from helpers import PulseOutlet
 
 from core.estimate import Estimate
 from monitor.engine.states import stale_estimate
@@ -63,36 +62,6 @@ def test_calibrating_uncertain_and_stale_are_greyed_and_explained(qtbot):
     assert view.state == "stale" and view.index_label.text() == "70"  # last number kept, greyed
     assert GREYED in view.index_label.styleSheet() and GREYED in view.class_label.styleSheet()
     assert "no signal for 7 s" in view.state_label.text()
-
-
-class PulseOutlet:
-    """A real LSL outlet publishing a 64 Hz BVP-like wave (72 bpm) until stopped."""
-
-    def __init__(self, subject: str, name: str):
-        info = pylsl.StreamInfo(name, "BVP", 1, 64.0, pylsl.cf_float32, f"painmon:{subject}:BVP")
-        info.desc().append_child_value("subject", subject)
-        self.outlet = pylsl.StreamOutlet(info)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        t_next = pylsl.local_clock()
-        while not self._stop.is_set():
-            n = int((pylsl.local_clock() - t_next) * 64)
-            if n > 0:
-                t = t_next + np.arange(n) / 64.0
-                x = np.sin(2 * np.pi * 1.2 * t) + 0.3 * np.sin(4 * np.pi * 1.2 * t + 0.8)
-                self.outlet.push_chunk([[float(v)] for v in x], [float(ts) for ts in t])
-                t_next += n / 64.0
-            self._stop.wait(0.02)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
 
 
 def bvp_estimator():
