@@ -377,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     candidates = [x.strip() for x in args.smoothers.split(",") if x.strip()]
     modes = ["absolute", "relative"] if args.mode == "both" else [args.mode]
 
-    from monitor.engine.smoothing import SHORT_TAU_S
+    from monitor.engine.smoothing import HEADLINE
 
     print(f"index quality: {args.subjects} held-out simulated subjects ({args.population}) x {args.duration:.0f} s "
           f"(seeds {HELD_OUT_SEED_BASE + args.seed * 1000}..., rates drawn from {RATE_CHOICES}; "
@@ -403,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {'series':<26} {'corr':>6} {'corr/win':>8} {'n':>6} {'change/s':>9} {'onset lag':>9} "
               f"{'hit/eps':>9} {'no→high':>9}")
         print(_row("raw 1-s index", pooled(runs, window_s, lambda r, t, o: np.asarray(r.raw)[o])))
-        print(_row(f"headline (engine, EMA {SHORT_TAU_S:g} s)",
+        print(_row(f"headline (engine, {HEADLINE})",
                    pooled(runs, window_s, lambda r, t, o: np.asarray(r.headline)[o])))
         for spec in candidates:
             print(_row(f"  candidate {spec}",

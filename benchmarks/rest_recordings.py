@@ -176,11 +176,12 @@ def ok_after_calibration(estimates: list) -> list:
     return [e for e in estimates if e.valid and e.state == "ok" and e.mode == "relative"]
 
 
-def score_all(recordings: list[RestRecording], hop_s: float = 5.0) -> dict[str, list]:
-    """Every recording through one bundled-model engine (baselines learnt afresh each)."""
+def score_all(recordings: list[RestRecording], hop_s: float = 5.0, model: str | None = None) -> dict[str, list]:
+    """Every recording through one engine (``model``, default the bundled one; baselines
+    learnt afresh for each recording)."""
     from monitor.engine import BaselineOptions, load_estimator
 
-    est = load_estimator(None, device="cpu", baseline=BaselineOptions(profiles="off")).estimator
+    est = load_estimator(model, device="cpu", baseline=BaselineOptions(profiles="off")).estimator
     out = {}
     for rec in recordings:
         got, _ = run_engine(est, rec, hop_s=hop_s)
@@ -198,8 +199,9 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="painmon bench rest", description=__doc__.splitlines()[0])
     p.add_argument("--hop", type=float, default=5.0, help="seconds between estimates (default 5)")
+    p.add_argument("--model", default=None, metavar="PATH", help="model file (default: the bundled model)")
     args = p.parse_args(argv)
-    scored = score_all(load_rest_recordings(), hop_s=args.hop)
+    scored = score_all(load_rest_recordings(), hop_s=args.hop, model=args.model)
     print(f"{'recording':<22}{'estimates':>10}{'relative':>10}{'ok':>6}{'high':>6}{'high %':>8}{'uncertain %':>13}")
     total_ok = total_high = 0
     for name, got in scored.items():

@@ -65,7 +65,7 @@ from monitor.engine.capacity import (
 from monitor.engine.ingest import StreamIngest, SubjectFilter
 from monitor.engine.queue import LatestPerKeyQueue
 from monitor.engine.scheduler import WindowScheduler
-from monitor.engine.smoothing import LONG_TAU_S, SHORT_TAU_S, IndexSmoother
+from monitor.engine.smoothing import HEADLINE, LONG_TAU_S, IndexSmoother, make_smoother
 from monitor.engine.states import STALE_AFTER_S, SubjectState
 
 log = logging.getLogger(__name__)
@@ -185,7 +185,8 @@ class Engine:
         stall_s: a stream silent this long is not waited for.
         threads: torch CPU threads for the model (default: all cores, see
             :func:`default_torch_threads`).
-        short_tau_s, long_tau_s: time constants of the smoothed trends.
+        headline: the headline's smoother (:func:`monitor.engine.smoothing.make_smoother` name).
+        long_tau_s: time constant of the slow trend.
         max_batch: windows per inference pass at most (default: all that are ready).
         stale_after_s: a subject silent this long (wall clock) reads ``stale`` (live only).
         capacity_margin: work planned per unit of measured throughput (live only; see
@@ -204,7 +205,7 @@ class Engine:
         realtime: bool = True,
         stall_s: float = 2.0,
         threads: int | None = None,
-        short_tau_s: float = SHORT_TAU_S,
+        headline: str = HEADLINE,
         long_tau_s: float = LONG_TAU_S,
         max_batch: int | None = None,
         stale_after_s: float = STALE_AFTER_S,
@@ -224,7 +225,8 @@ class Engine:
         """torch intra-op threads of the worker (process-wide in torch)."""
         check_encoder_threads(estimator, self.threads)
         self.max_batch = max_batch
-        self._short_tau, self._long_tau = short_tau_s, long_tau_s
+        self._headline, self._long_tau = headline, long_tau_s
+        make_smoother(headline)  # a bad name fails here, not on the first window
         self._wake = threading.Event()
         self._sched_lock = threading.Lock()
         self.scheduler = WindowScheduler(
@@ -567,7 +569,7 @@ class Engine:
     def _smooth(self, est: Estimate) -> Estimate:
         sm = self._smoothers.get(est.subject)
         if sm is None:
-            sm = self._smoothers[est.subject] = IndexSmoother(self._short_tau, self._long_tau)
+            sm = self._smoothers[est.subject] = IndexSmoother(self._headline, self._long_tau)
         measured = est.valid and math.isfinite(est.index)
         short, long = sm.update(est.t_end, est.index if measured else math.nan)
         if not measured:  # no number this window: no headline either (the trend keeps its memory)

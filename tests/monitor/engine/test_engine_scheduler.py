@@ -184,7 +184,7 @@ def test_time_ema_weights_by_elapsed_time_and_ignores_nan():
 
 
 def test_smoother_short_reacts_faster_than_long():
-    sm = IndexSmoother(10.0, 60.0)
+    sm = IndexSmoother("ema:10", 60.0)
     sm.update(0.0, 0.0)
     for t in range(1, 21):
         short, long = sm.update(float(t), 100.0)
@@ -279,3 +279,21 @@ def test_only_subjects_with_a_window_of_data_count_as_load():
     s.observe("real", "EDA", 4.0, 0.0, 0.75, received=12.5)  # the device restarted its clock
     assert s.active(12.5) == []  # no window of the new timeline yet
     assert s.active(30.0) == []  # nothing live
+
+
+def test_headline_holds_still_on_a_jittering_index_and_follows_an_episode():
+    """The default headline (1-euro): a raw index jumping +-20 around 15 (12 points/s, more
+    than the bundled model's 7-8) moves < 3 points/s, and a step to 85 brings the headline
+    into the high band well within the 20-s lag target."""
+    rng = np.random.default_rng(0)
+    sm = IndexSmoother()
+    heads = []
+    for t in range(120):
+        level = 15.0 if t < 60 else 85.0
+        heads.append(sm.update(float(t), float(np.clip(level + rng.uniform(-20, 20), 0, 100)))[0])
+    steady = np.abs(np.diff(heads[20:60])).mean()
+    assert steady < 3.0 and max(heads[20:60]) < 33.3  # no pain read as no pain, steadily
+    entered = next(t for t in range(60, 120) if heads[t] >= 66.7)
+    assert entered - 60 <= 10
+    with pytest.raises(ValueError, match="bad smoother 'ema'"):
+        IndexSmoother("ema")
