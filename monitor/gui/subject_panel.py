@@ -69,9 +69,14 @@ class SubjectPanel(QtWidgets.QWidget):
         self.estimate_view = EstimateView()
         self.trend = TrendPlot(trend_span_min)
         self.trend.setMinimumHeight(160)
-        self.pain_button = QtWidgets.QPushButton("Patient reports pain (Ctrl+P)")
-        self.medication_button = QtWidgets.QPushButton("Medication given (Ctrl+M)")
-        self.note_button = QtWidgets.QPushButton("Note… (Ctrl+E)")
+        # short labels (the panel may be 380 px wide on a small screen); what each marks and
+        # its shortcut are in the tooltip and the Events menu
+        self.pain_button = QtWidgets.QPushButton("Pain reported")
+        self.pain_button.setToolTip("Mark: the patient reports pain now (Ctrl+P)")
+        self.medication_button = QtWidgets.QPushButton("Medication")
+        self.medication_button.setToolTip("Mark: medication given now (Ctrl+M)")
+        self.note_button = QtWidgets.QPushButton("Note…")
+        self.note_button.setToolTip("Add a note at this time (Ctrl+E)")
         self.pain_button.clicked.connect(lambda: self.event_requested.emit(self.subject, EVENT_PAIN))
         self.medication_button.clicked.connect(lambda: self.event_requested.emit(self.subject, EVENT_MEDICATION))
         self.note_button.clicked.connect(lambda: self.note_requested.emit(self.subject))

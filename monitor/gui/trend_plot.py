@@ -124,9 +124,9 @@ class TrendPlot(pg.PlotWidget):
         # cost ~35 ms per redraw on the GUI thread; invalid estimates are few, drawn as dots
         self.getPlotItem().setDownsampling(auto=True, mode="peak")
         self.getPlotItem().setClipToView(True)
-        self.index_valid = self.plot(name="index (1 s)")
+        self.index_valid = self.plot(name="raw 1 s")
         self.index_invalid = self.plot(pen=None, symbol="o", symbolSize=4, symbolBrush=GREYED, symbolPen=None)
-        self.smoothed = self.plot(name="trend (headline)")
+        self.smoothed = self.plot(name="headline")
         self.smoothed_long = self.plot(name="slow trend")
         self.marker_lines: list[tuple[Marker, pg.InfiniteLine]] = []
         self.marker_labels: dict[int, pg.TextItem] = {}
