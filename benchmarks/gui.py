@@ -90,9 +90,9 @@ def run_phase(app, window, name: str, seconds: float, probe: StallProbe) -> Phas
         time.sleep(0.001)
     cpu = time.thread_time() - cpu0
     probe.stop()
-    frames = np.diff(np.array(window.frame_times)) * 1000.0
-    late = np.array(probe.lateness) if probe.lateness else np.zeros(1)
     times = window.frame_times
+    frames = np.diff(np.array(times)) * 1000.0
+    late = np.array(probe.lateness) if probe.lateness else np.zeros(1)
     fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
     return PhaseResult(
         name=name,

@@ -66,3 +66,35 @@ class PulseOutlet:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
+
+
+class LivePush:
+    """A thread that pushes data in real time for the length of a ``with`` block:
+    ``prefill_s`` of history first, then the span since the previous push every
+    ``period_s``. Subclasses say what to push for ``[t0, t1)`` in :meth:`_push`."""
+
+    def __init__(self, prefill_s: float, period_s: float):
+        self.prefill_s, self.period_s = prefill_s, period_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="test-live-push")
+
+    def _push(self, t0: float, t1: float) -> None:
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        from core.clock import now
+
+        t = now()
+        self._push(t - self.prefill_s, t)
+        while not self._stop.wait(self.period_s):
+            t_new = now()
+            self._push(t, t_new)
+            t = t_new
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 import torch
-from helpers import wait_until
+from helpers import LivePush, wait_until
 
 from core.buffers import BufferHub
 from core.clock import now
@@ -118,15 +118,14 @@ def test_offline_engine_cuts_every_aligned_window_of_each_subject(estimator):
     assert st.estimates == len(a) + len(b) and st.skipped == 0 and not st.running
 
 
-class LivePusher:
+class LivePusher(LivePush):
     """Streams of several subjects pushed in real time (50 ms chunks) from a thread,
     with ``prefill_s`` of history first; ``stop_at[(subject, modality)]`` ends a stream."""
 
     def __init__(self, hub: BufferHub, streams: dict[str, dict[str, float]], prefill_s: float):
-        self.hub, self.streams, self.prefill_s = hub, streams, prefill_s
+        super().__init__(prefill_s, period_s=0.05)
+        self.hub, self.streams = hub, streams
         self.stop_at: dict[tuple[str, str], float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run)
 
     def _push(self, t0: float, t1: float) -> None:
         for s, mods in self.streams.items():
@@ -134,22 +133,6 @@ class LivePusher:
                 end = min(t1, self.stop_at.get((s, m), np.inf))
                 if end > t0:
                     push_history(self.hub, s, t0, end, {m: rate}, chunk_s=1.0)
-
-    def _run(self) -> None:
-        t = now()
-        self._push(t - self.prefill_s, t)
-        while not self._stop.wait(0.05):
-            t_new = now()
-            self._push(t, t_new)
-            t = t_new
-
-    def __enter__(self) -> LivePusher:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def test_missing_modality_is_estimated_without_it_and_marked(estimator):

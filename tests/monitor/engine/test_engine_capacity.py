@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 import torch
-from helpers import wait_until
+from helpers import LivePush, wait_until
 
 from core.buffers import BufferHub
 from core.clock import now
@@ -55,14 +55,13 @@ def slowed_estimator():
                      model_name="unit-slowed", window_s=2.0)
 
 
-class Pusher:
+class Pusher(LivePush):
     """Live subjects pushing 0.25 s chunks to the hub from one thread; ``leave(s)`` stops one."""
 
     def __init__(self, hub: BufferHub, subjects: list[str], prefill_s: float = 2.5):
-        self.hub, self.subjects, self.prefill_s = hub, set(subjects), prefill_s
+        super().__init__(prefill_s, period_s=0.25)
+        self.hub, self.subjects = hub, set(subjects)
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="test-pusher")
 
     def leave(self, subject: str) -> None:
         with self._lock:
@@ -78,22 +77,6 @@ class Pusher:
                     spec = StreamSpec(s, m, (m,), rate, name=f"{s} {m}")
                     values = 5.0 + 0.5 * np.sin(ts) if m == "EDA" else np.sin(2 * np.pi * 1.2 * ts)
                     self.hub.push(spec, values.astype(np.float32), ts)
-
-    def _run(self) -> None:
-        t = now()
-        self._push(t - self.prefill_s, t)
-        while not self._stop.wait(0.25):
-            t_new = now()
-            self._push(t, t_new)
-            t = t_new
-
-    def __enter__(self) -> Pusher:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def test_overload_lengthens_every_hop_alike_and_recovers_when_subjects_leave():
