@@ -191,7 +191,7 @@ def ablations(
     for j, modality in enumerate(config.modalities):
         tr = train.subset(train.present[:, j])
         te = test.subset(test.present[:, j])
-        if len(trainable(tr, fit.target)) == 0 or (te.labels >= 0).sum() == 0:
+        if len(trainable(tr, fit.target, fit.window_label)) == 0 or (te.labels >= 0).sum() == 0:
             continue
         only = np.zeros(len(config.modalities), dtype=bool)
         only[j] = True

@@ -28,9 +28,23 @@ class FitSettings:
     target: str = "class"
     """``class``: train on pain levels; ``continuous``: on the self-reported rating of each
     window, through :func:`rating_targets` (windows without a rating are not trained on)."""
+    window_label: str = "majority"
+    """Which level a window is trained on (``class`` target): ``majority`` - the level covering
+    most of the window, windows mixing levels left out; ``end`` - the level at the window's end,
+    every window, so the head learns what the engine is judged on (the level *now*), including
+    the seconds after an episode starts or ends."""
 
 
 TARGETS = ("class", "continuous")
+WINDOW_LABELS = ("majority", "end")
+
+
+def window_labels(ds: EmbeddedDataset, rule: str = "majority") -> np.ndarray:
+    """(N,) class label of every window of ``ds`` under ``rule`` (:attr:`FitSettings.window_label`);
+    -1 where it has none."""
+    if rule not in WINDOW_LABELS:
+        raise ValueError(f"unknown window label rule {rule!r}; use one of {', '.join(WINDOW_LABELS)}")
+    return ds.level_end.astype(np.int64) if rule == "end" else ds.labels
 
 
 def rating_targets(ratings: np.ndarray) -> np.ndarray:
@@ -49,14 +63,14 @@ def rating_targets(ratings: np.ndarray) -> np.ndarray:
     return out
 
 
-def trainable(ds: EmbeddedDataset, target: str = "class") -> np.ndarray:
-    """Indices of windows with a clean label (``continuous``: a rating) and at least one
-    present modality."""
+def trainable(ds: EmbeddedDataset, target: str = "class", window_label: str = "majority") -> np.ndarray:
+    """Indices of windows with a label under ``window_label`` (``continuous``: a rating) and at
+    least one present modality."""
     if target == "continuous":
         if ds.targets is None:
             raise ValueError("continuous training needs self-reported ratings (ds.targets)")
         return np.flatnonzero(np.isfinite(ds.targets) & ds.present.any(axis=1))
-    return np.flatnonzero((ds.labels >= 0) & ds.present.any(axis=1))
+    return np.flatnonzero((window_labels(ds, window_label) >= 0) & ds.present.any(axis=1))
 
 
 def fit_head(ds: EmbeddedDataset, config: FusionConfig, settings: FitSettings = FitSettings()) -> FusionHead:
@@ -73,7 +87,7 @@ def fit_head(ds: EmbeddedDataset, config: FusionConfig, settings: FitSettings = 
     if settings.target not in TARGETS:
         raise ValueError(f"unknown training target {settings.target!r}; use one of {', '.join(TARGETS)}")
     continuous = settings.target == "continuous"
-    idx = trainable(ds, settings.target)
+    idx = trainable(ds, settings.target, settings.window_label)
     if idx.size == 0:
         raise ValueError("no labelled windows to train on")
     torch.manual_seed(settings.seed)
@@ -87,7 +101,7 @@ def fit_head(ds: EmbeddedDataset, config: FusionConfig, settings: FitSettings = 
         y = torch.from_numpy(soft)  # probabilities: CrossEntropyLoss takes them as targets
         bands = torch.from_numpy(np.digitize(ds.targets[idx], BAND_EDGES).astype(np.int64))  # for the weights
     else:
-        y = torch.from_numpy(ds.labels[idx])
+        y = torch.from_numpy(window_labels(ds, settings.window_label)[idx])
         bands = y
     counts = torch.bincount(bands, minlength=config.n_classes).float()
     weights = torch.where(counts > 0, counts.sum() / (counts.clamp_min(1) * (counts > 0).sum()), torch.zeros(()))

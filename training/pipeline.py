@@ -67,6 +67,8 @@ class TrainOptions:
     target: str = "class"
     """``class``: the pain level; ``continuous``: the self-reported rating itself (needs
     ``labels="selfreport"``), see :func:`training.fit.rating_targets`."""
+    window_label: str = "majority"
+    """Which level a window is trained on: ``majority`` or ``end`` (:attr:`training.fit.FitSettings.window_label`)."""
     test_fraction: float = 0.25
     test_subjects: tuple[str, ...] = ()
     ablations: bool = True
@@ -227,7 +229,7 @@ def run_training(opts: TrainOptions) -> TrainResult:
                           opts.dropout, opts.modality_dropout)
     if opts.target == "continuous" and train_ds.targets is None:
         raise ValueError("--target continuous needs self-reported ratings: use --dataset xdf ... --labels selfreport")
-    fit = FitSettings(epochs=opts.epochs, seed=opts.seed, target=opts.target)
+    fit = FitSettings(epochs=opts.epochs, seed=opts.seed, target=opts.target, window_label=opts.window_label)
     if test_recs:
         test_ds = embed(test_recs)
         evaluation = evaluate_split(
@@ -289,7 +291,8 @@ def run_training(opts: TrainOptions) -> TrainResult:
             "seed": opts.seed,
             "epochs": opts.epochs,
             "target": opts.target,
-            "train_windows": int((train_ds.labels >= 0).sum()),
+            "window_label": opts.window_label,
+            "train_windows": len(trainable(train_ds, fit.target, fit.window_label)),
             "train_subjects": train_ds.subject_ids,
         },
     )
@@ -307,7 +310,8 @@ def run_training(opts: TrainOptions) -> TrainResult:
         "modalities": ", ".join(opts.modalities),
         "representations": ", ".join(opts.representations),
         "windows": f"{opts.window_s:g} s every {opts.stride_s:g} s at {opts.working_rate:g} Hz; "
-        f"{int((train_ds.labels >= 0).sum())} labelled training windows",
+        f"{len(trainable(train_ds, fit.target, fit.window_label))} labelled training windows "
+        f"({opts.window_label} labels)",
         "seed / epochs": f"{opts.seed} / {opts.epochs}",
         "model file": str(model_path),
     }
@@ -362,11 +366,11 @@ def train_relative(final_ds: EmbeddedDataset, train_ds: EmbeddedDataset, test_ds
     rel_config = dataclasses.replace(config, embed_dim=config.embed_dim * (2 if opts.relative_input == "concat" else 1))
     def rel(ds: EmbeddedDataset):
         return relative_set(ds, layout, statistics.std, duration_s=opts.baseline_s, window_s=opts.window_s,
-                            kind=opts.relative_input)
+                            kind=opts.relative_input, ood=statistics.ood_score(ds.emb, ds.present))
 
     rel_train = rel(train_ds)
     rel_test = rel(test_ds)
-    if len(trainable(rel_train.ds)) == 0:
+    if len(trainable(rel_train.ds, fit.target, fit.window_label)) == 0:
         raise ValueError("no training subject has a no-pain start to learn a baseline from; use --no-relative")
     metrics: dict[str, Any] = {
         "baseline_s": opts.baseline_s,

@@ -55,6 +55,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--target", choices=("class", "continuous"), default="class",
                    help="train on the pain level (class), or on the self-reported rating itself (continuous: the "
                    "index learns to follow the 0-100 rating; needs --labels selfreport)")
+    p.add_argument("--window-labels", choices=("majority", "end"), default="majority",
+                   help="which level a training window learns: majority (the level covering most of it; windows "
+                   "mixing levels are left out) or end (the level at its end, every window: the level the live "
+                   "index is judged against)")
     p.add_argument("--rest", choices=("skip", "no"), default="skip",
                    help="AI4PAIN 'rest' segments: skip, or label no pain")
     p.add_argument("--sim-subjects", type=int, default=12, help="sim: subjects to generate for training (default 12)")
@@ -118,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
         window_s=args.window, stride_s=args.stride,
         evaluation=args.evaluation, test_fraction=args.test_fraction, test_subjects=_csv(args.test_subjects),
         ablations=not args.no_ablations, cache_dir=args.cache, device=args.device, export=args.export, name=args.name,
-        labels=args.labels, target=args.target, rest=args.rest, sim_subjects=args.sim_subjects,
+        labels=args.labels, target=args.target, window_label=args.window_labels, rest=args.rest,
+        sim_subjects=args.sim_subjects,
         sim_test_subjects=args.sim_test_subjects, sim_duration_s=args.sim_duration, progress=not args.quiet,
         sim_variant=args.sim_variant, relative=not args.no_relative, compare=tuple(args.compare),
         baseline_s=args.baseline, relative_input=args.relative_input, ood_percentile=args.ood_percentile,

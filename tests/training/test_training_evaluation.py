@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from core.fusion import FusionConfig
+from core.fusion import FusionConfig, predict
 from training.dataset import EmbeddedDataset
 from training.evaluate import ablations, classification_metrics, evaluate_subjects, subject_split
-from training.fit import FitSettings, fit_head
+from training.fit import FitSettings, fit_head, trainable, window_labels
 
 torch.set_num_threads(1)
 MODS = ("EDA", "BVP", "RESP", "SpO2")
@@ -94,3 +94,22 @@ def test_training_refuses_mismatched_layout():
     ds = _dataset()
     with pytest.raises(ValueError, match="head wants"):
         fit_head(ds, FusionConfig(("EDA",), REPS), FIT)
+
+
+def test_end_labels_train_on_windows_that_mix_levels():
+    """``window_label="end"`` trains every window on the level at its end (what the live index is
+    judged against); ``majority`` leaves windows that mix levels out."""
+    ds = _dataset()
+    ds.labels = np.where(np.arange(len(ds)) % 2 == 0, ds.labels, -1)  # every other window mixes levels
+    assert len(trainable(ds)) == len(ds) // 2
+    assert len(trainable(ds, window_label="end")) == len(ds)
+    assert np.array_equal(window_labels(ds, "end"), ds.level_end)
+    ds.labels[:] = -1
+    with pytest.raises(ValueError, match="no labelled windows"):
+        fit_head(ds, CFG, FIT)
+    end = FitSettings(epochs=10, seed=0, window_label="end")
+    head = fit_head(ds, CFG, end)
+    probs, _ = predict(head, torch.from_numpy(ds.emb), torch.from_numpy(ds.present))
+    assert (probs.argmax(1).numpy() == ds.level_end).mean() > 0.7
+    with pytest.raises(ValueError, match="window label rule"):
+        window_labels(ds, "middle")
