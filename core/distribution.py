@@ -27,6 +27,13 @@ MIN_STD = 1e-3
 """Floor of a dimension's spread: a constant training dimension must not make any change infinite."""
 
 
+def outside(ood_score: np.ndarray | float) -> np.ndarray:
+    """True where an :meth:`EmbeddingStatistics.ood_score` says ``uncertain`` (beyond the threshold;
+    NaN - no statistics, no present modality - is never outside)."""
+    with np.errstate(invalid="ignore"):
+        return np.asarray(ood_score, dtype=np.float64) > 1.0
+
+
 @dataclass(frozen=True)
 class EmbeddingStatistics:
     """Training-distribution statistics of a model (stored in the model file)."""

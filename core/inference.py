@@ -20,7 +20,7 @@ import torch
 
 from core.baseline import BaselineBook, relative_input, stack_baselines
 from core.clock import now
-from core.distribution import EmbeddingStatistics
+from core.distribution import EmbeddingStatistics, outside
 from core.errors import PainMonError
 from core.estimate import CLASS_NAMES, Estimate
 from core.fusion import pain_index
@@ -179,7 +179,7 @@ class Estimator:
                 stages["fuse"] = time.perf_counter() - t3
         if self.baselines is not None:
             emb_np = emb.cpu().numpy() if emb is not None else None
-            self._relative(windows, emb_np, present, usable, probs, index, modes, calibration)
+            self._relative(windows, emb_np, present, usable & ~outside(ood), probs, index, modes, calibration)
         created = now()
         batch_s = time.perf_counter() - t0
         return [
@@ -252,12 +252,16 @@ class Estimator:
         return torch.softmax(logits.float(), dim=1).cpu().numpy()
 
     def _relative(self, windows: Sequence[SubjectWindow], emb: np.ndarray | None, present: np.ndarray,
-                  usable: np.ndarray, probs: np.ndarray, index: np.ndarray, modes: list[str],
+                  known: np.ndarray, probs: np.ndarray, index: np.ndarray, modes: list[str],
                   calibration: np.ndarray) -> None:
-        """Relative-head estimates for windows whose subject has a baseline, then every window to the book.
+        """Relative-head estimates for windows whose subject has a baseline, then every ``known``
+        window (usable and not ``uncertain``) to the book.
 
         Windows are taken in order, each seeing the baselines as they stood before it (a
-        batch with two windows of one subject gives the same results as two batches).
+        batch with two windows of one subject gives the same results as two batches). A window
+        beyond the training distribution never enters a baseline: the model cannot read it, so
+        a baseline of such windows would make every later estimate relative to noise (a PPG in
+        raw ADC counts read 11 of 11 ``ok`` windows as high pain that way).
         """
         book = self.baselines
         assert book is not None
@@ -265,10 +269,10 @@ class Estimator:
         for b, w in enumerate(windows):
             stats, cal = book.current(w.subject, float(w.t_end))
             calibration[b] = cal if self.relative_head is not None else np.nan
-            if stats is not None and self.relative_head is not None and usable[b] and emb is not None:
+            if stats is not None and self.relative_head is not None and present[b].any() and emb is not None:
                 chosen.append((b, stats))
-            if emb is not None and usable[b]:
-                book.observe(w.subject, float(w.t_end), emb[b], present[b], good=True)
+            if emb is not None:  # every window moves a marked interval on; only known ones are learnt from
+                book.observe(w.subject, float(w.t_end), emb[b], present[b], good=bool(known[b]))
         if not chosen or emb is None or self.relative_head is None:
             return
         rows = np.array([b for b, _ in chosen])

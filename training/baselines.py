@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.baseline import DEFAULT_BASELINE_S, BaselineLearner, BaselineStats, relative_input, stack_baselines
+from core.distribution import outside
 from training.dataset import EmbeddedDataset
 from training.records import Recording
 
@@ -79,8 +80,13 @@ def session_layout(recordings: Sequence[Recording]) -> dict[str, tuple[str, floa
 
 
 def relative_set(ds: EmbeddedDataset, layout: dict[str, tuple[str, float]], pop_std: np.ndarray, *,
-                 duration_s: float = DEFAULT_BASELINE_S, window_s: float = 10.0, kind: str = "concat") -> RelativeSet:
-    """Baselines per session by the live rule and the relative examples that follow them (module docstring)."""
+                 duration_s: float = DEFAULT_BASELINE_S, window_s: float = 10.0, kind: str = "concat",
+                 ood: np.ndarray | None = None) -> RelativeSet:
+    """Baselines per session by the live rule and the relative examples that follow them (module docstring).
+
+    ``ood``: (N,) :meth:`core.distribution.EmbeddingStatistics.ood_score` of every window; as
+    live, a window beyond the threshold (``uncertain``) is not learnt into a baseline.
+    """
     n = len(ds)
     sessions = np.empty(n, dtype=object)
     order = np.zeros(n)
@@ -92,6 +98,7 @@ def relative_set(ds: EmbeddedDataset, layout: dict[str, tuple[str, float]], pop_
     chosen: list[BaselineStats] = []
     baselines: dict[str, BaselineStats] = {}
     used: dict[str, np.ndarray] = {}
+    known = ds.present.any(axis=1) & ~(outside(ood) if ood is not None else np.zeros(n, dtype=bool))
     for key in dict.fromkeys(sessions.tolist()):
         idx = np.flatnonzero(sessions == key)
         idx = idx[np.argsort(order[idx], kind="stable")]
@@ -105,7 +112,7 @@ def relative_set(ds: EmbeddedDataset, layout: dict[str, tuple[str, float]], pop_
             if ds.labels[i] != NO_PAIN or ds.level_end[i] != NO_PAIN:
                 break  # the baseline period (the session's no-pain start) is over
             fed.append(i)
-            stats = learner.observe(float(order[i]), ds.emb[i], ds.present[i], good=bool(ds.present[i].any()))
+            stats = learner.observe(float(order[i]), ds.emb[i], ds.present[i], good=bool(known[i]))
             if stats is not None:
                 break
         if stats is None and fed and learner.windows:
@@ -115,7 +122,7 @@ def relative_set(ds: EmbeddedDataset, layout: dict[str, tuple[str, float]], pop_
             continue
         stats = stats.with_source("training")
         baselines[key] = stats
-        used[key] = np.array([i for i in fed if order[i] <= stats.t_end and ds.present[i].any()])
+        used[key] = np.array([i for i in fed if order[i] <= stats.t_end and known[i]])
         after = [i for i in idx.tolist() if order[i] > stats.t_end and ds.present[i].any()]
         rows += after
         chosen += [stats] * len(after)

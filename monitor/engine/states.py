@@ -36,6 +36,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from core.distribution import outside
 from core.estimate import MODES, Estimate
 
 STALE_AFTER_S = 5.0
@@ -46,7 +47,7 @@ def window_state(est: Estimate) -> str:
     """The state of an estimate computed from a window (see the module docstring)."""
     if not est.valid or not math.isfinite(est.index) or not all(math.isfinite(p) for p in est.probs):
         return "low_quality"
-    if est.ood_score > 1.0:  # NaN compares False: no statistics, no verdict
+    if outside(est.ood_score):  # NaN: no statistics, no verdict
         return "uncertain"
     if est.calibration < 1.0:  # NaN compares False: no baseline in use
         return "calibrating"

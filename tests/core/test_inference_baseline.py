@@ -123,3 +123,40 @@ def test_heads_stored_in_float16_load_as_float32(tmp_path):
             got = back.state_dict()[k]
             assert got.dtype == v.dtype
             torch.testing.assert_close(got, v.half().to(v.dtype) if v.is_floating_point() else v)
+
+
+def test_uncertain_windows_never_enter_a_baseline(encoder):
+    """A window beyond the training distribution is not learnt into the subject's baseline (the
+    baseline would otherwise make later estimates relative to what the model cannot read)."""
+    d = EMBED_DIM
+    near = _window("a", 3.0, 1.0)
+    far = _window("a", 3.0, 1.0)
+    far.modalities["EDA"] = ModalityWindow(np.random.default_rng(0).standard_normal(300).astype(np.float32) * 50)
+    probe = _estimator(encoder, statistics=EmbeddingStatistics(np.zeros((2, 1, d), np.float32),
+                                                               np.ones((2, 1, d), np.float32), threshold=1.0))
+    mean = np.zeros((2, 1, d), np.float32)
+    from core.representations import render
+
+    for m, name in enumerate(MODS):  # the training "distribution": centred on the near window
+        img = render(torch.from_numpy(near.modalities[name].signal)[None, None], list(REPS), fs=100.0)[0, 0]
+        mean[m] = encoder(img).detach().numpy()
+    probe.statistics = EmbeddingStatistics(mean, np.ones((2, 1, d), np.float32), threshold=1.0)
+    d_near, d_far = (probe.estimate([w])[0].ood_score for w in (near, far))
+    assert d_far > 10 * d_near
+    stats = EmbeddingStatistics(mean, np.ones((2, 1, d), np.float32), threshold=float(np.sqrt(d_near * d_far)))
+
+    def run(windows):
+        est = _estimator(encoder, statistics=stats)
+        est.new_baseline_book(duration_s=5.0)
+        return est, [est.estimate([w])[0] for w in windows]
+
+    kinds = ["near", "near", "far", "far", "near", "near"]
+    windows = [dataclasses.replace(near if k == "near" else far, t_end=3.0 + i) for i, k in enumerate(kinds)]
+    est, got = run(windows)
+    assert [e.ood_score > 1.0 for e in got] == [k == "far" for k in kinds]
+    baseline = est.baselines.current("a")[0]
+    # windows ending at 3 and 4 s cover 4 s; the far ones at 5 and 6 s are skipped; 7 s completes 5 s
+    assert baseline.t_end == 7.0 and baseline.count.tolist() == [3, 3]
+    assert [e.mode for e in got] == ["absolute"] * 5 + ["relative"]
+    _, all_near = run([dataclasses.replace(near, t_end=3.0 + i) for i in range(6)])
+    assert [e.mode for e in all_near] == ["absolute"] * 3 + ["relative"] * 3

@@ -96,3 +96,23 @@ def test_precut_segments_form_one_session_in_file_order():
     assert {v[0] for v in layout.values()} == {"s1:segments"}
     offsets = [layout[r.id][1] for r in recs]
     assert offsets == sorted(offsets) and offsets[1] - offsets[0] >= 9.99  # laid end to end
+
+
+def test_uncertain_windows_are_not_learnt_into_a_training_baseline():
+    """As live (core.inference), a window beyond the training distribution never enters a baseline."""
+    ds = _dataset(np.random.default_rng(0))
+    pop = np.ones((M, R, D), np.float32)
+    a = np.flatnonzero(ds.subjects == "a")
+    ood = np.zeros(len(ds))
+    ood[a[3]] = 2.0  # one uncertain window in a's rest
+    plain = relative_set(ds, session_layout([]), pop, duration_s=60.0, window_s=10.0)
+    rs = relative_set(ds, session_layout([]), pop, duration_s=60.0, window_s=10.0, ood=ood)
+    assert a[3] in plain.baseline_rows["rec-a"] and a[3] not in rs.baseline_rows["rec-a"]
+    live = BaselineLearner(60.0, 10.0)
+    for i in a:
+        got = live.observe(float(ds.t_end[i]), ds.emb[i], ds.present[i], good=i != a[3])
+        if got is not None:
+            break
+    np.testing.assert_array_equal(rs.baselines["rec-a"].mean, got.mean)
+    assert not np.array_equal(rs.baselines["rec-a"].mean, plain.baselines["rec-a"].mean)
+    check_no_leak(ds, rs)
