@@ -19,6 +19,11 @@ band, target <= 20 s) and no-pain time shown high:
 * EMA 10-30 s: steadier still but 18 s lag or "never" for the 15-35 s episodes; medians and
   median + EMA lag more and show more no-pain time high.
 
+Re-checked on the same draw after the heads were retrained on end-of-window labels (session
+5): 1-euro 0.01 Hz / 0.005 absolute 0.63, 1.7 /s, 5.5 s, 4.2 %; relative 0.60, 2.5 /s, 5 s,
+11.5 % - still the best correlation and shortest lag (1-euro 0.02 Hz / 0.002: 0.60 / 0.56,
+6.5 / 7 s; EMA 5 s: 0.53 / 0.47, 8 / 8.5 s).
+
 Re-run the benchmark after retraining (the trade-off belongs to the model's noise):
 ``painmon bench index --seed 1 --save runs.npz`` then ``--load runs.npz --smoothers ...``;
 choose on the validation draw, report on ``--seed 0``.

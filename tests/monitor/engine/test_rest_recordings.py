@@ -2,10 +2,10 @@
 
 The recordings are real (not from our simulator): see :mod:`benchmarks.rest_recordings` for
 what they are and where they come from (CI downloads them; locally they are fetched on first
-use). The model-quality target (at most 10 % of ``ok`` estimates after calibration in the
-high band) is measured by ``painmon bench rest``, like every other quality target; these
-tests check what must hold of any model: the recordings are what they claim, every one
-reaches a baseline, and no number is shown that is not finite.
+use). Besides what must hold of any model (the recordings are what they claim, every one
+reaches a baseline, no number shown is not finite), issue 11's acceptance test: after
+calibration at most 10 % of the bundled model's ``ok`` estimates of people at rest fall in
+the high band (``painmon bench rest`` prints the same figures per recording).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.rest_recordings import load_rest_recordings, score_all
-from core.estimate import MODES, STATES
+from benchmarks.rest_recordings import MAX_HIGH_SHARE, load_rest_recordings, ok_after_calibration, score_all
+from core.estimate import MODES, STATES, band_of
 
 torch.set_num_threads(2)
 
@@ -55,3 +55,15 @@ def test_ok_estimates_on_real_rest_data_have_finite_numbers(scored):
     for e in ok:
         assert math.isfinite(e.index) and 0.0 <= e.index <= 100.0
         assert math.isclose(sum(e.probs), 1.0, abs_tol=1e-3)
+
+
+def test_people_at_rest_are_rarely_shown_in_high_pain(scored):
+    """Judged on the band the dashboard shows (the headline's; the class word and colour follow
+    it). The raw 1-s index's band, which ``painmon bench rest`` also prints, meets the target
+    too (4.8 % with the bf16 encoder, 7.5 % in fp32) but sits a few windows from it, and which
+    windows cross 66.7 depends on the CPU's arithmetic."""
+    ok = [e for got in scored.values() for e in ok_after_calibration(got)]
+    shown_high = [e for e in ok if band_of(e.smoothed) == "high"]
+    assert len(ok) >= 60, f"only {len(ok)} ok estimates after calibration"
+    assert len(shown_high) <= MAX_HIGH_SHARE * len(ok), (
+        f"{len(shown_high)} of {len(ok)} ok estimates of people at rest are shown in the high band")
