@@ -230,6 +230,7 @@ def run_training(opts: TrainOptions) -> TrainResult:
     if opts.target == "continuous" and train_ds.targets is None:
         raise ValueError("--target continuous needs self-reported ratings: use --dataset xdf ... --labels selfreport")
     fit = FitSettings(epochs=opts.epochs, seed=opts.seed, target=opts.target, window_label=opts.window_label)
+    train_windows = len(trainable(train_ds, fit.target, fit.window_label))
     if test_recs:
         test_ds = embed(test_recs)
         evaluation = evaluate_split(
@@ -292,7 +293,7 @@ def run_training(opts: TrainOptions) -> TrainResult:
             "epochs": opts.epochs,
             "target": opts.target,
             "window_label": opts.window_label,
-            "train_windows": len(trainable(train_ds, fit.target, fit.window_label)),
+            "train_windows": train_windows,
             "train_subjects": train_ds.subject_ids,
         },
     )
@@ -310,7 +311,7 @@ def run_training(opts: TrainOptions) -> TrainResult:
         "modalities": ", ".join(opts.modalities),
         "representations": ", ".join(opts.representations),
         "windows": f"{opts.window_s:g} s every {opts.stride_s:g} s at {opts.working_rate:g} Hz; "
-        f"{len(trainable(train_ds, fit.target, fit.window_label))} labelled training windows "
+        f"{train_windows} labelled training windows "
         f"({opts.window_label} labels)",
         "seed / epochs": f"{opts.seed} / {opts.epochs}",
         "model file": str(model_path),
