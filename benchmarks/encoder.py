@@ -51,6 +51,7 @@ if __package__ in (None, ""):  # run as a script: make the project importable
 import torch
 
 from core.encoder.model import TinyBioMoE
+from core.encoder.shapes import settle_encoder
 
 MID_BATCH = 8
 IMAGES_PER_SUBJECT_PER_S = 8
@@ -175,6 +176,8 @@ def measure(modes: list[Mode], batches: list[int], reps: int,
         for t in timers.values():  # warm-up (primitive creation, compilation, CUDA graphs)
             t()
             t()
+        for m in timed:  # OpenVINO's fixed-shape model of this batch, compiled in the background
+            settle_encoder(m.model)
         times: dict[str, list[float]] = {m.name: [] for m in timed}
         for rep in range(reps):
             # rotate the order every repetition: the mode timed right after another runtime paid

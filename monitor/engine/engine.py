@@ -44,6 +44,7 @@ import torch
 from core.baseline import BaselineBook, BaselineStats
 from core.buffers import BufferHub, Marker
 from core.clock import now
+from core.encoder import settle_encoder
 from core.estimate import Estimate
 from core.inference import Estimator, ModalityWindow, SubjectWindow
 from core.streams import StreamSpec
@@ -72,6 +73,9 @@ log = logging.getLogger(__name__)
 
 Callback = Callable[[Estimate], None]
 
+SETTLE_TIMEOUT_S = 30.0
+"""Longest the start waits for the encoder's fixed batch shapes (~1 s each on 2 cores); past it
+the dynamic model serves until they are ready."""
 BASELINE_MARKER_SOURCE = "painmon-engine"
 """``source`` of the ``baseline:set`` markers the engine writes onto the hub (it ignores its own)."""
 
@@ -348,6 +352,7 @@ class Engine:
     def _warm_up(self, batch: int = 1) -> float:
         t0 = time.perf_counter()
         self.estimator.estimate(self._synthetic_windows(batch))
+        settle_encoder(self.estimator.encoder, SETTLE_TIMEOUT_S)
         dt = time.perf_counter() - t0
         log.info("engine warm-up took %.2f s", dt)
         return dt
@@ -357,6 +362,9 @@ class Engine:
         and the windows that fill one encoder call — a second or two; seed the moving
         throughput with it and log how many subjects the configured hop allows."""
         batches = measurement_batches(self.images_per_subject, self.estimator.encoder_batch, self.max_batch)
+        for b in batches:  # untimed: the encoder may compile each batch shape once, in the background
+            self.estimator.estimate(self._synthetic_windows(b))
+        settle_encoder(self.estimator.encoder, SETTLE_TIMEOUT_S)
         rates = measure_throughput(lambda b: self.estimator.estimate(self._synthetic_windows(b)),
                                    self.images_per_subject, batches)
         with self._gov_lock:

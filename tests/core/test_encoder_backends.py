@@ -195,6 +195,24 @@ def test_openvino_stream_hints_split_the_batch_and_agree(ov, cache_dir, parity_s
     assert "latency" in one.describe() and "streams" not in one.describe()
 
 
+def test_openvino_compiles_each_batch_size_fixed_in_the_background_and_agrees(ov, cache_dir, parity_sd, fixture64):
+    """Each batch size is compiled with a fixed shape once (faster than the dynamic model); the
+    dynamic model answers until then, and both give the float64 reference's embedding."""
+    enc = load_encoder(parity_sd, device="cpu", backend="openvino", precision="fp32", hint="auto", threads=2)
+    x4, y4 = torch.cat([fixture64["x"]] * 2), torch.cat([fixture64["y64"]] * 2)
+    first = enc(x4)  # split over the 2 streams: 2 images each
+    assert enc.settle(timeout=60)
+    assert ("throughput", 2) in enc.specialised
+    fixed = enc(x4)
+    for y in (first, fixed):
+        assert float(_rows_cosine(y, y4).min()) >= FP32_COSINE
+    assert float((fixed - first).abs().max()) <= 1e-4
+    assert enc.specialise([1], timeout=60) and ("latency", 1) in enc.specialised  # below the split size
+    assert float(_rows_cosine(enc(fixture64["x"][:1]), fixture64["y64"][:1]).min()) >= FP32_COSINE
+    enc.load_state_dict(fill_state_dict(TinyBioMoE().state_dict(), 1))  # new weights: no shape of the old ones
+    assert enc.specialised == []
+
+
 def test_openvino_compiles_with_the_thread_count_asked_for(ov, cache_dir, parity_sd):
     """OpenVINO fixes its thread count when it compiles the model (a later torch.set_num_threads
     does not reach it), so ``threads`` must arrive in the compiled model: real compiles, the
@@ -331,6 +349,7 @@ def test_openvino_cache_is_keyed_by_weights_and_versions(ov, cache_dir, parity_s
     caplog.clear()
     again = load_encoder(parity_sd, device="cpu", backend="openvino")
     assert any("stale" in r.getMessage() and "rebuilding" in r.getMessage() for r in caplog.records)
+    assert a.specialise([1], timeout=60) and again.specialise([1], timeout=60)  # both on the fixed shape
     np.testing.assert_allclose(again(x).numpy(), a(x).numpy(), atol=1e-6)
     assert json.loads(mine.read_text())["key"]["openvino"] != "2000.0"
 
