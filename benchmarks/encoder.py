@@ -8,8 +8,9 @@ Modes (parity fill-rule weights, seed of the shared fixture):
 * ``openvino-fp32`` / ``openvino-bf16`` (the default ``hint="auto"``: one request below 4 images, the
   batch split over 2 streams from there) and ``...-latency`` (one request with every thread at
   any batch): :class:`core.encoder.OpenVINOEncoder`, when OpenVINO is installed;
-* with ``--ablations``: OpenVINO with the FFTs kept, OpenVINO bf16 over the whole model
-  (unfaithful, shown for scale); with ``--compile``: torch.compile of the fast path.
+* with ``--ablations``: OpenVINO with the dynamic-batch model only (``...-dynamic``: no batch size
+  compiled fixed), with the FFTs kept, and bf16 over the whole model (unfaithful, shown for
+  scale); with ``--compile``: torch.compile of the fast path.
 
 All modes are timed interleaved (plain, mode 1, mode 2, ..., then the same rotated by one, ...) at
 each batch size, so load from other processes hits them alike; medians are reported. Also printed: the CPU and its
@@ -287,6 +288,9 @@ def build_cpu_modes(reference: TinyBioMoE, *, openvino: bool, ablations: bool, c
             enc = OpenVINOEncoder(reference, precision=prec, threads=threads, hint=hint)
             modes.append(Mode(enc.mode + ("" if hint == "auto" else f"-{hint}"), enc, prec))
     if ablations:
+        for prec in precisions:  # without the fixed-shape models (dynamic batch only)
+            enc = OpenVINOEncoder(reference, precision=prec, threads=threads, fixed_shapes=False)
+            modes.append(Mode(enc.mode, enc, prec))
         enc = OpenVINOEncoder(reference, precision="fp32", threads=threads, spectral_filter="fft")
         modes.append(Mode(enc.mode, enc, "fp32"))
         if "bf16" in precisions:
@@ -429,7 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reps", type=int, default=5, help="timed repetitions per mode and batch (median)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch and OpenVINO (default: torch's)")
     p.add_argument("--isa", choices=["avx2"], help="re-run with AVX-512/AMX hidden from the runtimes (emulate AVX2)")
-    p.add_argument("--ablations", action="store_true", help="also OpenVINO with FFTs kept and whole-model bf16")
+    p.add_argument("--ablations", action="store_true",
+                   help="also OpenVINO with the dynamic batch only, with FFTs kept, and whole-model bf16")
     p.add_argument("--compile", action="store_true", help="also torch.compile of the fast path (slow to build)")
     p.add_argument("--no-openvino", action="store_true", help="skip the OpenVINO modes")
     p.add_argument("--gpu-batches", default="64,256", help="CUDA batch sizes (default 64,256)")

@@ -197,6 +197,8 @@ class OpenVINOEncoder(nn.Module):
         cache_root: cache folder override (default: :func:`core.encoder.cache.cache_root`).
         spectral_filter, whole_model: measurement variants (FFT kept; bf16 over the whole model),
             see :func:`core.encoder.export.export_graphs`; not faster or not faithful.
+        fixed_shapes: compile each batch size with a fixed shape on first use (the default);
+            False serves every call from the dynamic-batch model (a measurement variant).
 
     Shape:
         - input: (N, 3, 224, 224) float tensor on the CPU, values in [0, 1]
@@ -212,7 +214,7 @@ class OpenVINOEncoder(nn.Module):
 
     def __init__(self, reference: TinyBioMoE, *, precision: str = "fp32", threads: int | None = None,
                  hint: str = "auto", streams: int | None = None, cache_root: Path | None = None,
-                 spectral_filter: str = "dft", whole_model: bool = False) -> None:
+                 spectral_filter: str = "dft", whole_model: bool = False, fixed_shapes: bool = True) -> None:
         super().__init__()
         if precision not in _OV_PRECISION:
             raise ValueError(f"OpenVINO precision must be one of {', '.join(_OV_PRECISION)}, got {precision!r}")
@@ -224,6 +226,7 @@ class OpenVINOEncoder(nn.Module):
         self.streams = max(1, min(int(streams or 2), self.threads)) if hint != "latency" else 1
         self._cache_root = cache_root
         self._spectral_filter, self._whole_model = spectral_filter, whole_model
+        self._fixed_shapes = fixed_shapes
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self._shapes: ShapeSpecialiser[tuple[str, int], list[list[Any]]] = ShapeSpecialiser(
@@ -294,7 +297,7 @@ class OpenVINOEncoder(nn.Module):
     def _lane(self, hint: str, size: int, i: int) -> list[Any]:
         """Chain ``i`` for a chunk of ``size`` images: the fixed-shape one when compiled (else
         its compilation starts in the background and the dynamic chain serves)."""
-        static = self._shapes.get((hint, size))
+        static = self._shapes.get((hint, size)) if self._fixed_shapes else None
         if static is not None:
             return static[i]
         return self._latency_lane if hint == "latency" and self._latency_lane is not None else self._lanes[i]
@@ -327,7 +330,8 @@ class OpenVINOEncoder(nn.Module):
         """Short name of what this module computes: ``openvino-fp32`` or ``openvino-bf16`` (measurement
         variants add ``-fft`` or ``-whole``)."""
         extra = ("-fft" if self._spectral_filter == "fft" else "") + (
-            "-whole" if self._whole_model and self.precision != "fp32" else "")
+            "-whole" if self._whole_model and self.precision != "fp32" else "") + (
+            "" if self._fixed_shapes else "-dynamic")
         return f"openvino-{self.precision}{extra}"
 
     @property
@@ -363,7 +367,7 @@ class OpenVINOEncoder(nn.Module):
                     f"threads from there" if self._lanes else f"{self.threads} threads, latency hint",
         }[self.hint]
         return (f"Tiny-BioMoE {self.mode} on cpu (OpenVINO {openvino_version()}, {sched}; {split}; {spectral}; "
-                f"each batch size compiled fixed on first use)")
+                f"{'each batch size compiled fixed on first use' if self._fixed_shapes else 'dynamic batch only'})")
 
     # -- checkpoint interface in the released format ------------------------------------------
     def backbone_state_dict(self) -> dict[str, torch.Tensor]:
