@@ -207,6 +207,18 @@ class Estimator:
             for b, w in enumerate(windows)
         ]
 
+    def encoder_calls(self, windows: int) -> list[int]:
+        """Images in each encoder call of one :meth:`estimate` of ``windows`` windows with every
+        modality present (how :meth:`_embed` and :meth:`_encode` chunk them): the batch shapes
+        an encoder that compiles per shape should be ready for."""
+        signals = max(0, int(windows)) * len(self.modalities)
+        per_chunk = max(1, self.encoder_batch // len(self.representations))
+        sizes = []
+        for i in range(0, signals, per_chunk):
+            images = min(per_chunk, signals - i) * len(self.representations)
+            sizes += [min(self.encoder_batch, images - j) for j in range(0, images, self.encoder_batch)]
+        return sizes
+
     def _embed(self, signals: np.ndarray, stages: dict[str, float]) -> torch.Tensor:
         """(K, T) signals -> (K, R, D) embeddings, rendering and encoding a chunk of
         signals at a time: memory stays bounded (a 224x224 image is 0.6 MB; a ward's

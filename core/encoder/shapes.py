@@ -131,4 +131,12 @@ def settle_encoder(encoder: object, timeout: float | None = None) -> bool:
     return bool(settle(timeout)) if callable(settle) else True
 
 
-__all__ = ["MAX_SHAPES", "ShapeSpecialiser", "settle_encoder"]
+def specialise_encoder(encoder: object, batch_sizes: Iterable[int], timeout: float | None = None) -> bool:
+    """Have ``encoder`` compile its fixed-shape models for batches of ``batch_sizes`` images now
+    (the OpenVINO backend; a no-op for others), so that serving never meets a compiler; True
+    when done within ``timeout``."""
+    specialise = getattr(encoder, "specialise", None)
+    return bool(specialise(list(batch_sizes), timeout)) if callable(specialise) else True
+
+
+__all__ = ["MAX_SHAPES", "ShapeSpecialiser", "settle_encoder", "specialise_encoder"]

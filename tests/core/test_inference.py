@@ -100,3 +100,27 @@ def test_estimator_refuses_an_empty_model_description():
 
     with pytest.raises(EstimatorError, match="no modalities"):
         Estimator(torch.nn.Identity(), torch.nn.Identity(), (), ("waveform",))
+
+
+class ShapeRecordingEncoder(CountingEncoder):
+    """The real encoder, recording the batch size of every call."""
+
+    def __init__(self, inner: torch.nn.Module):
+        super().__init__(inner)
+        self.sizes: list[int] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.sizes.append(x.shape[0])
+        return super().forward(x)
+
+
+@pytest.mark.parametrize("encoder_batch", [4, 5, 32])
+def test_encoder_calls_names_the_batch_shapes_an_estimate_uses(est, encoder_batch):
+    """What the engine asks the OpenVINO backend to compile ahead: it must be what estimate() does."""
+    enc = ShapeRecordingEncoder(est.encoder.inner)
+    e = Estimator(enc, est.head, MODS, est.representations, model_name="m", window_s=3.0, encoder_batch=encoder_batch)
+    for n in (1, 2, 3, 5):
+        enc.sizes.clear()
+        e.estimate([window(f"s{i}", {"EDA": sig(0.1 + i / 10), "BVP": sig(1.1)}) for i in range(n)])
+        assert enc.sizes == e.encoder_calls(n), (encoder_batch, n)
+    assert e.encoder_calls(0) == []

@@ -326,10 +326,15 @@ def test_model_threads_reach_the_openvino_encoder_and_a_mismatch_is_warned(tmp_p
     assert encoder.info.backend == "openvino"
     assert set(encoder.compiled_property("INFERENCE_NUM_THREADS")) == {2}
     with caplog.at_level("WARNING", logger="monitor.engine.engine"):
-        Engine(BufferHub(), loaded.estimator, threads=2)
+        engine = Engine(BufferHub(), loaded.estimator, threads=2)
         assert "compiled for" not in caplog.text
         Engine(BufferHub(), loaded.estimator, threads=1)
     assert "openvino encoder was compiled for 2 threads, not the engine's 1" in caplog.text
+    # before timing itself the engine has the encoder compile the batch shapes it will meet most:
+    # one window (2 images: below the split, one request), two and three, and a full encoder call
+    assert encoder.specialised == []
+    engine.measure_capacity()
+    assert {("latency", 2), ("throughput", 2), ("throughput", 3), ("throughput", 16)} <= set(encoder.specialised)
 
 
 def test_model_settings_checks_and_their_effect(estimator, tmp_path, caplog):
