@@ -26,8 +26,10 @@ log = logging.getLogger(__name__)
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
-MAX_SHAPES = 8
-"""Specialised artefacts kept at once (each compiled encoder holds its own ~30 MB of weights)."""
+MAX_SHAPES = 6
+"""Specialised artefacts kept at once. A compiled encoder holds its own weights and its requests'
+buffers: measured 90-115 MB of resident memory per batch shape (fp32 / mixed, 8-32 images on
+two streams), so this bounds the extra memory to ~0.7 GB; the engine's start compiles up to four."""
 
 
 class ShapeSpecialiser(Generic[K, V]):
