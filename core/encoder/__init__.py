@@ -9,8 +9,7 @@ Public API::
                                        backend "torch" | "openvino" | "auto",
                                        precision "fp32" | "bf16" | "fp16" | "auto"
     OpenVINOEncoder                    the OpenVINO CPU backend's module (optional extra)
-    settle_encoder(encoder, timeout)   wait for the fixed batch shapes it is compiling (before timing)
-    specialise_encoder(encoder, sizes) compile the fixed batch shapes of these sizes now
+    specialise_encoder(encoder, sizes) compile the fixed batch shapes of these sizes now (OpenVINO)
     save_encoder(path, model_or_state_dict, metadata)
     encoder_fingerprint(state_dict)    short stable hash of the backbone weights
     EncoderLoadError                   raised for every load problem
@@ -22,7 +21,7 @@ from core.encoder.loader import BACKENDS, EncoderInfo, load_encoder, resolve_bac
 from core.encoder.model import EMBED_DIM, IMAGE_SIZE, PARAMETER_COUNT, TinyBioMoE
 from core.encoder.openvino_backend import OpenVINOEncoder
 from core.encoder.precision import cpu_has_native_bf16, resolve_precision
-from core.encoder.shapes import settle_encoder, specialise_encoder
+from core.encoder.shapes import specialise_encoder
 from core.encoder.weights import EncoderLoadError, encoder_fingerprint, save_encoder
 
 __all__ = [
@@ -42,7 +41,6 @@ __all__ = [
     "resolve_backend",
     "resolve_precision",
     "save_encoder",
-    "settle_encoder",
     "specialise_encoder",
     "untrained_encoder",
 ]

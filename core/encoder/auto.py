@@ -32,7 +32,7 @@ from torch import nn
 
 from core.encoder.cache import cache_root, code_version, key_digest, write_json_atomically
 from core.encoder.precision import ISA_CAP_VARIABLES, _cpu_flags, cpu_has_native_bf16
-from core.encoder.shapes import settle_encoder
+from core.encoder.shapes import specialise_encoder
 
 log = logging.getLogger(__name__)
 
@@ -152,9 +152,8 @@ def _time_modes(encoders: Mapping[str, nn.Module], device: torch.device) -> dict
     times: dict[str, list[float]] = {p: [] for p in encoders}
     with torch.inference_mode():
         for enc in encoders.values():
+            specialise_encoder(enc, [TIMING_BATCH])
             enc(x)
-        for enc in encoders.values():
-            settle_encoder(enc)
         for _ in range(TIMING_REPS):
             for p, enc in encoders.items():
                 if device.type == "cuda":

@@ -10,9 +10,9 @@ weight compression cost cosine similarity 0.99955) and compiled for the CPU:
   norm + EfficientViT in f32, SpectFormer stages 1-3 in bf16, SpectFormer tail + gate in f32
   (see :mod:`core.encoder.export` for why).
 
-Each batch size a caller uses is also compiled with a fixed shape, once, in the background
-(:mod:`core.encoder.shapes`): 5-20 % faster than the dynamic-batch model, which serves every
-call until the fixed one is ready and any size beyond the few kept.
+Each batch size a caller keeps using is also compiled with a fixed shape, once, in the
+background (:mod:`core.encoder.shapes`): 5-20 % faster than the dynamic-batch model, which
+serves every call until the fixed one is ready, and one-off sizes and any beyond the few kept.
 
 CPU pinning is switched off: pinned OpenVINO workers and torch's OpenMP threads in the same
 process slowed torch (the rest of the engine) ~20-fold on a 2-core machine.
@@ -197,7 +197,7 @@ class OpenVINOEncoder(nn.Module):
         cache_root: cache folder override (default: :func:`core.encoder.cache.cache_root`).
         spectral_filter, whole_model: measurement variants (FFT kept; bf16 over the whole model),
             see :func:`core.encoder.export.export_graphs`; not faster or not faithful.
-        fixed_shapes: compile each batch size with a fixed shape on first use (the default);
+        fixed_shapes: compile each recurring batch size with a fixed shape (the default);
             False serves every call from the dynamic-batch model (a measurement variant).
 
     Shape:
@@ -294,13 +294,13 @@ class OpenVINOEncoder(nn.Module):
             return ("latency" if self._latency_lane is not None else "throughput"), [n]
         return "throughput", [len(c) for c in np.array_split(np.empty(n), min(len(self._lanes), n))]
 
-    def _lane(self, hint: str, size: int, i: int) -> list[Any]:
-        """Chain ``i`` for a chunk of ``size`` images: the fixed-shape one when compiled (else
-        its compilation starts in the background and the dynamic chain serves)."""
-        static = self._shapes.get((hint, size)) if self._fixed_shapes else None
-        if static is not None:
-            return static[i]
-        return self._latency_lane if hint == "latency" and self._latency_lane is not None else self._lanes[i]
+    def _lanes_for(self, hint: str, sizes: list[int]) -> list[list[Any]]:
+        """The request chain of each chunk (``sizes`` images each): the fixed-shape one when
+        compiled, else the dynamic one. Each call counts once per chunk size towards compiling
+        the fixed ones (in the background)."""
+        static = {size: self._shapes.get((hint, size)) if self._fixed_shapes else None for size in set(sizes)}
+        dynamic = [self._latency_lane] if hint == "latency" and self._latency_lane is not None else self._lanes
+        return [chains[i] if (chains := static[size]) is not None else dynamic[i] for i, size in enumerate(sizes)]
 
     def specialise(self, batch_sizes: Iterable[int], timeout: float | None = None) -> bool:
         """Compile the fixed-shape models for batches of ``batch_sizes`` images now and wait
@@ -310,7 +310,7 @@ class OpenVINOEncoder(nn.Module):
         return self._shapes.prepare(keys, timeout)
 
     def settle(self, timeout: float | None = None) -> bool:
-        """Wait until the fixed-shape models of the batch sizes seen so far are compiled."""
+        """Wait until the fixed-shape models being compiled are ready; True when done in time."""
         return self._shapes.settle(timeout)
 
     @property
@@ -367,7 +367,7 @@ class OpenVINOEncoder(nn.Module):
                     f"threads from there" if self._lanes else f"{self.threads} threads, latency hint",
         }[self.hint]
         return (f"Tiny-BioMoE {self.mode} on cpu (OpenVINO {openvino_version()}, {sched}; {split}; {spectral}; "
-                f"{'each batch size compiled fixed on first use' if self._fixed_shapes else 'dynamic batch only'})")
+                f"{'recurring batch sizes compiled fixed' if self._fixed_shapes else 'dynamic batch only'})")
 
     # -- checkpoint interface in the released format ------------------------------------------
     def backbone_state_dict(self) -> dict[str, torch.Tensor]:
@@ -415,13 +415,14 @@ class OpenVINOEncoder(nn.Module):
         images = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
         with self._lock:
             hint, sizes = self._chains(n)
+            lanes = self._lanes_for(hint, sizes)
             if len(sizes) == 1:
-                y = self._run_lane(self._lane(hint, n, 0), images)
+                y = self._run_lane(lanes[0], images)
             else:
                 if self._pool is None:
                     self._pool = ThreadPoolExecutor(len(self._lanes), thread_name_prefix="painmon-openvino")
                 chunks = np.array_split(images, len(sizes))
-                futures = [self._pool.submit(self._run_lane, self._lane(hint, len(c), i), np.ascontiguousarray(c))
+                futures = [self._pool.submit(self._run_lane, lanes[i], np.ascontiguousarray(c))
                            for i, c in enumerate(chunks)]
                 y = np.concatenate([f.result() for f in futures])
         return torch.from_numpy(y)

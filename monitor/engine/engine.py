@@ -44,7 +44,7 @@ import torch
 from core.baseline import BaselineBook, BaselineStats
 from core.buffers import BufferHub, Marker
 from core.clock import now
-from core.encoder import settle_encoder, specialise_encoder
+from core.encoder import specialise_encoder
 from core.estimate import Estimate
 from core.inference import Estimator, ModalityWindow, SubjectWindow
 from core.streams import StreamSpec
@@ -73,7 +73,7 @@ log = logging.getLogger(__name__)
 
 Callback = Callable[[Estimate], None]
 
-SETTLE_TIMEOUT_S = 30.0
+SPECIALISE_TIMEOUT_S = 30.0
 """Longest the start waits for the encoder's fixed batch shapes (~1 s each on 2 cores); past it
 the dynamic model serves until they are ready."""
 BASELINE_MARKER_SOURCE = "painmon-engine"
@@ -351,8 +351,8 @@ class Engine:
 
     def _warm_up(self, batch: int = 1) -> float:
         t0 = time.perf_counter()
+        specialise_encoder(self.estimator.encoder, self.estimator.encoder_calls(batch), SPECIALISE_TIMEOUT_S)
         self.estimator.estimate(self._synthetic_windows(batch))
-        settle_encoder(self.estimator.encoder, SETTLE_TIMEOUT_S)
         dt = time.perf_counter() - t0
         log.info("engine warm-up took %.2f s", dt)
         return dt
@@ -366,7 +366,7 @@ class Engine:
         # call, and of two and three windows together (others are compiled when first met)
         full = max(batches)
         sizes = {n for k in {1, full, 2, 3} if k <= full for n in self.estimator.encoder_calls(k)}
-        specialise_encoder(self.estimator.encoder, sorted(sizes), SETTLE_TIMEOUT_S)
+        specialise_encoder(self.estimator.encoder, sorted(sizes), SPECIALISE_TIMEOUT_S)
         rates = measure_throughput(lambda b: self.estimator.estimate(self._synthetic_windows(b)),
                                    self.images_per_subject, batches)
         with self._gov_lock:
