@@ -1,4 +1,4 @@
-"""Artefacts specialised to one batch shape, built in the background on first demand.
+"""Artefacts specialised to one batch shape, built in the background once the shape recurs.
 
 OpenVINO runs a model compiled for a fixed batch size 5-20 % faster than the same model with a
 dynamic batch (measured on the encoder: mixed bf16 at batch 32, 84 -> 103 images/s; AVX2 fp32,
@@ -31,7 +31,7 @@ V = TypeVar("V")
 MAX_SHAPES = 6
 """Specialised artefacts kept at once. A compiled encoder holds its own weights and its requests'
 buffers: measured 90-115 MB of resident memory per batch shape (fp32 / mixed, 8-32 images on
-two streams), so this bounds the extra memory to ~0.7 GB; the engine's start compiles up to four."""
+two streams), so this bounds the extra memory to ~0.7 GB; the engine's start compiles about four."""
 MIN_REQUESTS = 3
 """A batch size is compiled on its third request: a one-off size is served by the dynamic model."""
 IDLE_S = 60.0
