@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import os
 import sys
 import threading
@@ -361,6 +362,8 @@ def _process_worker(modalities, representations, n, seconds, threads, done):
 
     if threads:
         torch.set_num_threads(threads)
+    # untrained on purpose (only its cost is measured): keep the loader's warning off the bench output
+    logging.getLogger("core.encoder.loader").setLevel(logging.ERROR)
     est = Estimator(load_encoder(None, device="cpu"), FusionHead(modalities, representations).eval(),
                     modalities, representations)
     windows = _window_batch(modalities, n)
