@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -39,7 +40,14 @@ TARGETS = ("class", "continuous")
 WINDOW_LABELS = ("majority", "end")
 
 
-def window_labels(ds: EmbeddedDataset, rule: str = "majority") -> np.ndarray:
+class LabelledWindows(Protocol):
+    """Windows with both labels (an :class:`EmbeddedDataset`, or the cut windows of one recording)."""
+
+    labels: np.ndarray
+    level_end: np.ndarray
+
+
+def window_labels(ds: LabelledWindows, rule: str = "majority") -> np.ndarray:
     """(N,) class label of every window of ``ds`` under ``rule`` (:attr:`FitSettings.window_label`);
     -1 where it has none."""
     if rule not in WINDOW_LABELS:

@@ -37,6 +37,7 @@ from torch import nn
 
 from core.fusion import EMBED_DIM
 from training.distributed import DistInfo, init_distributed, shard, shutdown_distributed, weights_digest
+from training.fit import window_labels
 from training.recording_windows import WindowSettings, cut_recording
 from training.records import Recording
 
@@ -72,6 +73,10 @@ class PretrainOptions:
     """Simulator variant of the pretraining subjects (:data:`training.sim_data.VARIANTS`)."""
     resume: bool = False
     """Continue from ``OUT/pretrain-state.pt`` when it exists."""
+    window_label: str = "majority"
+    """The pain level an image learns (:attr:`training.fit.FitSettings.window_label`): ``majority``
+    (windows of one level only) or ``end`` (the level at the window's end, every window, so the
+    encoder also learns the seconds after an episode starts or ends)."""
 
 
 @dataclass
@@ -128,15 +133,17 @@ def dominant_frequency(x: np.ndarray, fs: float, band: tuple[float, float]) -> f
     return float(freqs[sel][np.argmax(spec[sel])]) if sel.any() else float("nan")
 
 
-def build_items(recordings: Sequence[Recording], settings: WindowSettings, n_reps: int) -> ImageItems:
-    """Every labelled window x present modality x representation, with targets."""
+def build_items(recordings: Sequence[Recording], settings: WindowSettings, n_reps: int,
+                window_label: str = "majority") -> ImageItems:
+    """Every labelled window (by ``window_label``) x present modality x representation, with targets."""
     sigs, win, mod, rep, pain, rhythm, rmask = [], [], [], [], [], [], []
     offset = 0
     for rec in recordings:
         wb = cut_recording(rec, settings)
+        labels = window_labels(wb, window_label)
         sigs.append(wb.signals)
         for i in range(len(wb)):
-            if wb.labels[i] < 0:
+            if labels[i] < 0:
                 continue
             for j, m in enumerate(settings.modalities):
                 if not wb.present[i, j]:
@@ -149,7 +156,7 @@ def build_items(recordings: Sequence[Recording], settings: WindowSettings, n_rep
                     win.append(offset + i)
                     mod.append(j)
                     rep.append(r)
-                    pain.append(wb.labels[i])
+                    pain.append(labels[i])
                     rhythm.append(target if np.isfinite(target) else 0.0)
                     rmask.append(bool(band) and np.isfinite(f))
         offset += len(wb)
@@ -220,7 +227,7 @@ def _pretrain(opts: PretrainOptions, info: DistInfo, device: torch.device) -> Pr
     if not info.is_main:
         recs = load()
     settings = WindowSettings(tuple(opts.modalities), 10.0, opts.stride_s, 100.0)
-    items = build_items(recs, settings, len(opts.representations))
+    items = build_items(recs, settings, len(opts.representations), opts.window_label)
     encoder, start_desc = initial_encoder(opts.encoder, seed=opts.seed)
     net = PretrainNet(encoder, len(opts.modalities), len(opts.representations)).to(device)
     model: nn.Module = net
@@ -325,7 +332,8 @@ def _meta(
     return {
         "description": (
             f"Tiny-BioMoE pretrained by `painmon pretrain` (multi-task: pain level, modality, representation, "
-            f"rhythm) on {opts.subjects} simulated subjects x {opts.duration_s:.0f} s ({opts.variant} simulator), "
+            f"rhythm; {opts.window_label} window labels) on {opts.subjects} simulated subjects x "
+            f"{opts.duration_s:.0f} s ({opts.variant} simulator), "
             f"started from {start_desc}; "
             f"{steps} steps of {opts.batch} images x {info.world_size} process(es), {images} images, "
             f"{minutes:.1f} min on {opts.device}. A short budget: longer pretraining gives better embeddings."

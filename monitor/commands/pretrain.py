@@ -42,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--save-every", type=int, default=50, help="steps between checkpoints (encoder + resume state)")
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT/pretrain-state.pt (the minutes already spent count towards --max-minutes)")
+    p.add_argument("--window-labels", choices=("majority", "end"), default="majority",
+                   help="the pain level an image learns: majority (windows of one level only) or end (the level "
+                   "at the window's end, every window; as painmon train --window-labels)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=run)
 
@@ -66,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         stride_s=args.stride, representations=tuple(s.strip() for s in args.representations.split(",") if s.strip()),
         batch=args.batch, lr=args.lr, epochs=args.epochs, max_steps=args.max_steps, max_minutes=args.max_minutes,
         device=args.device, progress=not args.quiet, variant=args.sim_variant, save_every=args.save_every,
-        resume=args.resume,
+        resume=args.resume, window_label=args.window_labels,
     )
     try:
         with output_folder(args.out):  # a failed run leaves no empty folder behind
