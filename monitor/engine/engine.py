@@ -74,8 +74,8 @@ log = logging.getLogger(__name__)
 Callback = Callable[[Estimate], None]
 
 SPECIALISE_TIMEOUT_S = 30.0
-"""Longest the start waits for the encoder's fixed batch shapes (~1 s each on 2 cores); past it
-the dynamic model serves until they are ready."""
+"""Longest the start waits for the encoder's fixed batch shapes (~0.5 s each on 2 cores); past
+it the dynamic model serves until they are ready."""
 BASELINE_MARKER_SOURCE = "painmon-engine"
 """``source`` of the ``baseline:set`` markers the engine writes onto the hub (it ignores its own)."""
 
@@ -363,7 +363,7 @@ class Engine:
         throughput with it and log how many subjects the configured hop allows."""
         batches = measurement_batches(self.images_per_subject, self.estimator.encoder_batch, self.max_batch)
         # compiled before timing and serving: the batch shapes of one window, of a full encoder
-        # call, and of two and three windows together (others are compiled when first met)
+        # call, and of two and three windows together (others are compiled once they recur)
         full = max(batches)
         sizes = {n for k in {1, full, 2, 3} if k <= full for n in self.estimator.encoder_calls(k)}
         specialise_encoder(self.estimator.encoder, sorted(sizes), SPECIALISE_TIMEOUT_S)
