@@ -175,7 +175,8 @@ def test_ward_page_of_a_served_simulation_updates_raises_and_acknowledges(small_
         history = lambda: browser.find_element("id", "history").text  # noqa: E731
         assert wait_until(lambda: "acknowledged by nurse station" in history(), 15, 0.3)
         assert browser.find_element("id", "title").text == subjects[1]
-        assert "states over the hour" in browser.find_element("id", "states").text
+        # the trend and its state counts come from a request of their own, which may answer later
+        assert wait_until(lambda: "states over the hour" in browser.find_element("id", "states").text, 15, 0.3)
         browser.save_screenshot(str(DOCS / "ward-subject.png"))
     finally:
         rc = stop(srv)
