@@ -176,6 +176,14 @@ def ok_after_calibration(estimates: list) -> list:
     return [e for e in estimates if e.valid and e.state == "ok" and e.mode == "relative"]
 
 
+def shown_high(estimates: list) -> list:
+    """The estimates the dashboard shows in the high band (the headline's band; the class word
+    and colour follow it)."""
+    from core.estimate import band_of
+
+    return [e for e in estimates if band_of(e.smoothed) == "high"]
+
+
 def score_all(recordings: list[RestRecording], hop_s: float = 5.0, model: str | None = None) -> dict[str, list]:
     """Every recording through one engine (``model``, default the bundled one; baselines
     learnt afresh for each recording)."""
@@ -209,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         after = [e for e in got if e.mode == "relative"]
         ok = ok_after_calibration(got)
         high = [e for e in ok if band_of(e.index) == "high"]
-        shown = [e for e in ok if band_of(e.smoothed) == "high"]  # the band the dashboard shows
+        shown = shown_high(ok)
         unc = [e for e in after if e.state == "uncertain"]
         total_ok, total_high, total_shown = total_ok + len(ok), total_high + len(high), total_shown + len(shown)
         share = 100.0 * len(high) / len(ok) if ok else float("nan")

@@ -305,8 +305,11 @@ class OpenVINOEncoder(nn.Module):
     def specialise(self, batch_sizes: Iterable[int], timeout: float | None = None) -> bool:
         """Compile the fixed-shape models for batches of ``batch_sizes`` images now and wait
         (a benchmark or warm-up that must time the speed later calls get); True when done in time."""
-        keys = [(hint, size) for n in batch_sizes if n > 0 for hint, sizes in [self._chains(int(n))]
-                for size in set(sizes)]
+        keys: list[tuple[str, int]] = []
+        for n in batch_sizes:
+            if n > 0:
+                hint, sizes = self._chains(int(n))
+                keys += [(hint, size) for size in set(sizes)]
         return self._shapes.prepare(keys, timeout)
 
     def settle(self, timeout: float | None = None) -> bool:
@@ -421,7 +424,7 @@ class OpenVINOEncoder(nn.Module):
             else:
                 if self._pool is None:
                     self._pool = ThreadPoolExecutor(len(self._lanes), thread_name_prefix="painmon-openvino")
-                chunks = np.array_split(images, len(sizes))
+                chunks = np.split(images, np.cumsum(sizes)[:-1])  # the sizes the lanes were chosen for
                 futures = [self._pool.submit(self._run_lane, lanes[i], np.ascontiguousarray(c))
                            for i, c in enumerate(chunks)]
                 y = np.concatenate([f.result() for f in futures])

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.rest_recordings import MAX_HIGH_SHARE, load_rest_recordings, ok_after_calibration, score_all
-from core.estimate import MODES, STATES, band_of
+from benchmarks.rest_recordings import MAX_HIGH_SHARE, load_rest_recordings, ok_after_calibration, score_all, shown_high
+from core.estimate import MODES, STATES
 
 torch.set_num_threads(2)
 
@@ -63,7 +63,7 @@ def test_people_at_rest_are_rarely_shown_in_high_pain(scored):
     too (4.8 % with the bf16 encoder, 7.5 % in fp32) but sits a few windows from it, and which
     windows cross 66.7 depends on the CPU's arithmetic."""
     ok = [e for got in scored.values() for e in ok_after_calibration(got)]
-    shown_high = [e for e in ok if band_of(e.smoothed) == "high"]
+    shown = shown_high(ok)
     assert len(ok) >= 60, f"only {len(ok)} ok estimates after calibration"
-    assert len(shown_high) <= MAX_HIGH_SHARE * len(ok), (
-        f"{len(shown_high)} of {len(ok)} ok estimates of people at rest are shown in the high band")
+    assert len(shown) <= MAX_HIGH_SHARE * len(ok), (
+        f"{len(shown)} of {len(ok)} ok estimates of people at rest are shown in the high band")
