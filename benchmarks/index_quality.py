@@ -17,6 +17,11 @@ same path as ``painmon replay --speed 0``), and for the raw 1-s index and the he
   there counts as never (target <= 20 s);
 * **no→high** — share of no-pain time shown in the high band (target <= 5 %).
 
+Two **reference** rows come from the truth, not from a model: the true level averaged over
+each window (a perfect judge of each window's content) and that series through the
+headline's smoother. They show how much of the gap to a target is the 10-s window's and the
+smoother's lag, which no better model removes (:func:`reference_series`).
+
 ``--smoothers`` also applies candidate causal smoothers
 (:func:`monitor.engine.smoothing.make_smoother`: time EMAs, causal medians, median + EMA,
 1-euro filters) to the raw index the engine produced, so the headline's smoother can be
@@ -335,6 +340,19 @@ def pooled(runs: dict[str, SubjectRun], window_s: float, series) -> Scores:
                   no_in_high=float(np.mean(no_high)) if no_high else math.nan)
 
 
+def reference_series(window_s: float, headline: str) -> dict[str, Callable[..., np.ndarray]]:
+    """Series no model produced, to read the model's rows against: the true level averaged
+    over each window (what an estimator that sees the window and judges it perfectly *on
+    average* would say), and that series through the headline's smoother. Their **corr**
+    shows how much of the gap to the target is the window's and the smoother's lag rather
+    than the model: a model trained on each window's end level can beat the first row only
+    by reading an episode's start from the window's last seconds."""
+    return {
+        "reference: window's mean truth": lambda r, t, o: window_truth(r, t, window_s),
+        "  ... through the headline": lambda r, t, o: smooth(window_truth(r, t, window_s), t, headline),
+    }
+
+
 def _row(name: str, s: Scores) -> str:
     lag = "never" if math.isinf(s.onset_lag_s) else f"{s.onset_lag_s:5.1f}"
     return (f"  {name:<26} {s.corr:6.3f} {s.corr_window:8.3f} {s.n:6d} {s.change_per_s:9.2f} {lag:>9} "
@@ -377,11 +395,18 @@ def main(argv: list[str] | None = None) -> int:
     candidates = [x.strip() for x in args.smoothers.split(",") if x.strip()]
     modes = ["absolute", "relative"] if args.mode == "both" else [args.mode]
 
+    for path in [_mode_path(args.load, m, len(modes)) for m in modes] if args.load else []:
+        if not Path(path).is_file():
+            p.error(f"no saved runs at {path} (--save writes NAME-MODE.npz per mode when both are measured)")
+
     from monitor.engine.smoothing import HEADLINE
 
-    print(f"index quality: {args.subjects} held-out simulated subjects ({args.population}) x {args.duration:.0f} s "
-          f"(seeds {HELD_OUT_SEED_BASE + args.seed * 1000}..., rates drawn from {RATE_CHOICES}; "
-          f"relative mode: {args.baseline:g}-s baseline)")
+    if args.load:
+        print(f"index quality: the runs saved in {args.load} (truth held between their estimates)")
+    else:
+        print(f"index quality: {args.subjects} held-out simulated subjects ({args.population}) x {args.duration:.0f} s "
+              f"(seeds {HELD_OUT_SEED_BASE + args.seed * 1000}..., rates drawn from {RATE_CHOICES}; "
+              f"relative mode: {args.baseline:g}-s baseline)")
     for mode in modes:
         if args.load:
             path = _mode_path(args.load, mode, len(modes))
@@ -405,6 +430,8 @@ def main(argv: list[str] | None = None) -> int:
         print(_row("raw 1-s index", pooled(runs, window_s, lambda r, t, o: np.asarray(r.raw)[o])))
         print(_row(f"headline (engine, {HEADLINE})",
                    pooled(runs, window_s, lambda r, t, o: np.asarray(r.headline)[o])))
+        for name, series in reference_series(window_s, HEADLINE).items():
+            print(_row(name, pooled(runs, window_s, series)))
         for spec in candidates:
             print(_row(f"  candidate {spec}",
                        pooled(runs, window_s, lambda r, t, o, spec=spec: smooth(np.asarray(r.raw)[o], t, spec))))

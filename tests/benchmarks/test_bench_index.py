@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.index_quality import RATE_CHOICES, SubjectRun, _mode_path, held_out_session, window_truth
+from benchmarks.index_quality import (
+    RATE_CHOICES,
+    SubjectRun,
+    _mode_path,
+    held_out_session,
+    pooled,
+    reference_series,
+    window_truth,
+)
 
 
 def test_varied_subjects_rest_long_enough_for_a_60s_baseline_on_drawn_devices():
@@ -34,6 +42,23 @@ def test_window_truth_is_the_level_averaged_over_the_window():
     run = SubjectRun("s", Steps())
     got = window_truth(run, np.array([95.0, 102.0, 115.0]), 10.0)
     np.testing.assert_allclose(got, [0.0, 100.0 * 21 / 101, 100.0], atol=1e-9)
+
+
+def test_reference_rows_show_the_lag_a_perfect_window_estimate_keeps():
+    class Episodes:  # no pain, then high from 60 to 120 s, then low from 150 to 200 s
+        def codes_at(self, t):
+            t = np.asarray(t)
+            return np.where((t >= 60) & (t < 120), 2, np.where((t >= 150) & (t < 200), 1, 0))
+
+    run = SubjectRun("s", Episodes())
+    run.t = list(np.arange(10.0, 240.0, 1.0))
+    window_mean, smoothed = reference_series(10.0, "euro:0.01:0.005").values()
+    exact = pooled({"s": run}, 10.0, window_mean)
+    assert exact.corr_window == pytest.approx(1.0)  # it is the window's truth
+    assert 0.8 < exact.corr < 1.0  # but not the level at the window's end
+    assert exact.onset_lag_s > 0 and exact.onsets == 4 and exact.onsets_never == 0  # every change is reached
+    late = pooled({"s": run}, 10.0, smoothed)
+    assert late.corr < exact.corr and late.onset_lag_s > exact.onset_lag_s
 
 
 def test_each_mode_saves_to_its_own_file_when_both_are_measured():
