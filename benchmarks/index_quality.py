@@ -395,9 +395,11 @@ def main(argv: list[str] | None = None) -> int:
     candidates = [x.strip() for x in args.smoothers.split(",") if x.strip()]
     modes = ["absolute", "relative"] if args.mode == "both" else [args.mode]
 
-    for path in [_mode_path(args.load, m, len(modes)) for m in modes] if args.load else []:
-        if not Path(path).is_file():
-            p.error(f"no saved runs at {path} (--save writes NAME-MODE.npz per mode when both are measured)")
+    if args.load:
+        for mode in modes:
+            path = _mode_path(args.load, mode, len(modes))
+            if not Path(path).is_file():
+                p.error(f"no saved runs at {path} (--save writes NAME-MODE.npz per mode when both are measured)")
 
     from monitor.engine.smoothing import HEADLINE
 

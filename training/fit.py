@@ -12,6 +12,7 @@ import torch
 from core.estimate import BAND_EDGES
 from core.fusion import FusionConfig, FusionHead
 from training.dataset import EmbeddedDataset
+from training.recording_windows import WINDOW_LABELS
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,6 @@ class FitSettings:
 
 
 TARGETS = ("class", "continuous")
-WINDOW_LABELS = ("majority", "end")
 
 
 class LabelledWindows(Protocol):

@@ -18,6 +18,12 @@ from training.records import UNLABELLED, Recording
 
 log = logging.getLogger(__name__)
 
+WINDOW_LABELS = ("majority", "end")
+"""The rules for the class a cut window learns (:func:`training.fit.window_labels`): the level
+covering most of it (``majority``; windows mixing levels have none) or the level at its end
+(``end``). Here, beside the labels they choose between, so the commands can offer them
+without importing torch."""
+
 
 @dataclass(frozen=True)
 class WindowSettings:

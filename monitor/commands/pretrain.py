@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from monitor.commands._outdir import output_folder
+from training.recording_windows import WINDOW_LABELS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--save-every", type=int, default=50, help="steps between checkpoints (encoder + resume state)")
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT/pretrain-state.pt (the minutes already spent count towards --max-minutes)")
-    p.add_argument("--window-labels", choices=("majority", "end"), default="majority",
+    p.add_argument("--window-labels", choices=WINDOW_LABELS, default="majority",
                    help="the pain level an image learns: majority (windows of one level only) or end (the level "
                    "at the window's end, every window; as painmon train --window-labels)")
     p.add_argument("--quiet", action="store_true", help="no progress output")

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from monitor.commands._outdir import output_folder
+from training.recording_windows import WINDOW_LABELS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -55,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--target", choices=("class", "continuous"), default="class",
                    help="train on the pain level (class), or on the self-reported rating itself (continuous: the "
                    "index learns to follow the 0-100 rating; needs --labels selfreport)")
-    p.add_argument("--window-labels", choices=("majority", "end"), default="majority",
+    p.add_argument("--window-labels", choices=WINDOW_LABELS, default="majority",
                    help="which level a training window learns: majority (the level covering most of it; windows "
                    "mixing levels are left out) or end (the level at its end, every window: the level the live "
                    "index is judged against)")
