@@ -13,6 +13,7 @@ from core.estimate import BAND_EDGES
 from core.fusion import FusionConfig, FusionHead
 from training.dataset import EmbeddedDataset
 from training.recording_windows import WINDOW_LABELS
+from training.records import TARGETS
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +36,6 @@ class FitSettings:
     most of the window, windows mixing levels left out; ``end`` - the level at the window's end,
     every window, so the head learns what the engine is judged on (the level *now*), including
     the seconds after an episode starts or ends."""
-
-
-TARGETS = ("class", "continuous")
 
 
 class LabelledWindows(Protocol):

@@ -18,6 +18,10 @@ UNLABELLED = -1
 
 LEVEL_OF = {name: i for i, name in enumerate(CLASS_NAMES)}
 
+TARGETS = ("class", "continuous")
+"""What a head learns from a recording: its pain ``level`` track (``class``) or its
+self-reported ``ratings`` (``continuous``). Here, torch-free, so the commands can offer them."""
+
 
 @dataclass
 class Signal:

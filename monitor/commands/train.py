@@ -7,6 +7,7 @@ from pathlib import Path
 
 from monitor.commands._outdir import output_folder
 from training.recording_windows import WINDOW_LABELS
+from training.records import TARGETS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -53,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--labels", choices=("markers", "selfreport"), default="markers",
                    help="xdf: pain level from marker streams (pain:no/low/high), or from each subject's "
                    "recorded self-report (CoVAS 0-100, binned into no/low/high at the index's bands 33.3/66.7)")
-    p.add_argument("--target", choices=("class", "continuous"), default="class",
+    p.add_argument("--target", choices=TARGETS, default="class",
                    help="train on the pain level (class), or on the self-reported rating itself (continuous: the "
                    "index learns to follow the 0-100 rating; needs --labels selfreport)")
     p.add_argument("--window-labels", choices=WINDOW_LABELS, default="majority",

@@ -74,7 +74,9 @@ def test_with_a_broker_the_rating_is_published_there_as_json(qtbot, window, mosq
     from core.wire import self_report_topic
     from devices.mqtt import MQTTConfig, MQTTSource
 
-    assert window.add_source(MQTTSource(MQTTConfig(host=mosquitto_broker.host, port=mosquitto_broker.port)))
+    source = MQTTSource(MQTTConfig(host=mosquitto_broker.host, port=mosquitto_broker.port))
+    assert window.add_source(source)
+    assert source.wait_connected(5.0)  # subscribed: it will see the rating come back
     got: list[dict] = []
     arrived = threading.Event()
     client = paho_client(mosquitto_broker)
@@ -89,5 +91,6 @@ def test_with_a_broker_the_rating_is_published_there_as_json(qtbot, window, mosq
     finally:
         paho_close(client)
     assert got[0]["subject"] == "ward-7" and got[0]["rating"] == 100.0 and got[0]["scale"] == "VAS 0-100"
+    # the source sees the rating come back (maybe a moment after our client did) and leaves it
+    assert wait_until(lambda: source.status().ignored >= 1, 5.0), source.status()
     assert window.session.hub.subjects() == ["ward-7"]  # not read back in by the MQTT source
-    assert window.session.sources[0].status().ignored >= 1
